@@ -1,0 +1,341 @@
+//! Applications (OAuth clients) and their refresh-token policy, with Auth0's field names,
+//! defaults and validation (Management API `ClientRefreshTokenConfiguration`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::CoreError;
+use crate::oauth::origin_of;
+
+/// Auth0's `app_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppType {
+    Spa,
+    RegularWeb,
+    Native,
+    NonInteractive,
+}
+
+impl AppType {
+    /// Parses the CLI spelling (`spa|regular|native|m2m`) or Auth0's.
+    pub fn parse(s: &str) -> Result<Self, CoreError> {
+        Ok(match s {
+            "spa" => AppType::Spa,
+            "regular" | "regular_web" => AppType::RegularWeb,
+            "native" => AppType::Native,
+            "m2m" | "non_interactive" => AppType::NonInteractive,
+            _ => return Err(CoreError::invalid("type must be one of spa, regular, native, m2m")),
+        })
+    }
+
+    /// Confidential clients authenticate at the token endpoint with a secret.
+    pub fn is_confidential(self) -> bool {
+        matches!(self, AppType::RegularWeb | AppType::NonInteractive)
+    }
+}
+
+/// `token_endpoint_auth_method` (RFC 7591 §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    None,
+    ClientSecretPost,
+    ClientSecretBasic,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GrantType {
+    #[serde(rename = "authorization_code")]
+    AuthorizationCode,
+    #[serde(rename = "refresh_token")]
+    RefreshToken,
+    #[serde(rename = "client_credentials")]
+    ClientCredentials,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RotationType {
+    Rotating,
+    NonRotating,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExpirationType {
+    Expiring,
+    NonExpiring,
+}
+
+/// Auth0's documented maximum for refresh-token lifetimes: one year of 365.25 days.
+pub const MAX_LIFETIME: u32 = 31_557_600;
+
+/// The client's `refresh_token` object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshTokenPolicy {
+    pub rotation_type: RotationType,
+    pub expiration_type: ExpirationType,
+    /// Seconds after a rotation during which the previous token still yields the same successor.
+    pub leeway: u32,
+    /// Absolute lifetime of a family, fixed at its birth.
+    pub token_lifetime: u32,
+    pub infinite_token_lifetime: bool,
+    /// Inactivity lifetime, restarted at every exchange.
+    pub idle_token_lifetime: u32,
+    pub infinite_idle_token_lifetime: bool,
+}
+
+impl RefreshTokenPolicy {
+    /// Auth0's default for SPAs: rotating, expiring, 30 days absolute, 15 days idle.
+    pub fn rotating_default() -> Self {
+        RefreshTokenPolicy {
+            rotation_type: RotationType::Rotating,
+            expiration_type: ExpirationType::Expiring,
+            leeway: 0,
+            token_lifetime: 2_592_000,
+            infinite_token_lifetime: false,
+            idle_token_lifetime: 1_296_000,
+            infinite_idle_token_lifetime: false,
+        }
+    }
+
+    /// Auth0's default for other application types: non-rotating, non-expiring.
+    pub fn non_rotating_default() -> Self {
+        RefreshTokenPolicy {
+            rotation_type: RotationType::NonRotating,
+            expiration_type: ExpirationType::NonExpiring,
+            infinite_token_lifetime: true,
+            infinite_idle_token_lifetime: true,
+            ..Self::rotating_default()
+        }
+    }
+
+    pub fn default_for(app_type: AppType) -> Self {
+        match app_type {
+            AppType::Spa => Self::rotating_default(),
+            _ => Self::non_rotating_default(),
+        }
+    }
+
+    pub fn is_rotating(&self) -> bool {
+        self.rotation_type == RotationType::Rotating
+    }
+
+    /// The absolute lifetime in seconds, if the policy has one.
+    pub fn absolute(&self) -> Option<u32> {
+        (self.expiration_type == ExpirationType::Expiring && !self.infinite_token_lifetime).then_some(self.token_lifetime)
+    }
+
+    /// The idle lifetime in seconds, if the policy has one.
+    pub fn idle(&self) -> Option<u32> {
+        (self.expiration_type == ExpirationType::Expiring && !self.infinite_idle_token_lifetime)
+            .then_some(self.idle_token_lifetime)
+    }
+
+    /// Auth0's rules: rotation requires expiration; lifetimes within 1 s … 1 year; idle ≤ absolute;
+    /// SPAs cannot have non-expiring refresh tokens.
+    pub fn validate(&self, app_type: AppType) -> Result<(), CoreError> {
+        if self.is_rotating() && self.expiration_type != ExpirationType::Expiring {
+            return Err(CoreError::invalid("rotating refresh tokens must be expiring (expiration_type: expiring)"));
+        }
+        if app_type == AppType::Spa && self.expiration_type != ExpirationType::Expiring {
+            return Err(CoreError::invalid("single-page applications cannot use non-expiring refresh tokens"));
+        }
+        for (name, v) in [("token_lifetime", self.token_lifetime), ("idle_token_lifetime", self.idle_token_lifetime)] {
+            if !(1..=MAX_LIFETIME).contains(&v) {
+                return Err(CoreError::invalid(format!("{name} must be between 1 and {MAX_LIFETIME} seconds")));
+            }
+        }
+        if self.leeway > MAX_LIFETIME {
+            return Err(CoreError::invalid(format!("leeway must be between 0 and {MAX_LIFETIME} seconds")));
+        }
+        if let (Some(abs), Some(idle)) = (self.absolute(), self.idle())
+            && idle > abs
+        {
+            return Err(CoreError::invalid("idle_token_lifetime must not exceed token_lifetime"));
+        }
+        Ok(())
+    }
+}
+
+/// A registered application, serialised with Auth0's Management API field names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Client {
+    pub client_id: String,
+    pub name: String,
+    pub app_type: AppType,
+    pub token_endpoint_auth_method: AuthMethod,
+    pub grant_types: Vec<GrantType>,
+    /// Allowed Callback URLs: a `redirect_uri` must equal one of them exactly.
+    pub callbacks: Vec<String>,
+    pub allowed_logout_urls: Vec<String>,
+    /// Allowed Web Origins (web_message, CORS).
+    pub web_origins: Vec<String>,
+    pub refresh_token: RefreshTokenPolicy,
+    /// ID-token lifetime (`jwt_configuration.lifetime_in_seconds`).
+    pub id_token_lifetime: u32,
+    pub created_at: i64,
+}
+
+/// The settings a `clients create` receives; everything else takes Auth0's defaults.
+#[derive(Debug, Clone, Default)]
+pub struct NewClient {
+    pub name: String,
+    pub app_type: Option<AppType>,
+    pub callbacks: Vec<String>,
+    pub logout_urls: Vec<String>,
+    pub web_origins: Vec<String>,
+}
+
+impl Client {
+    /// Builds a client with defaults for its type and validates every URL.
+    pub fn new(id: String, spec: NewClient, now: i64) -> Result<Self, CoreError> {
+        let app_type = spec.app_type.unwrap_or(AppType::Spa);
+        if spec.name.trim().is_empty() || spec.name.len() > 200 {
+            return Err(CoreError::invalid("name must be 1 to 200 characters"));
+        }
+        let grant_types = match app_type {
+            AppType::NonInteractive => vec![GrantType::ClientCredentials],
+            _ => vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
+        };
+        let c = Client {
+            client_id: id,
+            name: spec.name,
+            app_type,
+            token_endpoint_auth_method: if app_type.is_confidential() { AuthMethod::ClientSecretPost } else { AuthMethod::None },
+            grant_types,
+            callbacks: spec.callbacks,
+            allowed_logout_urls: spec.logout_urls,
+            web_origins: spec.web_origins.iter().map(|o| origin_of(o).unwrap_or_else(|| o.clone())).collect(),
+            refresh_token: RefreshTokenPolicy::default_for(app_type),
+            id_token_lifetime: 36_000,
+            created_at: now,
+        };
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Checks every invariant of a client (URLs and refresh policy).
+    pub fn validate(&self) -> Result<(), CoreError> {
+        for cb in self.callbacks.iter().chain(&self.allowed_logout_urls) {
+            crate::oauth::RedirectUri::parse(cb).map_err(|e| CoreError::invalid(format!("{cb}: {e}")))?;
+        }
+        for o in &self.web_origins {
+            if origin_of(o).as_deref() != Some(o.as_str()) {
+                return Err(CoreError::invalid(format!("{o} is not an origin (scheme://host[:port])")));
+            }
+        }
+        if self.callbacks.len() > 100 || self.web_origins.len() > 100 || self.allowed_logout_urls.len() > 100 {
+            return Err(CoreError::invalid("at most 100 URLs per list"));
+        }
+        self.refresh_token.validate(self.app_type)
+    }
+
+    pub fn allows_grant(&self, g: GrantType) -> bool {
+        self.grant_types.contains(&g)
+    }
+
+    pub fn has_callback(&self, redirect_uri: &str) -> bool {
+        self.callbacks.iter().any(|c| c == redirect_uri)
+    }
+
+    /// Origins allowed for CORS: the web origins and the origins of the callbacks (as Auth0).
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        self.web_origins.iter().any(|o| o == origin) || self.callbacks.iter().any(|c| origin_of(c).as_deref() == Some(origin))
+    }
+
+    pub fn is_web_origin(&self, origin: &str) -> bool {
+        self.web_origins.iter().any(|o| o == origin)
+    }
+}
+
+/// A protected API (Auth0 "resource server").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Api {
+    pub id: String,
+    pub name: String,
+    pub identifier: String,
+    pub allow_offline_access: bool,
+    /// Access-token lifetime in seconds (Auth0 default 86400, max 2592000).
+    pub token_lifetime: u32,
+}
+
+pub const MAX_ACCESS_TOKEN_LIFETIME: u32 = 2_592_000;
+
+impl Api {
+    pub fn new(id: String, identifier: String, name: Option<String>, allow_offline_access: bool, token_lifetime: Option<u32>) -> Result<Self, CoreError> {
+        if identifier.is_empty() || identifier.len() > 600 || identifier.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(CoreError::invalid("audience must be 1 to 600 characters without spaces"));
+        }
+        let token_lifetime = token_lifetime.unwrap_or(86_400);
+        if !(1..=MAX_ACCESS_TOKEN_LIFETIME).contains(&token_lifetime) {
+            return Err(CoreError::invalid(format!("token lifetime must be between 1 and {MAX_ACCESS_TOKEN_LIFETIME} seconds")));
+        }
+        Ok(Api { id, name: name.unwrap_or_else(|| identifier.clone()), identifier, allow_offline_access, token_lifetime })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotating_requires_expiring() {
+        let mut p = RefreshTokenPolicy::rotating_default();
+        p.expiration_type = ExpirationType::NonExpiring;
+        assert!(p.validate(AppType::Native).is_err());
+    }
+
+    #[test]
+    fn idle_lifetime_must_not_exceed_absolute() {
+        let mut p = RefreshTokenPolicy::rotating_default();
+        p.idle_token_lifetime = p.token_lifetime + 1;
+        assert!(p.validate(AppType::Spa).is_err());
+        p.infinite_token_lifetime = true;
+        assert!(p.validate(AppType::Spa).is_ok(), "no absolute lifetime, nothing to exceed");
+    }
+
+    #[test]
+    fn lifetimes_must_be_within_auth0_ranges() {
+        let mut p = RefreshTokenPolicy::rotating_default();
+        p.token_lifetime = 0;
+        assert!(p.validate(AppType::Spa).is_err());
+        p.token_lifetime = MAX_LIFETIME + 1;
+        assert!(p.validate(AppType::Spa).is_err());
+    }
+
+    #[test]
+    fn spa_cannot_be_non_expiring() {
+        let p = RefreshTokenPolicy::non_rotating_default();
+        assert!(p.validate(AppType::Spa).is_err());
+        assert!(p.validate(AppType::RegularWeb).is_ok());
+    }
+
+    #[test]
+    fn spa_defaults_to_rotating_and_expiring() {
+        let c = Client::new("c".into(), NewClient { name: "app".into(), app_type: Some(AppType::Spa), ..Default::default() }, 0).unwrap();
+        assert!(c.refresh_token.is_rotating());
+        assert_eq!(c.refresh_token.absolute(), Some(2_592_000));
+        assert_eq!(c.token_endpoint_auth_method, AuthMethod::None);
+    }
+
+    #[test]
+    fn cors_allows_web_origins_and_callback_origins_only() {
+        let c = Client::new(
+            "c".into(),
+            NewClient {
+                name: "app".into(),
+                app_type: Some(AppType::Spa),
+                callbacks: vec!["http://localhost:8080/cb".into()],
+                web_origins: vec!["https://app.example/".into()],
+                ..Default::default()
+            },
+            0,
+        )
+        .unwrap();
+        assert_eq!(c.web_origins, vec!["https://app.example"]);
+        assert!(c.allows_origin("https://app.example"));
+        assert!(c.allows_origin("http://localhost:8080"));
+        assert!(!c.allows_origin("https://evil.example"));
+    }
+}

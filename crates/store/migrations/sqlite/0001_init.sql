@@ -1,0 +1,96 @@
+-- Ratchet schema (SQLite). Secrets appear only as SHA-256 hashes or sealed under the master key.
+CREATE TABLE server_secrets (
+    kind TEXT NOT NULL,
+    kid INTEGER NOT NULL,
+    sealed BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (kind, kid)
+);
+
+CREATE TABLE clients (
+    client_id TEXT PRIMARY KEY,
+    secret_hash TEXT,
+    data TEXT NOT NULL
+);
+
+CREATE TABLE apis (
+    id TEXT PRIMARY KEY,
+    identifier TEXT NOT NULL UNIQUE,
+    data TEXT NOT NULL
+);
+
+CREATE TABLE users (
+    user_id TEXT PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    blocked INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
+    auth_time INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    idle_expires_at INTEGER NOT NULL
+);
+CREATE INDEX sessions_user ON sessions(user_id);
+
+CREATE TABLE grants (
+    grant_id TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);
+CREATE INDEX grants_user ON grants(user_id);
+
+CREATE TABLE codes (
+    code_hash TEXT PRIMARY KEY,
+    grant_id TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    session_id TEXT,
+    redirect_uri TEXT NOT NULL,
+    code_challenge TEXT,
+    scope TEXT NOT NULL,
+    audience TEXT,
+    nonce TEXT,
+    auth_time INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER
+);
+
+CREATE TABLE families (
+    family_id TEXT PRIMARY KEY,
+    grant_id TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    session_id TEXT,
+    audience TEXT,
+    scope TEXT NOT NULL,
+    rotating INTEGER NOT NULL,
+    counter INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    idle_expires_at INTEGER,
+    rotated_at INTEGER NOT NULL,
+    revoked_at INTEGER,
+    auth_time INTEGER NOT NULL
+);
+CREATE INDEX families_user_client ON families(user_id, client_id);
+CREATE INDEX families_session ON families(session_id);
+CREATE INDEX families_grant ON families(grant_id);
+
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    client_id TEXT,
+    user_id TEXT,
+    description TEXT NOT NULL,
+    details TEXT NOT NULL
+);
+CREATE INDEX events_type ON events(type);
+CREATE INDEX events_user ON events(user_id);

@@ -1,0 +1,207 @@
+//! The storage port of Ratchet: one trait, [`Store`], that every engine implements, plus the
+//! records it stores. The domain decides; a store persists decisions, each as one statement or one
+//! transaction. Adapters: [`sqlite`] (the embedded default).
+//!
+//! Secrets never reach a store in usable form: session ids and codes arrive as SHA-256 hashes,
+//! server keys sealed under the master key, refresh tokens not at all (only family state).
+
+use async_trait::async_trait;
+use ratchet_core::UnixTime;
+use ratchet_core::client::{Api, Client};
+use ratchet_core::family::{Family, FamilyId};
+
+pub mod sqlite;
+
+/// A failure of the storage engine. `Unavailable` means the database cannot be reached (the HTTP
+/// layer answers 503); `Conflict` is a uniqueness violation the caller can report.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("already exists: {0}")]
+    Conflict(String),
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A user account (password hash only; Argon2id).
+#[derive(Clone, PartialEq, Eq)]
+pub struct User {
+    pub user_id: String,
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub blocked: bool,
+    pub created_at: UnixTime,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User").field("user_id", &self.user_id).field("email", &self.email).field("blocked", &self.blocked).finish()
+    }
+}
+
+/// A client as stored: the client and the hash of its secret (confidential clients only).
+#[derive(Debug, Clone)]
+pub struct StoredClient {
+    pub client: Client,
+    pub secret_hash: Option<String>,
+}
+
+/// A browser session at the authorization server (the SSO cookie), keyed by the hash of its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id_hash: String,
+    pub user_id: String,
+    pub auth_time: UnixTime,
+    pub expires_at: UnixTime,
+    pub idle_expires_at: UnixTime,
+}
+
+/// An authorization code, keyed by its hash. Single use; bound to client, redirect URI, PKCE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthCode {
+    pub code_hash: String,
+    pub grant_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub session_id: Option<String>,
+    pub redirect_uri: String,
+    pub code_challenge: Option<String>,
+    pub scope: String,
+    pub audience: Option<String>,
+    pub nonce: Option<String>,
+    pub auth_time: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// The outcome of presenting a code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redemption {
+    /// First use: the code is now spent.
+    Fresh(AuthCode),
+    /// The code was already spent: a replay.
+    Replayed(AuthCode),
+    NotFound,
+}
+
+/// An audit event with an Auth0 log event code (`s`, `f`, `sertft`, `ferrt`, …).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub at: UnixTime,
+    pub kind: String,
+    pub client_id: Option<String>,
+    pub user_id: Option<String>,
+    pub description: String,
+    pub details: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub kind: Option<String>,
+    pub user_id: Option<String>,
+    pub limit: u32,
+}
+
+/// Which families a bulk revocation targets (all conditions given must hold).
+#[derive(Debug, Clone, Default)]
+pub struct FamilyFilter {
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    pub session_id: Option<String>,
+    pub grant_id: Option<String>,
+    pub audience: Option<Option<String>>,
+    pub rotating: Option<bool>,
+}
+
+/// The storage port. Every method is atomic on its own.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Cheap round trip to the database (readiness).
+    async fn ping(&self) -> Result<()>;
+
+    // Server secrets (sealed under the master key).
+    async fn server_secrets(&self, kind: &str) -> Result<Vec<(u8, Vec<u8>)>>;
+    /// Inserts unless `(kind, kid)` exists; returns whether this call inserted it (two nodes
+    /// starting at once race here, and both then read the winner's key).
+    async fn insert_server_secret(&self, kind: &str, kid: u8, sealed: &[u8], now: UnixTime) -> Result<bool>;
+
+    // Clients and APIs.
+    async fn insert_client(&self, client: &Client, secret_hash: Option<&str>) -> Result<()>;
+    async fn update_client(&self, client: &Client) -> Result<bool>;
+    async fn client(&self, client_id: &str) -> Result<Option<StoredClient>>;
+    async fn clients(&self) -> Result<Vec<Client>>;
+    /// Deletes the client and revokes every family issued to it.
+    async fn delete_client(&self, client_id: &str, now: UnixTime) -> Result<bool>;
+    async fn insert_api(&self, api: &Api) -> Result<()>;
+    async fn api(&self, identifier: &str) -> Result<Option<Api>>;
+
+    // Users.
+    async fn insert_user(&self, user: &User) -> Result<()>;
+    async fn user(&self, user_id: &str) -> Result<Option<User>>;
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>>;
+    /// Blocks or unblocks; blocking also ends the user's sessions and revokes their families.
+    async fn set_user_blocked(&self, user_id: &str, blocked: bool, now: UnixTime) -> Result<bool>;
+    /// Deletes the user, their sessions and grants, and revokes their families.
+    async fn delete_user(&self, user_id: &str, now: UnixTime) -> Result<bool>;
+
+    // Sessions.
+    async fn insert_session(&self, session: &Session) -> Result<()>;
+    async fn session(&self, id_hash: &str) -> Result<Option<Session>>;
+    async fn touch_session(&self, id_hash: &str, idle_expires_at: UnixTime) -> Result<()>;
+    /// Ends a session (logout). With `revoke_families`, the families born in it are revoked too.
+    async fn delete_session(&self, id_hash: &str, revoke_families: bool, now: UnixTime) -> Result<bool>;
+
+    // Authorization codes and grants.
+    async fn insert_code(&self, code: &AuthCode, now: UnixTime) -> Result<()>;
+    /// Marks the code used, atomically: exactly one caller gets `Fresh`.
+    async fn redeem_code(&self, code_hash: &str, now: UnixTime) -> Result<Redemption>;
+    /// Revokes a grant: the families issued from it and its opaque access tokens.
+    async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> Result<()>;
+    async fn grant_is_live(&self, grant_id: &str) -> Result<bool>;
+
+    // Refresh-token families.
+    async fn insert_family(&self, family: &Family) -> Result<()>;
+    async fn family(&self, id: &FamilyId) -> Result<Option<Family>>;
+    /// The rotation write: `counter` goes from `from` to `from + 1` only if it is still `from` and
+    /// the family is not revoked. Returns whether this call won.
+    async fn advance_family(&self, id: &FamilyId, from: u64, now: UnixTime, idle_expires_at: Option<UnixTime>) -> Result<bool>;
+    /// Moves the idle deadline of a non-rotating family after an exchange.
+    async fn touch_family(&self, id: &FamilyId, now: UnixTime, idle_expires_at: Option<UnixTime>) -> Result<()>;
+    /// Revokes one family; returns whether it was live until now.
+    async fn revoke_family(&self, id: &FamilyId, now: UnixTime) -> Result<bool>;
+    async fn revoke_families(&self, filter: &FamilyFilter, now: UnixTime) -> Result<u64>;
+    /// Revokes the oldest live families of `user_id` at `client_id` beyond the newest `keep`.
+    async fn evict_families(&self, user_id: &str, client_id: &str, keep: u32, now: UnixTime) -> Result<u64>;
+    /// Deletes what can never be used again: expired codes and sessions, families revoked or
+    /// expired for more than `grace` seconds.
+    async fn purge(&self, now: UnixTime, grace: i64) -> Result<u64>;
+
+    // Audit trail.
+    async fn record(&self, event: &Event) -> Result<()>;
+    async fn events(&self, query: &EventQuery) -> Result<Vec<Event>>;
+}
+
+/// Opens the store named by `url`: `sqlite://path` (created and migrated if missing).
+pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        return Ok(std::sync::Arc::new(sqlite::SqliteStore::open(url).await?));
+    }
+    Err(StoreError::Other(format!("unsupported database URL (expected sqlite://…): {}", redact_url(url))))
+}
+
+/// A database URL with any password replaced, for messages.
+pub fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((creds, host)) => match creds.split_once(':') {
+                Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+                None => url.to_string(),
+            },
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
