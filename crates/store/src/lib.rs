@@ -1,6 +1,6 @@
 //! The storage port of Ratchet: one trait, [`Store`], that every engine implements, plus the
 //! records it stores. The domain decides; a store persists decisions, each as one statement or one
-//! transaction. Adapters: [`sqlite`] (the embedded default).
+//! transaction. Adapters: [`sqlite`] (the embedded default) and [`postgres`] (shared by many nodes).
 //!
 //! Secrets never reach a store in usable form: session ids and codes arrive as SHA-256 hashes,
 //! server keys sealed under the master key, refresh tokens not at all (only family state).
@@ -10,6 +10,7 @@ use ratchet_core::UnixTime;
 use ratchet_core::client::{Api, Client};
 use ratchet_core::family::{Family, FamilyId};
 
+pub mod postgres;
 pub mod sqlite;
 
 /// A failure of the storage engine. `Unavailable` means the database cannot be reached (the HTTP
@@ -184,12 +185,16 @@ pub trait Store: Send + Sync + 'static {
     async fn events(&self, query: &EventQuery) -> Result<Vec<Event>>;
 }
 
-/// Opens the store named by `url`: `sqlite://path` (created and migrated if missing).
+/// Opens the store named by `url`: `sqlite://path` (created and migrated if missing) or
+/// `postgres://user@host:port/db` (also `postgresql://`; the database must exist, it is migrated).
 pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         return Ok(std::sync::Arc::new(sqlite::SqliteStore::open(url).await?));
     }
-    Err(StoreError::Other(format!("unsupported database URL (expected sqlite://…): {}", redact_url(url))))
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(std::sync::Arc::new(postgres::PostgresStore::open(url).await?));
+    }
+    Err(StoreError::Other(format!("unsupported database URL (expected sqlite://… or postgres://…): {}", redact_url(url))))
 }
 
 /// A database URL with any password replaced, for messages.

@@ -1,0 +1,80 @@
+//! Server configuration, resolved from CLI flags and their `RATCHET_*` environment twins.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+
+/// Everything `serve` needs.
+#[derive(Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    /// The issuer; `None` means `http://<bound address>/` (known only after binding).
+    pub issuer: Option<url::Url>,
+    /// 64 hex characters; `None` with SQLite means a key file beside the database.
+    pub master_key: Option<String>,
+    /// Seed demo data and serve the demo SPA on this address.
+    pub demo: Option<DemoConfig>,
+}
+
+#[derive(Clone, Debug)]
+pub struct DemoConfig {
+    pub listen: SocketAddr,
+    /// The repository root holding `examples/spa` and `sdk/spa-js/dist`.
+    pub root: PathBuf,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("database_url", &ratchet_store::redact_url(&self.database_url))
+            .field("issuer", &self.issuer.as_ref().map(|u| u.as_str()))
+            .field("master_key", &self.master_key.as_ref().map(|_| "<redacted>"))
+            .field("demo", &self.demo)
+            .finish()
+    }
+}
+
+/// Parses an issuer URL and gives it the trailing slash Auth0 issuers have.
+pub fn parse_issuer(s: &str) -> anyhow::Result<url::Url> {
+    let mut u = url::Url::parse(s).context("--issuer must be an absolute URL")?;
+    if !matches!(u.scheme(), "http" | "https") || u.query().is_some() || u.fragment().is_some() {
+        bail!("--issuer must be an http(s) URL without query or fragment");
+    }
+    if !u.path().ends_with('/') {
+        let p = format!("{}/", u.path());
+        u.set_path(&p);
+    }
+    Ok(u)
+}
+
+/// The path of the key file used when no master key is configured: beside the SQLite database.
+pub fn key_file_for(database_url: &str) -> Option<PathBuf> {
+    let path = database_url.strip_prefix("sqlite://").or_else(|| database_url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    Some(PathBuf::from(format!("{path}.master-key")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuer_gets_a_trailing_slash() {
+        assert_eq!(parse_issuer("https://auth.example").unwrap().as_str(), "https://auth.example/");
+        assert_eq!(parse_issuer("https://auth.example/t").unwrap().as_str(), "https://auth.example/t/");
+        assert!(parse_issuer("ftp://x").is_err());
+    }
+
+    #[test]
+    fn key_file_sits_beside_the_database() {
+        assert_eq!(key_file_for("sqlite://ratchet.db"), Some(PathBuf::from("ratchet.db.master-key")));
+        assert_eq!(key_file_for("sqlite:///var/lib/r.db?mode=rwc"), Some(PathBuf::from("/var/lib/r.db.master-key")));
+        assert_eq!(key_file_for("postgres://x"), None);
+    }
+}

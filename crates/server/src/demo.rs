@@ -1,0 +1,132 @@
+//! `serve --demo`: seeds a demo SPA client, a demo API and a demo user (idempotently), and serves
+//! the demo SPA (`examples/spa`) on its own origin so CORS and web origins are exercised. Also the
+//! periodic purge of dead rows every node runs.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use ratchet_core::client::{Api, AppType, Client, NewClient};
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::config::DemoConfig;
+
+pub const DEMO_CLIENT_ID: &str = "ratchet-demo-spa";
+pub const DEMO_EMAIL: &str = "demo@example.com";
+pub const DEMO_PASSWORD: &str = "ratchet-demo";
+pub const DEMO_AUDIENCE: &str = "https://api.ratchet.demo";
+
+/// Seeds the demo data and starts the demo SPA server; prints where to go.
+pub async fn start(state: &AppState, demo: &DemoConfig) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(demo.listen).await.with_context(|| format!("cannot listen on {} for the demo SPA", demo.listen))?;
+    let spa = format!("http://{}", listener.local_addr()?);
+    seed(state, &spa).await?;
+    let site = Site { root: demo.root.clone(), config: json!({"domain": state.iss().trim_end_matches('/'), "client_id": DEMO_CLIENT_ID, "audience": DEMO_AUDIENCE}) };
+    let router = Router::new().route("/", get(index)).route("/config.json", get(config)).route("/{*path}", get(file)).with_state(site);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!(error = %e, "demo SPA server stopped");
+        }
+    });
+    println!("demo SPA:       {spa}/");
+    println!("demo client_id: {DEMO_CLIENT_ID}");
+    println!("demo user:      {DEMO_EMAIL} / {DEMO_PASSWORD}");
+    if !demo.root.join("examples/spa/index.html").exists() {
+        println!("warning: {} has no examples/spa; pass --demo-root <repository root>", demo.root.display());
+    }
+    Ok(())
+}
+
+async fn seed(state: &AppState, spa_origin: &str) -> anyhow::Result<()> {
+    let store = &state.store;
+    let now = state.now();
+    let localhost = spa_origin.replace("127.0.0.1", "localhost");
+    let spec = NewClient {
+        name: "Ratchet demo SPA".into(),
+        app_type: Some(AppType::Spa),
+        callbacks: vec![format!("{spa_origin}/"), format!("{localhost}/")],
+        logout_urls: vec![format!("{spa_origin}/"), format!("{localhost}/")],
+        web_origins: vec![spa_origin.to_string(), localhost.clone()],
+    };
+    let mut client = Client::new(DEMO_CLIENT_ID.into(), spec, now)?;
+    match store.client(DEMO_CLIENT_ID).await? {
+        Some(existing) => {
+            // Keep its settings; follow the demo SPA's address.
+            client.refresh_token = existing.client.refresh_token;
+            client.created_at = existing.client.created_at;
+            store.update_client(&client).await?;
+        }
+        None => store.insert_client(&client, None).await?,
+    }
+    if store.api(DEMO_AUDIENCE).await?.is_none() {
+        let api = Api::new("api_demo".into(), DEMO_AUDIENCE.into(), Some("Ratchet demo API".into()), true, Some(120))?;
+        store.insert_api(&api).await?;
+    }
+    if store.user_by_email(DEMO_EMAIL).await?.is_none() {
+        crate::cli::create_user(&**store, DEMO_EMAIL, DEMO_PASSWORD, Some("Demo User".into()), now).await?;
+    }
+    Ok(())
+}
+
+#[derive(Clone)]
+struct Site {
+    root: PathBuf,
+    config: serde_json::Value,
+}
+
+async fn index(State(site): State<Site>) -> Response {
+    serve_file(&site.root.join("examples/spa/index.html")).await
+}
+
+async fn config(State(site): State<Site>) -> Response {
+    axum::Json(site.config).into_response()
+}
+
+async fn file(State(site): State<Site>, UrlPath(path): UrlPath<String>) -> Response {
+    if path == "ratchet-spa.js" {
+        return serve_file(&site.root.join("sdk/spa-js/dist/ratchet-spa.js")).await;
+    }
+    let safe = !path.is_empty()
+        && path.split('/').all(|seg| !seg.is_empty() && !seg.starts_with('.') && seg.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)));
+    if !safe {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    serve_file(&site.root.join("examples/spa").join(path)).await
+}
+
+async fn serve_file(path: &Path) -> Response {
+    let Ok(bytes) = tokio::fs::read(path).await else {
+        return (StatusCode::NOT_FOUND, "not found (build the SDK with: npm --prefix sdk/spa-js run build)").into_response();
+    };
+    let ct = match path.extension().and_then(|e| e.to_str()) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js" | "mjs") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("json") => "application/json",
+        Some("svg") => "image/svg+xml",
+        _ => "application/octet-stream",
+    };
+    let mut res = bytes.into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    res
+}
+
+/// Deletes expired codes and sessions and long-dead families, every ten minutes.
+pub async fn purge_periodically(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        match state.store.purge(state.now(), 86_400).await {
+            Ok(n) if n > 0 => tracing::info!(rows = n, "purged expired rows"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "purge failed"),
+        }
+    }
+}

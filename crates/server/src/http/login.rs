@@ -1,0 +1,114 @@
+//! `GET|POST /u/login`: the login page. CSRF protection: the form's transaction is bound to a
+//! `SameSite=Lax` cookie set by `/authorize`, and a cross-origin `Origin` is refused. Brute-force
+//! throttling counts failures per username and per IP; one generic message avoids enumeration.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ratchet_core::secret::{Secret, ct_eq, hash};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::http::authorize::respond;
+use crate::http::params::Params;
+use crate::http::{cookies, pages};
+use crate::service::audit::Record;
+use crate::service::authorize::{AuthorizationRequest, code_response};
+use crate::service::signin::{SESSION_LIFETIME, throttle_keys};
+
+const WRONG: &str = "Wrong email or password.";
+const EXPIRED: &str = "This sign-in link has expired. Go back to the application and sign in again.";
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    state: Option<String>,
+}
+
+pub async fn page(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Response {
+    let Some(req) = q.state.as_deref().and_then(|tx| open(&state, tx)) else {
+        return pages::error_page(StatusCode::BAD_REQUEST, EXPIRED);
+    };
+    let name = client_name(&state, &req.client_id).await;
+    pages::login_page(StatusCode::OK, &name, q.state.as_deref().unwrap_or_default(), "", None)
+}
+
+pub async fn submit(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap, body: Bytes) -> Response {
+    let p = match Params::from_body(&headers, &body) {
+        Ok(p) => p,
+        Err(e) => return pages::error_page(StatusCode::BAD_REQUEST, &e.description),
+    };
+    if !same_origin(&state, &headers) {
+        return pages::error_page(StatusCode::FORBIDDEN, "Cross-site form submissions are not allowed.");
+    }
+    let Some((tx, req)) = p.get("state").and_then(|tx| open(&state, tx).map(|r| (tx.to_string(), r))) else {
+        return pages::error_page(StatusCode::BAD_REQUEST, EXPIRED);
+    };
+    let bound = cookies::get(&headers, cookies::CSRF).is_some_and(|c| ct_eq(hash(c).as_bytes(), req.csrf.as_bytes()));
+    if !bound {
+        return pages::error_page(StatusCode::FORBIDDEN, "Your browser did not send the sign-in cookie. Enable cookies and try again.");
+    }
+    let name = client_name(&state, &req.client_id).await;
+    let (Some(username), Some(password)) = (p.get("username"), p.get("password")) else {
+        return pages::login_page(StatusCode::BAD_REQUEST, &name, &tx, p.get("username").unwrap_or_default(), Some(WRONG));
+    };
+    let now = state.now();
+    let keys = throttle_keys(username, peer.ip());
+    if let Some(wait) = state.throttle.check(&keys, now) {
+        let mut res = pages::login_page(StatusCode::TOO_MANY_REQUESTS, &name, &tx, username, Some("Too many failed attempts. Try again later."));
+        res.headers_mut().insert(header::RETRY_AFTER, wait.into());
+        return res;
+    }
+    let user = match state.check_password(username, Secret::new(password)).await {
+        Ok(u) => u,
+        Err(e) => return pages::error_page(e.status, &e.description),
+    };
+    let Some(user) = user else {
+        state.throttle.fail(&keys, now);
+        state.record(Record { kind: "f", description: WRONG, client_id: Some(&req.client_id), user_id: None, details: json!({"ip": peer.ip().to_string()}) }).await;
+        return pages::login_page(StatusCode::BAD_REQUEST, &name, &tx, username, Some(WRONG));
+    };
+    state.throttle.succeed(&keys[0].0);
+    let result = async {
+        let (sid, session) = state.start_session(&user).await?;
+        let code = state.issue_code(&req, &session, &user).await?;
+        Ok::<_, crate::error::OAuthError>((sid, code))
+    }
+    .await;
+    let (sid, code) = match result {
+        Ok(v) => v,
+        Err(e) => return pages::error_page(e.status, &e.description),
+    };
+    state.record(Record { kind: "s", description: "Successful login", client_id: Some(&req.client_id), user_id: Some(&user.user_id), details: json!({"ip": peer.ip().to_string()}) }).await;
+    let mut res = respond(&req.target, &code_response(code, &req.target));
+    let secure = state.secure_cookies();
+    res.headers_mut().append(header::SET_COOKIE, cookies::set(cookies::SESSION, sid.expose(), SESSION_LIFETIME, secure));
+    res.into_response()
+}
+
+fn open(state: &AppState, tx: &str) -> Option<AuthorizationRequest> {
+    state.open_transaction::<AuthorizationRequest>(tx).filter(|r| r.exp > state.now())
+}
+
+async fn client_name(state: &AppState, client_id: &str) -> String {
+    match state.store.client(client_id).await {
+        Ok(Some(c)) => c.client.name,
+        _ => "the application".into(),
+    }
+}
+
+/// The form must come from our own origin (when the browser says where it came from).
+fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
+        && !matches!(site, "same-origin" | "none")
+    {
+        return false;
+    }
+    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        None => true,
+        Some(o) => ratchet_core::oauth::origin_of(state.iss()).as_deref() == Some(o),
+    }
+}

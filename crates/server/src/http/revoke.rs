@@ -1,0 +1,34 @@
+//! `POST /oauth/revoke`: RFC 7009 §2.1–2.2 for refresh tokens (the whole family is revoked).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use ratchet_core::client::Client;
+
+use crate::app::AppState;
+use crate::error::OAuthError;
+use crate::http::cors;
+use crate::http::params::Params;
+
+pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let mut client = None;
+    let res = match handle(&state, &headers, &body, &mut client).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => e.into_response(),
+    };
+    cors::decorate(&state, &headers, client.as_ref(), res).await
+}
+
+async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8], client_out: &mut Option<Client>) -> Result<(), OAuthError> {
+    let p = Params::from_body(headers, body)?;
+    let client = state.authenticate_client(headers, &p).await?;
+    *client_out = Some(client.clone());
+    if let Some(o) = cors::origin(headers)
+        && !client.allows_origin(o)
+    {
+        return Err(OAuthError::access_denied(format!("Origin {o} is not allowed for this client")));
+    }
+    let token = p.require("token")?;
+    state.revoke_refresh_token(&client, token).await
+}

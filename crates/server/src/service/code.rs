@@ -1,0 +1,141 @@
+//! The `authorization_code` grant (RFC 6749 §4.1.3, RFC 7636 §4.5, OIDC Core §3.1.3) and the
+//! `client_credentials` grant (RFC 6749 §4.4).
+
+use ratchet_core::client::{Client, GrantType};
+use ratchet_core::family::{Family, FamilyGrant};
+use ratchet_core::oauth::{CodeChallenge, Scope};
+use ratchet_core::secret::{hash, random_id};
+use ratchet_store::Redemption;
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::error::OAuthError;
+use crate::http::params::Params;
+use crate::service::audit::Record;
+use crate::service::tokens::{Grant, TokenResponse};
+
+/// At most this many live families per user per client; the oldest are evicted (Auth0's limit).
+pub const MAX_FAMILIES_PER_USER_CLIENT: u32 = 200;
+
+impl AppState {
+    /// Exchanges a code. `browser` is true for CORS requests (with an `Origin` header), which
+    /// only ever get a refresh token from a rotating client.
+    pub async fn exchange_code(&self, client: &Client, p: &Params, browser: bool) -> Result<TokenResponse, OAuthError> {
+        let result = self.exchange_code_inner(client, p, browser).await;
+        if let Err(e) = &result {
+            self.record(Record { kind: "feacft", description: &e.description, client_id: Some(&client.client_id), user_id: None, details: json!({"error": e.error}) }).await;
+        }
+        result
+    }
+
+    async fn exchange_code_inner(&self, client: &Client, p: &Params, browser: bool) -> Result<TokenResponse, OAuthError> {
+        let code = p.require("code")?;
+        let now = self.now();
+        if !client.allows_grant(GrantType::AuthorizationCode) {
+            return Err(OAuthError::unauthorized_client("Grant type 'authorization_code' not allowed for the client."));
+        }
+        let invalid = || OAuthError::invalid_grant("Invalid authorization code");
+        let c = match self.store.redeem_code(&hash(code), now).await? {
+            Redemption::NotFound => return Err(invalid()),
+            Redemption::Replayed(c) => {
+                // RFC 6749 §4.1.2: a code used twice revokes what was issued from it.
+                self.store.revoke_grant(&c.grant_id, now).await?;
+                return Err(invalid());
+            }
+            Redemption::Fresh(c) => c,
+        };
+        if c.client_id != client.client_id {
+            return Err(invalid());
+        }
+        if now >= c.expires_at {
+            return Err(OAuthError::invalid_grant("Authorization code expired"));
+        }
+        if p.get("redirect_uri") != Some(c.redirect_uri.as_str()) {
+            return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
+        }
+        match (&c.code_challenge, p.get("code_verifier")) {
+            (Some(ch), Some(v)) if CodeChallenge::from_stored(ch.clone()).verify(v) => {}
+            (Some(_), Some(_)) => return Err(OAuthError::invalid_grant("Failed to verify code verifier")),
+            (Some(_), None) => return Err(OAuthError::missing("code_verifier")),
+            (None, Some(_)) => return Err(OAuthError::invalid_grant("code_verifier sent but no code_challenge was")),
+            (None, None) => {}
+        }
+        let user = self.store.user(&c.user_id).await?.filter(|u| !u.blocked).ok_or_else(invalid)?;
+        let api = match &c.audience {
+            Some(a) => Some(self.store.api(a).await?.ok_or_else(invalid)?),
+            None => None,
+        };
+        let mut scope = Scope::parse(&c.scope)?;
+        let offline = scope.contains("offline_access")
+            && client.allows_grant(GrantType::RefreshToken)
+            && api.as_ref().is_none_or(|a| a.allow_offline_access)
+            && (!browser || client.refresh_token.is_rotating());
+        let refresh_token = if offline {
+            let family = Family::born(
+                FamilyGrant {
+                    grant_id: c.grant_id.clone(),
+                    client_id: client.client_id.clone(),
+                    user_id: user.user_id.clone(),
+                    session_id: c.session_id.clone(),
+                    audience: c.audience.clone(),
+                    scope: c.scope.clone(),
+                    auth_time: c.auth_time,
+                },
+                &client.refresh_token,
+                now,
+            );
+            self.store.insert_family(&family).await?;
+            let evicted = self.store.evict_families(&user.user_id, &client.client_id, MAX_FAMILIES_PER_USER_CLIENT, now).await?;
+            if evicted > 0 {
+                self.record(Record {
+                    kind: "resource_cleanup",
+                    description: "Refresh token limit reached: oldest families revoked",
+                    client_id: Some(&client.client_id),
+                    user_id: Some(&user.user_id),
+                    details: json!({"resource": "refresh_tokens", "removedCount": evicted, "endCount": MAX_FAMILIES_PER_USER_CLIENT}),
+                })
+                .await;
+            }
+            Some(self.keys.refresh.encode(&family.id, 0).expose().to_string())
+        } else {
+            scope = scope.without("offline_access");
+            None
+        };
+        let grant = Grant {
+            client,
+            user: &user,
+            scope: &scope,
+            api: api.as_ref(),
+            grant_id: &c.grant_id,
+            auth_time: c.auth_time,
+            session_id: c.session_id.as_deref(),
+            nonce: c.nonce.as_deref(),
+        };
+        let response = self.issue(&grant, refresh_token)?;
+        self.record(Record { kind: "seacft", description: "Authorization code exchanged", client_id: Some(&client.client_id), user_id: Some(&user.user_id), details: json!({"audience": c.audience, "scope": scope.to_string()}) }).await;
+        Ok(response)
+    }
+
+    /// Machine-to-machine tokens for a confidential client and a registered API.
+    pub async fn client_credentials(&self, client: &Client, p: &Params) -> Result<TokenResponse, OAuthError> {
+        if !client.allows_grant(GrantType::ClientCredentials) || !client.app_type.is_confidential() {
+            return Err(OAuthError::unauthorized_client("Grant type 'client_credentials' not allowed for the client."));
+        }
+        let audience = p.require("audience")?;
+        let api = self.store.api(audience).await?.ok_or_else(|| OAuthError::access_denied(format!("Service not found: {audience}")))?;
+        let now = self.now();
+        let exp = now + i64::from(api.token_lifetime);
+        let claims = json!({
+            "iss": self.iss(), "sub": format!("{}@clients", client.client_id), "aud": api.identifier,
+            "iat": now, "exp": exp, "azp": client.client_id, "gty": "client-credentials", "jti": random_id(""),
+        });
+        Ok(TokenResponse {
+            access_token: self.keys.signing.sign(&claims)?,
+            token_type: "Bearer".into(),
+            expires_in: i64::from(api.token_lifetime),
+            scope: String::new(),
+            id_token: None,
+            refresh_token: None,
+        })
+    }
+}

@@ -1,0 +1,10 @@
+//! Application services: each orchestrates the domain core and the store for one use case, so
+//! HTTP handlers only parse, call and map.
+
+pub mod audit;
+pub mod client_auth;
+pub mod authorize;
+pub mod code;
+pub mod refresh;
+pub mod signin;
+pub mod tokens;

@@ -1,0 +1,187 @@
+//! Signing in: login transactions carried through the browser, password checks off the async
+//! runtime, brute-force throttling, and server-side sessions (the SSO cookie).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use ratchet_core::password;
+use ratchet_core::secret::{Secret, ct_eq, hash, random_token};
+use ratchet_store::{Session, User};
+use serde::{Serialize, de::DeserializeOwned};
+use sha2::Sha256;
+use tokio::sync::Semaphore;
+
+use crate::app::AppState;
+use crate::error::OAuthError;
+
+/// Auth0's default session lifetimes: 7 days absolute, 3 days idle.
+pub const SESSION_LIFETIME: i64 = 7 * 24 * 3600;
+pub const SESSION_IDLE_LIFETIME: i64 = 3 * 24 * 3600;
+/// How long a login page may stay open.
+pub const TRANSACTION_LIFETIME: i64 = 3600;
+
+/// Bounded concurrency for password hashing, run on the blocking pool.
+pub struct Hashing {
+    permits: Semaphore,
+    /// A real hash to verify against when the user does not exist, so timing does not reveal it.
+    dummy: String,
+}
+
+impl Hashing {
+    pub fn new(concurrency: usize) -> Self {
+        Hashing {
+            permits: Semaphore::new(concurrency),
+            dummy: password::hash_password("ratchet dummy password").expect("argon2 works"),
+        }
+    }
+
+    /// Verifies `password` against `encoded` (or the dummy hash) off the async runtime.
+    pub async fn verify(&self, password: Secret, encoded: Option<String>) -> bool {
+        let Ok(_permit) = self.permits.acquire().await else { return false };
+        let (known, encoded) = match encoded {
+            Some(e) => (true, e),
+            None => (false, self.dummy.clone()),
+        };
+        let ok = tokio::task::spawn_blocking(move || password::verify_password(password.expose(), &encoded)).await.unwrap_or(false);
+        known && ok
+    }
+
+    pub async fn hash(&self, password: Secret) -> Result<String, OAuthError> {
+        let _permit = self.permits.acquire().await.map_err(|_| OAuthError::server_error())?;
+        tokio::task::spawn_blocking(move || password::hash_password(password.expose()))
+            .await
+            .map_err(|_| OAuthError::server_error())?
+            .map_err(OAuthError::from)
+    }
+}
+
+/// Counts failed sign-ins per username and per IP in fixed windows (as Auth0's brute-force
+/// protection does); successful sign-ins are never throttled and reset the username's count.
+#[derive(Default)]
+pub struct Throttle {
+    windows: Mutex<HashMap<String, (u32, i64)>>,
+}
+
+pub const USER_FAILURE_LIMIT: u32 = 10;
+pub const IP_FAILURE_LIMIT: u32 = 100;
+pub const THROTTLE_WINDOW: i64 = 15 * 60;
+
+impl Throttle {
+    /// Seconds to wait if any of `keys` is over its limit.
+    pub fn check(&self, keys: &[(String, u32)], now: i64) -> Option<u64> {
+        let w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        keys.iter()
+            .filter_map(|(k, limit)| {
+                let (count, start) = *w.get(k)?;
+                (count >= *limit && now < start + THROTTLE_WINDOW).then(|| (start + THROTTLE_WINDOW - now) as u64)
+            })
+            .max()
+    }
+
+    pub fn fail(&self, keys: &[(String, u32)], now: i64) {
+        let mut w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        if w.len() > 100_000 {
+            w.retain(|_, (_, start)| now < *start + THROTTLE_WINDOW);
+        }
+        for (k, _) in keys {
+            let e = w.entry(k.clone()).or_insert((0, now));
+            if now >= e.1 + THROTTLE_WINDOW {
+                *e = (0, now);
+            }
+            e.0 += 1;
+        }
+    }
+
+    pub fn succeed(&self, username_key: &str) {
+        self.windows.lock().unwrap_or_else(|p| p.into_inner()).remove(username_key);
+    }
+}
+
+/// The throttle keys of a sign-in attempt.
+pub fn throttle_keys(username: &str, ip: std::net::IpAddr) -> [(String, u32); 2] {
+    [(format!("user:{}", username.to_lowercase()), USER_FAILURE_LIMIT), (format!("ip:{ip}"), IP_FAILURE_LIMIT)]
+}
+
+impl AppState {
+    /// Seals `value` for a round trip through the browser: `base64url(json) "." base64url(HMAC)`.
+    /// The JSON must carry its own expiry.
+    pub fn seal_transaction<T: Serialize>(&self, value: &T) -> String {
+        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).expect("transactions serialise"));
+        format!("{body}.{}", URL_SAFE_NO_PAD.encode(self.transaction_mac(&body)))
+    }
+
+    pub fn open_transaction<T: DeserializeOwned>(&self, sealed: &str) -> Option<T> {
+        let (body, tag) = sealed.split_once('.')?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        if !ct_eq(&self.transaction_mac(body), &tag) {
+            return None;
+        }
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).ok()?).ok()
+    }
+
+    fn transaction_mac(&self, body: &str) -> [u8; 32] {
+        let mut m = Hmac::<Sha256>::new_from_slice(&self.keys.transaction).expect("any key length");
+        m.update(body.as_bytes());
+        m.finalize().into_bytes().into()
+    }
+
+    /// Checks a user's password. Unknown users cost the same as known ones.
+    pub async fn check_password(&self, email: &str, password: Secret) -> Result<Option<User>, OAuthError> {
+        let user = self.store.user_by_email(&email.to_lowercase()).await?;
+        let ok = self.hashing.verify(password, user.as_ref().map(|u| u.password_hash.clone())).await;
+        Ok(user.filter(|u| ok && !u.blocked))
+    }
+
+    /// Starts a session for `user`; returns the cookie value (the only copy of the session id).
+    pub async fn start_session(&self, user: &User) -> Result<(Secret, Session), OAuthError> {
+        let now = self.now();
+        let id = random_token();
+        let session = Session {
+            id_hash: hash(&id),
+            user_id: user.user_id.clone(),
+            auth_time: now,
+            expires_at: now + SESSION_LIFETIME,
+            idle_expires_at: now + SESSION_IDLE_LIFETIME,
+        };
+        self.store.insert_session(&session).await?;
+        Ok((Secret::new(id), session))
+    }
+
+    /// The live session named by a cookie value, with its user; renews the idle deadline.
+    pub async fn live_session(&self, cookie: Option<&str>) -> Result<Option<(Session, User)>, OAuthError> {
+        let Some(id) = cookie else { return Ok(None) };
+        let now = self.now();
+        let Some(session) = self.store.session(&hash(id)).await? else { return Ok(None) };
+        if now >= session.expires_at || now >= session.idle_expires_at {
+            return Ok(None);
+        }
+        let Some(user) = self.store.user(&session.user_id).await?.filter(|u| !u.blocked) else { return Ok(None) };
+        // Renew at most once a minute to keep silent authentication read-mostly.
+        if session.idle_expires_at - now < SESSION_IDLE_LIFETIME - 60 {
+            self.store.touch_session(&session.id_hash, now + SESSION_IDLE_LIFETIME).await?;
+        }
+        Ok(Some((session, user)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttle_blocks_after_limit_and_resets_after_window() {
+        let t = Throttle::default();
+        let keys = [("user:a".to_string(), 3u32)];
+        for _ in 0..3 {
+            assert_eq!(t.check(&keys, 100), None);
+            t.fail(&keys, 100);
+        }
+        assert_eq!(t.check(&keys, 100), Some(THROTTLE_WINDOW as u64));
+        assert_eq!(t.check(&keys, 100 + THROTTLE_WINDOW), None);
+        t.succeed("user:a");
+        assert_eq!(t.check(&keys, 101), None);
+    }
+}

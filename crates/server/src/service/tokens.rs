@@ -1,0 +1,169 @@
+//! Issuing tokens: ID tokens (OIDC Core §2, §12.2 for refreshed ones), JWT access tokens for APIs
+//! (RFC 9068 shape, Auth0's `aud` = [API, userinfo]), and opaque access tokens for `/userinfo`
+//! that are authenticated under a server key rather than stored.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use ratchet_core::client::{Api, Client};
+use ratchet_core::oauth::Scope;
+use ratchet_core::secret::{ct_eq, random_id};
+use ratchet_store::User;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::app::AppState;
+use crate::error::OAuthError;
+
+/// Lifetime of an opaque (userinfo-only) access token, as Auth0's default.
+pub const OPAQUE_ACCESS_TOKEN_LIFETIME: i64 = 86_400;
+
+/// The successful token response (RFC 6749 §5.1).
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: String,
+    pub expires_in: i64,
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+/// What a set of user tokens is issued for.
+pub struct Grant<'a> {
+    pub client: &'a Client,
+    pub user: &'a User,
+    pub scope: &'a Scope,
+    pub api: Option<&'a Api>,
+    pub grant_id: &'a str,
+    pub auth_time: i64,
+    /// The session the authorization came from (hash of its id), for `sid`.
+    pub session_id: Option<&'a str>,
+    /// Present on the code exchange only (OIDC Core §12.2: not in refreshed ID tokens).
+    pub nonce: Option<&'a str>,
+}
+
+/// The public session id (`sid`) for a stored session id hash: stable, not the cookie.
+pub fn sid_for(session_id_hash: &str) -> String {
+    hex::encode(&Sha256::digest(format!("sid:{session_id_hash}").as_bytes())[..16])
+}
+
+/// Claims of an opaque access token.
+#[derive(Serialize, Deserialize)]
+pub struct OpaqueClaims {
+    pub sub: String,
+    pub cid: String,
+    pub scp: String,
+    pub gid: String,
+    pub exp: i64,
+}
+
+impl AppState {
+    fn sign(&self, claims: &Value) -> Result<String, OAuthError> {
+        Ok(self.keys.signing.sign(claims)?)
+    }
+
+    /// Access token (+ ID token when `openid` was granted) for `grant`; the refresh token is the
+    /// caller's business.
+    pub fn issue(&self, g: &Grant<'_>, refresh_token: Option<String>) -> Result<TokenResponse, OAuthError> {
+        let now = self.now();
+        let (access_token, expires_in) = match g.api {
+            Some(api) => {
+                let exp = now + i64::from(api.token_lifetime);
+                let mut aud = vec![Value::from(api.identifier.clone())];
+                if g.scope.contains("openid") {
+                    aud.push(Value::from(self.endpoint("userinfo")));
+                }
+                let claims = json!({
+                    "iss": self.iss(), "sub": g.user.user_id, "aud": aud, "iat": now, "exp": exp,
+                    "scope": g.scope.to_string(), "azp": g.client.client_id, "jti": random_id(""),
+                });
+                (self.sign(&claims)?, i64::from(api.token_lifetime))
+            }
+            None => {
+                let claims = OpaqueClaims {
+                    sub: g.user.user_id.clone(),
+                    cid: g.client.client_id.clone(),
+                    scp: g.scope.to_string(),
+                    gid: g.grant_id.to_string(),
+                    exp: now + OPAQUE_ACCESS_TOKEN_LIFETIME,
+                };
+                (self.seal_opaque(&claims), OPAQUE_ACCESS_TOKEN_LIFETIME)
+            }
+        };
+        let id_token = if g.scope.contains("openid") { Some(self.id_token(g, now)?) } else { None };
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer".into(),
+            expires_in,
+            scope: g.scope.to_string(),
+            id_token,
+            refresh_token,
+        })
+    }
+
+    fn id_token(&self, g: &Grant<'_>, now: i64) -> Result<String, OAuthError> {
+        let mut c = Map::new();
+        c.insert("iss".into(), self.iss().into());
+        c.insert("sub".into(), g.user.user_id.clone().into());
+        c.insert("aud".into(), g.client.client_id.clone().into());
+        c.insert("azp".into(), g.client.client_id.clone().into());
+        c.insert("iat".into(), now.into());
+        c.insert("exp".into(), (now + i64::from(g.client.id_token_lifetime)).into());
+        c.insert("auth_time".into(), g.auth_time.into());
+        if let Some(n) = g.nonce {
+            c.insert("nonce".into(), n.into());
+        }
+        if let Some(s) = g.session_id {
+            c.insert("sid".into(), sid_for(s).into());
+        }
+        for (k, v) in profile_claims(g.user, g.scope) {
+            c.insert(k.into(), v);
+        }
+        self.sign(&Value::Object(c))
+    }
+
+    /// An opaque access token: `base64url(claims) "." base64url(HMAC)`; nothing is stored.
+    pub fn seal_opaque(&self, claims: &OpaqueClaims) -> String {
+        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialise"));
+        let tag = URL_SAFE_NO_PAD.encode(opaque_mac(&self.keys.access_token, &body));
+        format!("{body}.{tag}")
+    }
+
+    /// Verifies an opaque access token's MAC and expiry.
+    pub fn open_opaque(&self, token: &str) -> Option<OpaqueClaims> {
+        let (body, tag) = token.split_once('.')?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        if !ct_eq(&opaque_mac(&self.keys.access_token, body), &tag) {
+            return None;
+        }
+        let claims: OpaqueClaims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).ok()?).ok()?;
+        (claims.exp > self.now()).then_some(claims)
+    }
+}
+
+fn opaque_mac(key: &[u8], body: &str) -> [u8; 32] {
+    let mut m = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
+    m.update(b"at.");
+    m.update(body.as_bytes());
+    m.finalize().into_bytes().into()
+}
+
+/// Standard claims released for `profile` and `email` (OIDC Core §5.4).
+pub fn profile_claims(user: &User, scope: &Scope) -> Vec<(&'static str, Value)> {
+    let mut out = Vec::new();
+    if scope.contains("profile") {
+        let nickname = user.email.split('@').next().unwrap_or_default().to_string();
+        out.push(("name", Value::from(user.name.clone())));
+        out.push(("nickname", Value::from(nickname)));
+        out.push(("updated_at", Value::from(user.created_at)));
+    }
+    if scope.contains("email") {
+        out.push(("email", Value::from(user.email.clone())));
+        out.push(("email_verified", Value::from(false)));
+    }
+    out
+}

@@ -1,0 +1,1172 @@
+//! The contract of the storage port, written once and run on every engine.
+//!
+//! Each behaviour is an `async fn name(s: &Db)`; the `contract!` macro instantiates it as
+//! `sqlite::name` (a fresh database file in a temporary directory) and `postgres::name` (a fresh
+//! database `ratchet_test_<random>` on the server at `RATCHET_TEST_POSTGRES`, default
+//! `postgres://postgres@127.0.0.1:5432`, dropped afterwards). The PostgreSQL tests fail, never
+//! skip, when that server is unreachable. Every test is bounded by [`TEST_TIMEOUT`].
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ratchet_core::UnixTime;
+use ratchet_core::client::{Api, AppType, Client, NewClient};
+use ratchet_core::family::{Family, FamilyId};
+use ratchet_store::{
+    AuthCode, Event, EventQuery, FamilyFilter, Redemption, Session, Store, StoreError, User,
+};
+
+type Db = Arc<dyn Store>;
+
+const TEST_TIMEOUT: Duration = Duration::from_secs(60);
+const NOW: UnixTime = 1_700_000_000;
+const DAY: i64 = 86_400;
+/// How many callers race in the concurrency tests.
+const RACERS: usize = 16;
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------------
+
+fn client(id: &str) -> Client {
+    let host = id.to_lowercase();
+    Client::new(
+        id.to_string(),
+        NewClient {
+            name: format!("App {id}"),
+            app_type: Some(AppType::Spa),
+            callbacks: vec![format!("https://{host}.example.com/callback")],
+            logout_urls: vec![format!("https://{host}.example.com/")],
+            web_origins: vec![format!("https://{host}.example.com")],
+        },
+        NOW,
+    )
+    .expect("a valid client")
+}
+
+fn user(id: &str) -> User {
+    User {
+        user_id: id.to_string(),
+        email: format!("{id}@example.com"),
+        name: format!("User {id}"),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo".into(),
+        blocked: false,
+        created_at: NOW,
+    }
+}
+
+fn session(id_hash: &str, user_id: &str) -> Session {
+    Session {
+        id_hash: id_hash.to_string(),
+        user_id: user_id.to_string(),
+        auth_time: NOW,
+        expires_at: NOW + 3 * DAY,
+        idle_expires_at: NOW + DAY,
+    }
+}
+
+/// A code with every optional field set.
+fn code(code_hash: &str, grant_id: &str, client_id: &str, user_id: &str) -> AuthCode {
+    AuthCode {
+        code_hash: code_hash.to_string(),
+        grant_id: grant_id.to_string(),
+        client_id: client_id.to_string(),
+        user_id: user_id.to_string(),
+        session_id: Some(format!("session-of-{user_id}")),
+        redirect_uri: "https://app.example.com/callback".into(),
+        code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+        scope: "openid profile offline_access".into(),
+        audience: Some("https://api.example.com".into()),
+        nonce: Some("n-0S6_WzA2Mj".into()),
+        auth_time: NOW - 30,
+        expires_at: NOW + 600,
+    }
+}
+
+/// A live rotating family with every optional field set.
+fn family(grant_id: &str, client_id: &str, user_id: &str) -> Family {
+    Family {
+        id: FamilyId::random(),
+        grant_id: grant_id.to_string(),
+        client_id: client_id.to_string(),
+        user_id: user_id.to_string(),
+        session_id: Some(format!("session-of-{user_id}")),
+        audience: Some("https://api.example.com".into()),
+        scope: "openid offline_access".into(),
+        rotating: true,
+        counter: 0,
+        created_at: NOW,
+        expires_at: Some(NOW + 30 * DAY),
+        idle_expires_at: Some(NOW + 15 * DAY),
+        rotated_at: NOW,
+        revoked_at: None,
+        auth_time: NOW - 5,
+    }
+}
+
+fn event(at: UnixTime, kind: &str, user_id: Option<&str>, description: &str) -> Event {
+    Event {
+        at,
+        kind: kind.to_string(),
+        client_id: Some("client-1".into()),
+        user_id: user_id.map(str::to_string),
+        description: description.to_string(),
+        details: serde_json::json!({ "n": at }),
+    }
+}
+
+async fn get_family(s: &Db, f: &Family) -> Family {
+    s.family(&f.id).await.unwrap().expect("the family exists")
+}
+
+async fn revoked_at(s: &Db, f: &Family) -> Option<UnixTime> {
+    get_family(s, f).await.revoked_at
+}
+
+/// Runs `n` calls of `f` at once: each in its own task, all released together by a barrier.
+async fn race<T, F, Fut>(n: usize, s: &Db, f: F) -> Vec<T>
+where
+    F: Fn(Db, usize) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let barrier = Arc::new(tokio::sync::Barrier::new(n));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let call = f(s.clone(), i);
+        let barrier = barrier.clone();
+        tasks.spawn(async move {
+            barrier.wait().await;
+            call.await
+        });
+    }
+    let mut out = Vec::with_capacity(n);
+    while let Some(r) = tasks.join_next().await {
+        out.push(r.expect("a racing call panicked"));
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Behaviours
+// ---------------------------------------------------------------------------------------------
+
+async fn ping_succeeds(s: &Db) {
+    s.ping().await.expect("ping");
+}
+
+async fn server_secrets_are_inserted_once_and_listed_in_kid_order(s: &Db) {
+    assert!(s.server_secrets("signing").await.unwrap().is_empty());
+    assert!(s.insert_server_secret("signing", 2, b"sealed-2", NOW).await.unwrap());
+    assert!(s.insert_server_secret("signing", 0, b"sealed-0", NOW).await.unwrap());
+    assert!(s.insert_server_secret("signing", 255, &[0, 255, 1, 0], NOW).await.unwrap());
+    assert!(s.insert_server_secret("refresh-mac", 2, b"mac-2", NOW).await.unwrap());
+    assert!(
+        !s.insert_server_secret("signing", 2, b"another", NOW + 1).await.unwrap(),
+        "a second insert of (kind, kid) must report that it did not insert"
+    );
+    assert_eq!(
+        s.server_secrets("signing").await.unwrap(),
+        vec![(0, b"sealed-0".to_vec()), (2, b"sealed-2".to_vec()), (255, vec![0, 255, 1, 0])]
+    );
+    assert_eq!(s.server_secrets("refresh-mac").await.unwrap(), vec![(2, b"mac-2".to_vec())]);
+    assert!(s.server_secrets("unknown").await.unwrap().is_empty());
+}
+
+async fn insert_server_secret_has_exactly_one_winner(s: &Db) {
+    let results = race(RACERS, s, |s, i| async move {
+        let sealed = format!("node-{i}").into_bytes();
+        let won = s.insert_server_secret("signing", 1, &sealed, NOW).await.unwrap();
+        (won, sealed)
+    })
+    .await;
+    let winners: Vec<_> = results.iter().filter(|(won, _)| *won).collect();
+    assert_eq!(winners.len(), 1, "exactly one node inserts the key: {results:?}");
+    assert_eq!(s.server_secrets("signing").await.unwrap(), vec![(1, winners[0].1.clone())]);
+}
+
+async fn client_round_trips_with_its_secret_hash(s: &Db) {
+    let public = client("spa-app");
+    let mut confidential = client("web-app");
+    confidential.app_type = AppType::RegularWeb;
+    s.insert_client(&public, None).await.unwrap();
+    s.insert_client(&confidential, Some("secret-hash")).await.unwrap();
+
+    let got = s.client("web-app").await.unwrap().expect("stored");
+    assert_eq!(got.client, confidential);
+    assert_eq!(got.secret_hash.as_deref(), Some("secret-hash"));
+    let got = s.client("spa-app").await.unwrap().expect("stored");
+    assert_eq!(got.client, public);
+    assert_eq!(got.secret_hash, None);
+    assert!(s.client("missing").await.unwrap().is_none());
+}
+
+async fn duplicate_client_id_is_a_conflict(s: &Db) {
+    let first = client("app");
+    s.insert_client(&first, None).await.unwrap();
+    let mut second = client("app");
+    second.name = "Impostor".into();
+    let r = s.insert_client(&second, Some("hash")).await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+    let got = s.client("app").await.unwrap().expect("stored");
+    assert_eq!((got.client, got.secret_hash), (first, None));
+}
+
+async fn update_client_replaces_it_and_reports_unknown_ids(s: &Db) {
+    let mut c = client("app");
+    s.insert_client(&c, Some("hash")).await.unwrap();
+    c.name = "Renamed".into();
+    c.callbacks.push("https://app.example.com/other".into());
+    c.refresh_token.leeway = 30;
+    assert!(s.update_client(&c).await.unwrap());
+    let got = s.client("app").await.unwrap().expect("stored");
+    assert_eq!(got.client, c);
+    assert_eq!(got.secret_hash.as_deref(), Some("hash"), "an update keeps the secret");
+
+    assert!(!s.update_client(&client("ghost")).await.unwrap());
+    assert!(s.client("ghost").await.unwrap().is_none(), "an update never inserts");
+}
+
+async fn clients_are_listed_in_id_order(s: &Db) {
+    assert!(s.clients().await.unwrap().is_empty());
+    for id in ["alpha", "Zeta", "beta-2", "Beta"] {
+        s.insert_client(&client(id), None).await.unwrap();
+    }
+    let ids: Vec<String> = s.clients().await.unwrap().into_iter().map(|c| c.client_id).collect();
+    // Byte order on both engines, whatever the database's collation.
+    assert_eq!(ids, ["Beta", "Zeta", "alpha", "beta-2"]);
+}
+
+async fn delete_client_revokes_its_families_grants_and_codes(s: &Db) {
+    s.insert_client(&client("a"), None).await.unwrap();
+    s.insert_client(&client("b"), None).await.unwrap();
+    s.insert_code(&code("code-a", "grant-a", "a", "u"), NOW).await.unwrap();
+    s.insert_code(&code("code-b", "grant-b", "b", "u"), NOW).await.unwrap();
+    let fa = family("grant-a0", "a", "u");
+    let fb = family("grant-b0", "b", "u");
+    s.insert_family(&fa).await.unwrap();
+    s.insert_family(&fb).await.unwrap();
+
+    assert!(s.delete_client("a", NOW + 10).await.unwrap());
+    assert!(s.client("a").await.unwrap().is_none());
+    assert_eq!(revoked_at(s, &fa).await, Some(NOW + 10));
+    assert_eq!(revoked_at(s, &fb).await, None);
+    assert!(!s.grant_is_live("grant-a").await.unwrap());
+    assert!(s.grant_is_live("grant-b").await.unwrap());
+    assert_eq!(s.redeem_code("code-a", NOW + 11).await.unwrap(), Redemption::NotFound);
+    assert!(matches!(s.redeem_code("code-b", NOW + 11).await.unwrap(), Redemption::Fresh(_)));
+    assert!(s.client("b").await.unwrap().is_some());
+
+    assert!(!s.delete_client("a", NOW + 12).await.unwrap());
+    assert_eq!(revoked_at(s, &fa).await, Some(NOW + 10), "the first revocation time stays");
+}
+
+async fn api_round_trips_by_identifier(s: &Db) {
+    let api = Api::new(
+        "api-1".into(),
+        "https://api.example.com".into(),
+        Some("Example".into()),
+        true,
+        Some(3600),
+    )
+    .unwrap();
+    s.insert_api(&api).await.unwrap();
+    assert_eq!(s.api("https://api.example.com").await.unwrap(), Some(api));
+    assert_eq!(s.api("https://other.example.com").await.unwrap(), None);
+    assert_eq!(s.api("api-1").await.unwrap(), None, "looked up by identifier, not id");
+}
+
+async fn duplicate_api_identifier_is_a_conflict(s: &Db) {
+    let api = |id: &str, identifier: &str| {
+        Api::new(id.into(), identifier.into(), None, false, None).unwrap()
+    };
+    s.insert_api(&api("api-1", "https://api.example.com")).await.unwrap();
+    let r = s.insert_api(&api("api-2", "https://api.example.com")).await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "same identifier: {r:?}");
+    let r = s.insert_api(&api("api-1", "https://other.example.com")).await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "same id: {r:?}");
+    assert_eq!(s.api("https://other.example.com").await.unwrap(), None);
+}
+
+async fn user_round_trips_by_id_and_by_email(s: &Db) {
+    let alice = user("alice");
+    let mut bob = user("bob");
+    bob.blocked = true;
+    bob.name = "Bob «Ünïcode» 🚀".into();
+    s.insert_user(&alice).await.unwrap();
+    s.insert_user(&bob).await.unwrap();
+
+    assert_eq!(s.user("alice").await.unwrap(), Some(alice.clone()));
+    assert_eq!(s.user("bob").await.unwrap(), Some(bob.clone()));
+    assert_eq!(s.user_by_email("alice@example.com").await.unwrap(), Some(alice));
+    assert_eq!(s.user_by_email("bob@example.com").await.unwrap(), Some(bob));
+    assert_eq!(s.user("carol").await.unwrap(), None);
+    assert_eq!(s.user_by_email("carol@example.com").await.unwrap(), None);
+}
+
+async fn duplicate_user_email_is_a_conflict(s: &Db) {
+    s.insert_user(&user("alice")).await.unwrap();
+    let mut same_email = user("alice2");
+    same_email.email = "alice@example.com".into();
+    let r = s.insert_user(&same_email).await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "same email: {r:?}");
+    let mut same_id = user("alice");
+    same_id.email = "other@example.com".into();
+    let r = s.insert_user(&same_id).await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "same id: {r:?}");
+    assert_eq!(s.user("alice2").await.unwrap(), None);
+}
+
+async fn blocking_a_user_ends_sessions_and_revokes_families(s: &Db) {
+    for u in ["u", "v"] {
+        s.insert_user(&user(u)).await.unwrap();
+        s.insert_session(&session(&format!("sess-{u}"), u)).await.unwrap();
+        s.insert_code(&code(&format!("code-{u}"), &format!("grant-{u}"), "c", u), NOW)
+            .await
+            .unwrap();
+    }
+    let fu = family("grant-u", "c", "u");
+    let fv = family("grant-v", "c", "v");
+    s.insert_family(&fu).await.unwrap();
+    s.insert_family(&fv).await.unwrap();
+
+    assert!(s.set_user_blocked("u", true, NOW + 5).await.unwrap());
+    assert!(s.user("u").await.unwrap().expect("kept").blocked);
+    assert_eq!(s.session("sess-u").await.unwrap(), None);
+    assert_eq!(revoked_at(s, &fu).await, Some(NOW + 5));
+    assert!(!s.grant_is_live("grant-u").await.unwrap());
+    // Another user is untouched.
+    assert!(!s.user("v").await.unwrap().expect("kept").blocked);
+    assert!(s.session("sess-v").await.unwrap().is_some());
+    assert_eq!(revoked_at(s, &fv).await, None);
+    assert!(s.grant_is_live("grant-v").await.unwrap());
+
+    // Unblocking lets the user sign in again but revives nothing.
+    assert!(s.set_user_blocked("u", false, NOW + 6).await.unwrap());
+    assert!(!s.user("u").await.unwrap().expect("kept").blocked);
+    assert_eq!(revoked_at(s, &fu).await, Some(NOW + 5));
+    assert!(!s.grant_is_live("grant-u").await.unwrap());
+}
+
+async fn set_user_blocked_reports_unknown_users(s: &Db) {
+    assert!(!s.set_user_blocked("nobody", true, NOW).await.unwrap());
+    assert!(!s.set_user_blocked("nobody", false, NOW).await.unwrap());
+    assert_eq!(s.user("nobody").await.unwrap(), None);
+}
+
+async fn delete_user_removes_sessions_codes_and_revokes_families(s: &Db) {
+    for u in ["u", "v"] {
+        s.insert_user(&user(u)).await.unwrap();
+        s.insert_session(&session(&format!("sess-{u}"), u)).await.unwrap();
+        s.insert_code(&code(&format!("code-{u}"), &format!("grant-{u}"), "c", u), NOW)
+            .await
+            .unwrap();
+    }
+    let fu = family("grant-u", "c", "u");
+    let fv = family("grant-v", "c", "v");
+    s.insert_family(&fu).await.unwrap();
+    s.insert_family(&fv).await.unwrap();
+
+    assert!(s.delete_user("u", NOW + 7).await.unwrap());
+    assert_eq!(s.user("u").await.unwrap(), None);
+    assert_eq!(s.user_by_email("u@example.com").await.unwrap(), None);
+    assert_eq!(s.session("sess-u").await.unwrap(), None);
+    assert_eq!(s.redeem_code("code-u", NOW + 8).await.unwrap(), Redemption::NotFound);
+    assert_eq!(revoked_at(s, &fu).await, Some(NOW + 7));
+    assert!(!s.grant_is_live("grant-u").await.unwrap());
+
+    assert!(s.user("v").await.unwrap().is_some());
+    assert!(s.session("sess-v").await.unwrap().is_some());
+    assert_eq!(revoked_at(s, &fv).await, None);
+    assert!(s.grant_is_live("grant-v").await.unwrap());
+
+    assert!(!s.delete_user("u", NOW + 9).await.unwrap());
+    s.insert_user(&user("u")).await.expect("the email is free again");
+}
+
+async fn session_round_trips(s: &Db) {
+    s.insert_user(&user("u")).await.unwrap();
+    let sess = session("hash-1", "u");
+    s.insert_session(&sess).await.unwrap();
+    assert_eq!(s.session("hash-1").await.unwrap(), Some(sess));
+    assert_eq!(s.session("hash-2").await.unwrap(), None);
+
+    let r = s.insert_session(&session("hash-1", "u")).await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "same id hash: {r:?}");
+    assert!(
+        s.insert_session(&session("hash-3", "ghost")).await.is_err(),
+        "a session needs an existing user"
+    );
+    assert_eq!(s.session("hash-3").await.unwrap(), None);
+}
+
+async fn touch_session_is_capped_at_absolute_expiry(s: &Db) {
+    s.insert_user(&user("u")).await.unwrap();
+    let sess = session("hash-1", "u");
+    s.insert_session(&sess).await.unwrap();
+
+    s.touch_session("hash-1", NOW + 2 * DAY).await.unwrap();
+    let got = s.session("hash-1").await.unwrap().expect("kept");
+    assert_eq!(got.idle_expires_at, NOW + 2 * DAY);
+    assert_eq!(got.expires_at, sess.expires_at);
+
+    s.touch_session("hash-1", NOW + 10 * DAY).await.unwrap();
+    let got = s.session("hash-1").await.unwrap().expect("kept");
+    assert_eq!(got.idle_expires_at, sess.expires_at, "capped at the absolute expiry");
+    assert_eq!(got.expires_at, sess.expires_at, "the absolute expiry never moves");
+
+    s.touch_session("unknown", NOW + DAY).await.expect("touching nothing is fine");
+    assert_eq!(s.session("unknown").await.unwrap(), None);
+}
+
+async fn delete_session_keeps_families_unless_asked(s: &Db) {
+    s.insert_user(&user("u")).await.unwrap();
+    s.insert_session(&session("sess-1", "u")).await.unwrap();
+    let mut f = family("g", "c", "u");
+    f.session_id = Some("sess-1".into());
+    s.insert_family(&f).await.unwrap();
+
+    assert!(s.delete_session("sess-1", false, NOW + 1).await.unwrap());
+    assert_eq!(s.session("sess-1").await.unwrap(), None);
+    assert_eq!(revoked_at(s, &f).await, None);
+    assert!(!s.delete_session("sess-1", false, NOW + 2).await.unwrap());
+}
+
+async fn delete_session_with_revocation_revokes_its_families(s: &Db) {
+    s.insert_user(&user("u")).await.unwrap();
+    s.insert_session(&session("sess-1", "u")).await.unwrap();
+    s.insert_session(&session("sess-2", "u")).await.unwrap();
+    let in_session = |sid: Option<&str>| {
+        let mut f = family("g", "c", "u");
+        f.session_id = sid.map(str::to_string);
+        f
+    };
+    let (f1a, f1b, f2, f_none) =
+        (in_session(Some("sess-1")), in_session(Some("sess-1")), in_session(Some("sess-2")), in_session(None));
+    for f in [&f1a, &f1b, &f2, &f_none] {
+        s.insert_family(f).await.unwrap();
+    }
+
+    assert!(s.delete_session("sess-1", true, NOW + 9).await.unwrap());
+    assert_eq!(s.session("sess-1").await.unwrap(), None);
+    assert_eq!(revoked_at(s, &f1a).await, Some(NOW + 9));
+    assert_eq!(revoked_at(s, &f1b).await, Some(NOW + 9));
+    assert_eq!(revoked_at(s, &f2).await, None);
+    assert_eq!(revoked_at(s, &f_none).await, None);
+    assert!(s.session("sess-2").await.unwrap().is_some());
+}
+
+async fn code_round_trips_every_field_including_nulls(s: &Db) {
+    let full = code("code-full", "grant-1", "c", "u");
+    let minimal = AuthCode {
+        session_id: None,
+        code_challenge: None,
+        audience: None,
+        nonce: None,
+        ..code("code-min", "grant-2", "c", "u")
+    };
+    s.insert_code(&full, NOW).await.unwrap();
+    s.insert_code(&minimal, NOW).await.unwrap();
+    assert!(s.grant_is_live("grant-1").await.unwrap(), "a code creates its grant");
+
+    assert_eq!(s.redeem_code("code-full", NOW + 1).await.unwrap(), Redemption::Fresh(full.clone()));
+    assert_eq!(s.redeem_code("code-full", NOW + 2).await.unwrap(), Redemption::Replayed(full));
+    assert_eq!(s.redeem_code("code-min", NOW + 1).await.unwrap(), Redemption::Fresh(minimal));
+}
+
+async fn code_redeems_exactly_once_under_concurrency(s: &Db) {
+    let c = code("code-1", "grant-1", "c", "u");
+    s.insert_code(&c, NOW).await.unwrap();
+    let results = race(RACERS, s, |s, i| async move {
+        s.redeem_code("code-1", NOW + i as i64).await.unwrap()
+    })
+    .await;
+    let fresh = results.iter().filter(|r| matches!(r, Redemption::Fresh(_))).count();
+    let replayed = results.iter().filter(|r| matches!(r, Redemption::Replayed(_))).count();
+    assert_eq!((fresh, replayed), (1, RACERS - 1), "{results:?}");
+    for r in results {
+        match r {
+            Redemption::Fresh(got) | Redemption::Replayed(got) => assert_eq!(got, c),
+            Redemption::NotFound => unreachable!(),
+        }
+    }
+}
+
+async fn unknown_code_is_not_found(s: &Db) {
+    assert_eq!(s.redeem_code("no-such-code", NOW).await.unwrap(), Redemption::NotFound);
+    s.insert_code(&code("code-1", "grant-1", "c", "u"), NOW).await.unwrap();
+    assert_eq!(s.redeem_code("code-2", NOW).await.unwrap(), Redemption::NotFound);
+}
+
+async fn duplicate_code_is_a_conflict_and_inserts_nothing(s: &Db) {
+    s.insert_code(&code("code-1", "grant-1", "c", "u"), NOW).await.unwrap();
+    let r = s.insert_code(&code("code-1", "grant-2", "c", "u"), NOW).await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+    assert!(!s.grant_is_live("grant-2").await.unwrap(), "the grant is not left behind");
+    match s.redeem_code("code-1", NOW).await.unwrap() {
+        Redemption::Fresh(got) => assert_eq!(got.grant_id, "grant-1"),
+        other => panic!("expected the first code, got {other:?}"),
+    }
+}
+
+async fn revoke_grant_revokes_its_families_only(s: &Db) {
+    s.insert_code(&code("code-1", "grant-1", "c", "u"), NOW).await.unwrap();
+    s.insert_code(&code("code-2", "grant-2", "c", "u"), NOW).await.unwrap();
+    let (f1a, f1b, f2) = (family("grant-1", "c", "u"), family("grant-1", "c", "u"), family("grant-2", "c", "u"));
+    for f in [&f1a, &f1b, &f2] {
+        s.insert_family(f).await.unwrap();
+    }
+
+    s.revoke_grant("grant-1", NOW + 3).await.unwrap();
+    assert_eq!(revoked_at(s, &f1a).await, Some(NOW + 3));
+    assert_eq!(revoked_at(s, &f1b).await, Some(NOW + 3));
+    assert_eq!(revoked_at(s, &f2).await, None);
+    assert!(!s.grant_is_live("grant-1").await.unwrap());
+    assert!(s.grant_is_live("grant-2").await.unwrap());
+
+    s.revoke_grant("grant-1", NOW + 4).await.unwrap();
+    assert_eq!(revoked_at(s, &f1a).await, Some(NOW + 3), "the first revocation time stays");
+    s.revoke_grant("no-such-grant", NOW).await.expect("revoking nothing is fine");
+}
+
+async fn grant_is_live_until_revoked(s: &Db) {
+    assert!(!s.grant_is_live("grant-1").await.unwrap(), "unknown grants are not live");
+    s.insert_code(&code("code-1", "grant-1", "c", "u"), NOW).await.unwrap();
+    assert!(s.grant_is_live("grant-1").await.unwrap());
+    s.revoke_grant("grant-1", NOW + 1).await.unwrap();
+    assert!(!s.grant_is_live("grant-1").await.unwrap());
+}
+
+async fn family_round_trips_every_field_including_nulls(s: &Db) {
+    let full = Family {
+        rotating: false,
+        counter: 1 << 40,
+        revoked_at: Some(NOW + 1),
+        ..family("grant-1", "client-1", "user-1")
+    };
+    let nulls = Family {
+        session_id: None,
+        audience: None,
+        expires_at: None,
+        idle_expires_at: None,
+        revoked_at: None,
+        ..family("grant-2", "client-2", "user-2")
+    };
+    s.insert_family(&full).await.unwrap();
+    s.insert_family(&nulls).await.unwrap();
+    assert_eq!(s.family(&full.id).await.unwrap(), Some(full.clone()));
+    assert_eq!(s.family(&nulls.id).await.unwrap(), Some(nulls));
+    assert_eq!(s.family(&FamilyId::random()).await.unwrap(), None);
+
+    let r = s.insert_family(&Family { counter: 0, ..full.clone() }).await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "same family id: {r:?}");
+    assert_eq!(s.family(&full.id).await.unwrap(), Some(full));
+}
+
+async fn advance_family_moves_counter_deadline_and_rotation_time(s: &Db) {
+    let f = family("g", "c", "u");
+    s.insert_family(&f).await.unwrap();
+
+    assert!(s.advance_family(&f.id, 0, NOW + 10, Some(NOW + 10 + 15 * DAY)).await.unwrap());
+    let expected = Family {
+        counter: 1,
+        rotated_at: NOW + 10,
+        idle_expires_at: Some(NOW + 10 + 15 * DAY),
+        ..f.clone()
+    };
+    assert_eq!(get_family(s, &f).await, expected, "only counter, rotated_at and idle deadline move");
+
+    assert!(!s.advance_family(&f.id, 0, NOW + 11, Some(NOW + 99 * DAY)).await.unwrap(), "stale counter");
+    assert_eq!(get_family(s, &f).await, expected, "a lost race writes nothing");
+
+    assert!(s.advance_family(&f.id, 1, NOW + 20, None).await.unwrap());
+    let got = get_family(s, &f).await;
+    assert_eq!((got.counter, got.rotated_at, got.idle_expires_at), (2, NOW + 20, None));
+    assert!(!s.advance_family(&f.id, 5, NOW + 21, None).await.unwrap(), "future counter");
+    assert!(!s.advance_family(&FamilyId::random(), 0, NOW, None).await.unwrap(), "unknown family");
+}
+
+async fn advance_family_has_exactly_one_winner(s: &Db) {
+    let f = family("g", "c", "u");
+    s.insert_family(&f).await.unwrap();
+    for round in 0..5u64 {
+        let id = f.id;
+        let wins = race(RACERS, s, |s, i| async move {
+            let now = NOW + 100 * round as i64 + i as i64;
+            s.advance_family(&id, round, now, Some(now + DAY)).await.unwrap()
+        })
+        .await;
+        let winners = wins.iter().filter(|w| **w).count();
+        assert_eq!(winners, 1, "round {round}: exactly one of {RACERS} rotates: {wins:?}");
+        assert_eq!(get_family(s, &f).await.counter, round + 1);
+    }
+}
+
+async fn revoked_family_cannot_advance(s: &Db) {
+    let f = family("g", "c", "u");
+    s.insert_family(&f).await.unwrap();
+    assert!(s.revoke_family(&f.id, NOW + 1).await.unwrap());
+    assert!(!s.advance_family(&f.id, 0, NOW + 2, Some(NOW + DAY)).await.unwrap());
+    s.touch_family(&f.id, NOW + 2, Some(NOW + 99 * DAY)).await.unwrap();
+    assert_eq!(get_family(s, &f).await, Family { revoked_at: Some(NOW + 1), ..f });
+
+    let born_revoked = Family { revoked_at: Some(NOW), ..family("g", "c", "u") };
+    s.insert_family(&born_revoked).await.unwrap();
+    assert!(!s.advance_family(&born_revoked.id, 0, NOW + 2, None).await.unwrap());
+    assert_eq!(get_family(s, &born_revoked).await.counter, 0);
+}
+
+async fn touch_family_moves_only_the_idle_deadline(s: &Db) {
+    let f = Family { rotating: false, ..family("g", "c", "u") };
+    s.insert_family(&f).await.unwrap();
+    s.touch_family(&f.id, NOW + 5, Some(NOW + 99)).await.unwrap();
+    assert_eq!(get_family(s, &f).await, Family { idle_expires_at: Some(NOW + 99), ..f.clone() });
+    s.touch_family(&f.id, NOW + 6, None).await.unwrap();
+    assert_eq!(get_family(s, &f).await, Family { idle_expires_at: None, ..f });
+    s.touch_family(&FamilyId::random(), NOW, None).await.expect("touching nothing is fine");
+}
+
+async fn revoke_family_reports_whether_it_was_live(s: &Db) {
+    let f = family("g", "c", "u");
+    let other = family("g", "c", "u");
+    s.insert_family(&f).await.unwrap();
+    s.insert_family(&other).await.unwrap();
+    assert!(s.revoke_family(&f.id, NOW + 1).await.unwrap());
+    assert_eq!(revoked_at(s, &f).await, Some(NOW + 1));
+    assert!(!s.revoke_family(&f.id, NOW + 2).await.unwrap());
+    assert_eq!(revoked_at(s, &f).await, Some(NOW + 1), "the first revocation time stays");
+    assert_eq!(revoked_at(s, &other).await, None);
+    assert!(!s.revoke_family(&FamilyId::random(), NOW).await.unwrap());
+}
+
+/// Five families that differ in every filterable field; the last was revoked long ago.
+async fn filter_world(s: &Db) -> Vec<Family> {
+    let mk = |user: &str, client: &str, sess: Option<&str>, grant: &str, aud: Option<&str>, rotating: bool| Family {
+        session_id: sess.map(str::to_string),
+        audience: aud.map(str::to_string),
+        rotating,
+        ..family(grant, client, user)
+    };
+    let fams = vec![
+        mk("u1", "c1", Some("s1"), "g1", Some("https://a.example.com"), true),
+        mk("u1", "c2", Some("s2"), "g2", None, false),
+        mk("u2", "c1", Some("s3"), "g3", Some("https://b.example.com"), true),
+        mk("u2", "c2", None, "g4", None, true),
+        Family {
+            revoked_at: Some(NOW - 1),
+            ..mk("u1", "c1", Some("s1"), "g1", Some("https://a.example.com"), true)
+        },
+    ];
+    for f in &fams {
+        s.insert_family(f).await.unwrap();
+    }
+    fams
+}
+
+/// Applies `filter` at `at` and checks the count and exactly which of the world it revoked.
+async fn revoke_and_expect(s: &Db, fams: &[Family], filter: FamilyFilter, at: UnixTime, expected: &[usize]) {
+    let before: Vec<_> = {
+        let mut v = Vec::new();
+        for f in fams {
+            v.push(revoked_at(s, f).await);
+        }
+        v
+    };
+    let n = s.revoke_families(&filter, at).await.unwrap();
+    assert_eq!(n, expected.len() as u64, "count for {filter:?}");
+    for (i, f) in fams.iter().enumerate() {
+        let want = if expected.contains(&i) { Some(at) } else { before[i] };
+        assert_eq!(revoked_at(s, f).await, want, "family #{i} after {filter:?}");
+    }
+}
+
+async fn revoke_families_by_user(s: &Db) {
+    let w = filter_world(s).await;
+    let filter = FamilyFilter { user_id: Some("u1".into()), ..Default::default() };
+    revoke_and_expect(s, &w, filter, NOW + 1, &[0, 1]).await;
+}
+
+async fn revoke_families_by_client(s: &Db) {
+    let w = filter_world(s).await;
+    let filter = FamilyFilter { client_id: Some("c1".into()), ..Default::default() };
+    revoke_and_expect(s, &w, filter, NOW + 1, &[0, 2]).await;
+}
+
+async fn revoke_families_by_session(s: &Db) {
+    let w = filter_world(s).await;
+    let filter = FamilyFilter { session_id: Some("s1".into()), ..Default::default() };
+    revoke_and_expect(s, &w, filter, NOW + 1, &[0]).await;
+}
+
+async fn revoke_families_by_grant(s: &Db) {
+    let w = filter_world(s).await;
+    let filter = FamilyFilter { grant_id: Some("g2".into()), ..Default::default() };
+    revoke_and_expect(s, &w, filter, NOW + 1, &[1]).await;
+}
+
+async fn revoke_families_by_audience_tells_none_from_some(s: &Db) {
+    let w = filter_world(s).await;
+    let no_audience = FamilyFilter { audience: Some(None), ..Default::default() };
+    revoke_and_expect(s, &w, no_audience, NOW + 1, &[1, 3]).await;
+    let audience_a =
+        FamilyFilter { audience: Some(Some("https://a.example.com".into())), ..Default::default() };
+    revoke_and_expect(s, &w, audience_a, NOW + 2, &[0]).await;
+    let unknown =
+        FamilyFilter { audience: Some(Some("https://zzz.example.com".into())), ..Default::default() };
+    revoke_and_expect(s, &w, unknown, NOW + 3, &[]).await;
+}
+
+async fn revoke_families_by_rotating(s: &Db) {
+    let w = filter_world(s).await;
+    let non_rotating = FamilyFilter { rotating: Some(false), ..Default::default() };
+    revoke_and_expect(s, &w, non_rotating, NOW + 1, &[1]).await;
+    let rotating = FamilyFilter { rotating: Some(true), ..Default::default() };
+    revoke_and_expect(s, &w, rotating, NOW + 2, &[0, 2, 3]).await;
+}
+
+async fn revoke_families_requires_every_condition_given(s: &Db) {
+    let w = filter_world(s).await;
+    let none_match = FamilyFilter {
+        user_id: Some("u1".into()),
+        client_id: Some("c1".into()),
+        rotating: Some(false),
+        ..Default::default()
+    };
+    revoke_and_expect(s, &w, none_match, NOW + 1, &[]).await;
+    let c2_without_audience =
+        FamilyFilter { client_id: Some("c2".into()), audience: Some(None), ..Default::default() };
+    revoke_and_expect(s, &w, c2_without_audience, NOW + 2, &[1, 3]).await;
+    // No condition at all matches every live family.
+    revoke_and_expect(s, &w, FamilyFilter::default(), NOW + 3, &[0, 2]).await;
+    revoke_and_expect(s, &w, FamilyFilter::default(), NOW + 4, &[]).await;
+}
+
+async fn evict_families_keeps_the_newest_n_live(s: &Db) {
+    let at = |created: i64| Family { created_at: NOW + created, ..family("g", "c", "u") };
+    let oldest: Vec<Family> = [-50, -40, -30].into_iter().map(at).collect();
+    let kept = [at(-20), Family { expires_at: None, idle_expires_at: None, ..at(-10) }];
+    let expired = Family { expires_at: Some(NOW - 1), ..at(-5) };
+    let idle_expired = Family { idle_expires_at: Some(NOW), ..at(-4) };
+    let revoked = Family { revoked_at: Some(NOW - 2), ..at(-3) };
+    let other_client = Family { created_at: NOW - 100, ..family("g", "c2", "u") };
+    let other_user = Family { created_at: NOW - 100, ..family("g", "c", "u2") };
+    let all: Vec<&Family> = oldest
+        .iter()
+        .chain(&kept)
+        .chain([&expired, &idle_expired, &revoked, &other_client, &other_user])
+        .collect();
+    for f in &all {
+        s.insert_family(f).await.unwrap();
+    }
+
+    assert_eq!(s.evict_families("u", "c", 2, NOW).await.unwrap(), 3);
+    for f in &oldest {
+        assert_eq!(revoked_at(s, f).await, Some(NOW), "the oldest beyond the newest two go");
+    }
+    for f in kept.iter().chain([&expired, &idle_expired, &other_client, &other_user]) {
+        assert_eq!(revoked_at(s, f).await, None, "kept or not counted: {f:?}");
+    }
+    assert_eq!(revoked_at(s, &revoked).await, Some(NOW - 2));
+
+    assert_eq!(s.evict_families("u", "c", 2, NOW + 1).await.unwrap(), 0);
+    assert_eq!(s.evict_families("u", "c", 0, NOW + 2).await.unwrap(), 2);
+    for f in &kept {
+        assert_eq!(revoked_at(s, f).await, Some(NOW + 2));
+    }
+}
+
+async fn purge_deletes_only_what_can_never_be_used_again(s: &Db) {
+    let now = NOW + 1000;
+    let grace = 100;
+    let cutoff = now - grace;
+
+    let code_at = |hash: &str, expires_at| AuthCode { expires_at, ..code(hash, &format!("grant-{hash}"), "c", "u") };
+    s.insert_code(&code_at("code-old", cutoff - 1), NOW).await.unwrap();
+    s.insert_code(&code_at("code-edge", cutoff), NOW).await.unwrap();
+
+    s.insert_user(&user("u")).await.unwrap();
+    let sess_at = |id: &str, expires_at, idle_expires_at| Session { expires_at, idle_expires_at, ..session(id, "u") };
+    s.insert_session(&sess_at("sess-abs", cutoff - 1, cutoff - 1)).await.unwrap();
+    s.insert_session(&sess_at("sess-idle", now + DAY, cutoff - 100)).await.unwrap();
+    s.insert_session(&sess_at("sess-live", now + DAY, cutoff + 50)).await.unwrap();
+
+    let f = || family("g", "c", "u");
+    let gone = [
+        Family { revoked_at: Some(cutoff - 200), ..f() },
+        Family { expires_at: Some(cutoff - 150), ..f() },
+        Family { idle_expires_at: Some(cutoff - 1), ..f() },
+    ];
+    let stay = [
+        Family { revoked_at: Some(cutoff + 50), ..f() },
+        Family { expires_at: Some(now + DAY), idle_expires_at: Some(now + 10), ..f() },
+        Family { expires_at: None, idle_expires_at: None, ..f() },
+        Family { expires_at: Some(cutoff), idle_expires_at: Some(cutoff), ..f() },
+    ];
+    for fam in gone.iter().chain(&stay) {
+        s.insert_family(fam).await.unwrap();
+    }
+
+    assert_eq!(s.purge(now, grace).await.unwrap(), 1 + 2 + 3);
+    for fam in &gone {
+        assert_eq!(s.family(&fam.id).await.unwrap(), None);
+    }
+    for fam in &stay {
+        assert_eq!(s.family(&fam.id).await.unwrap().as_ref(), Some(fam));
+    }
+    assert_eq!(s.session("sess-abs").await.unwrap(), None);
+    assert_eq!(s.session("sess-idle").await.unwrap(), None);
+    assert!(s.session("sess-live").await.unwrap().is_some());
+    assert_eq!(s.redeem_code("code-old", now).await.unwrap(), Redemption::NotFound);
+    assert!(matches!(s.redeem_code("code-edge", now).await.unwrap(), Redemption::Fresh(_)));
+    assert!(s.grant_is_live("grant-code-old").await.unwrap(), "grants are not purged");
+    assert_eq!(s.purge(now, grace).await.unwrap(), 0);
+}
+
+async fn events_are_newest_first_and_filtered_by_type_and_user(s: &Db) {
+    let mut reuse = event(NOW + 4, "ferrt", Some("u1"), "Failed exchange of refresh token");
+    reuse.details = serde_json::json!({
+        "family_id": "00112233445566778899aabbccddeeff",
+        "presented": 3,
+        "latest": 5,
+        "nested": { "list": [1, "two", null, true], "ünï": "🚀" },
+    });
+    let system = Event { client_id: None, user_id: None, ..event(NOW + 5, "sapi", None, "API op") };
+    let evs = [
+        event(NOW + 1, "s", Some("u1"), "Login"),
+        event(NOW + 2, "f", Some("u2"), "Wrong password"),
+        event(NOW + 3, "s", Some("u2"), "Login"),
+        reuse,
+        system,
+    ];
+    for e in &evs {
+        s.record(e).await.unwrap();
+    }
+    let q = |kind: Option<&str>, user_id: Option<&str>| EventQuery {
+        kind: kind.map(str::to_string),
+        user_id: user_id.map(str::to_string),
+        limit: 0,
+    };
+    let pick = |idx: &[usize]| idx.iter().map(|&i| evs[i].clone()).collect::<Vec<_>>();
+
+    assert_eq!(s.events(&q(None, None)).await.unwrap(), pick(&[4, 3, 2, 1, 0]));
+    assert_eq!(s.events(&q(Some("s"), None)).await.unwrap(), pick(&[2, 0]));
+    assert_eq!(s.events(&q(None, Some("u1"))).await.unwrap(), pick(&[3, 0]));
+    assert_eq!(s.events(&q(Some("s"), Some("u2"))).await.unwrap(), pick(&[2]));
+    assert!(s.events(&q(Some("nothing"), None)).await.unwrap().is_empty());
+}
+
+async fn events_limit_caps_results_and_zero_means_a_hundred(s: &Db) {
+    for i in 0..105 {
+        s.record(&event(NOW + i, "s", Some("u"), &format!("event {i}"))).await.unwrap();
+    }
+    let all = s.events(&EventQuery::default()).await.unwrap();
+    assert_eq!(all.len(), 100);
+    assert_eq!(all[0].description, "event 104");
+    assert_eq!(all[99].description, "event 5");
+    let three = s.events(&EventQuery { limit: 3, ..Default::default() }).await.unwrap();
+    let got: Vec<_> = three.iter().map(|e| e.description.as_str()).collect();
+    assert_eq!(got, ["event 104", "event 103", "event 102"]);
+    let more = s.events(&EventQuery { limit: 500, ..Default::default() }).await.unwrap();
+    assert_eq!(more.len(), 105);
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL only: several nodes on one database
+// ---------------------------------------------------------------------------------------------
+
+/// Eight nodes open (and so migrate) one empty database at once: all succeed, and every migration
+/// is applied exactly once (the migrator's advisory lock serialises them).
+async fn nodes_start_at_once(url: &str) {
+    const NODES: usize = 8;
+    let barrier = Arc::new(tokio::sync::Barrier::new(NODES));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..NODES {
+        let (url, barrier) = (url.to_string(), barrier.clone());
+        tasks.spawn(async move {
+            barrier.wait().await;
+            ratchet_store::open(&url).await.map(|_| ())
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.expect("a node panicked").expect("every node opens the store");
+    }
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
+        .expect("the migrations directory")
+        .filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sql")))
+        .count();
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url).await.expect("connect");
+    let (applied,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM _sqlx_migrations WHERE success").fetch_one(&mut conn).await.unwrap();
+    assert_eq!(applied, files as i64);
+    let store = ratchet_store::open(url).await.expect("open once more");
+    store.insert_user(&user("u")).await.unwrap();
+    assert!(store.user("u").await.unwrap().is_some());
+}
+
+/// The server drops every connection of the pool (as a restart or failover does); the next calls
+/// succeed on fresh connections without any intervention.
+async fn reconnects_after_server_drops_connections(s: &Db, db_name: &str) {
+    s.ping().await.expect("ping before");
+    s.insert_user(&user("u")).await.unwrap();
+    let mut admin = pg::admin().await;
+    let killed: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(db_name)
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert!(!killed.is_empty(), "the pool holds at least one idle connection");
+    // Wait (bounded) until the server has really ended them.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (left,): (i64,) = sqlx::query_as("SELECT count(*) FROM pg_stat_activity WHERE datname = $1")
+            .bind(db_name)
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+        if left == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{left} backends still alive after 10 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.ping().await.expect("ping after the server dropped the connections");
+    assert!(s.user("u").await.unwrap().is_some());
+    let f = family("g", "c", "u");
+    s.insert_family(&f).await.unwrap();
+    assert!(s.advance_family(&f.id, 0, NOW + 1, None).await.unwrap());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Engines
+// ---------------------------------------------------------------------------------------------
+
+/// Runs one test body in its own task, bounded by [`TEST_TIMEOUT`]. A panic is re-raised here;
+/// a timeout comes back as an error, so that the caller can clean up before failing.
+async fn run(body: impl Future<Output = ()> + Send + 'static) -> Result<(), String> {
+    match tokio::spawn(tokio::time::timeout(TEST_TIMEOUT, body)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(format!("timed out after {TEST_TIMEOUT:?}")),
+        Err(e) if e.is_panic() => Err(panic_message(e.into_panic())),
+        Err(e) => Err(format!("the test task failed: {e}")),
+    }
+}
+
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "the test panicked".into())
+}
+
+struct SqliteDb {
+    _dir: tempfile::TempDir,
+    url: String,
+}
+
+impl SqliteDb {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("ratchet.db").display());
+        SqliteDb { _dir: dir, url }
+    }
+
+    async fn open(&self) -> Db {
+        ratchet_store::open(&self.url).await.expect("open the SQLite store")
+    }
+}
+
+mod pg {
+    use std::time::Duration;
+
+    use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+
+    /// The server under test (without a database name).
+    pub fn server() -> String {
+        std::env::var("RATCHET_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    }
+
+    pub async fn admin() -> PgConnection {
+        let url = format!("{}/postgres", server());
+        match tokio::time::timeout(Duration::from_secs(10), PgConnection::connect(&url)).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => panic!("PostgreSQL at {url} is not reachable (the postgres tests need it): {e}"),
+            Err(_) => panic!("PostgreSQL at {url} did not answer within 10 s"),
+        }
+    }
+
+    /// A fresh, empty database on the test server, dropped by [`PgDb::drop_db`].
+    pub struct PgDb {
+        pub name: String,
+        pub url: String,
+    }
+
+    impl PgDb {
+        pub async fn new() -> Self {
+            let name = format!("ratchet_test_{}", ratchet_core::family::FamilyId::random());
+            let mut conn = admin().await;
+            let mut attempt = 0;
+            loop {
+                // Concurrent CREATE DATABASE can collide on the template; retry a few times.
+                match conn.execute(AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).await {
+                    Ok(_) => break,
+                    Err(e) if attempt < 5 => {
+                        attempt += 1;
+                        eprintln!("CREATE DATABASE {name} failed ({e}); retrying");
+                        tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                    }
+                    Err(e) => panic!("CREATE DATABASE {name}: {e}"),
+                }
+            }
+            let _ = conn.close().await;
+            let url = format!("{}/{name}", server());
+            PgDb { name, url }
+        }
+
+        pub async fn open(&self) -> super::Db {
+            ratchet_store::open(&self.url).await.expect("open the PostgreSQL store")
+        }
+
+        /// Best effort: a leftover database is harmless, only untidy.
+        pub async fn drop_db(self) {
+            let drop = async {
+                let mut conn = admin().await;
+                let sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+                if let Err(e) = conn.execute(AssertSqlSafe(sql)).await {
+                    eprintln!("could not drop {}: {e}", self.name);
+                }
+                let _ = conn.close().await;
+            };
+            if tokio::time::timeout(Duration::from_secs(10), drop).await.is_err() {
+                eprintln!("dropping {} timed out", self.name);
+            }
+        }
+    }
+}
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let db = crate::SqliteDb::new();
+                    let store = db.open().await;
+                    let outcome = crate::run(async move { crate::$name(&store).await }).await;
+                    drop(db);
+                    if let Err(e) = outcome {
+                        panic!("{e}");
+                    }
+                }
+            )*
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let db = crate::pg::PgDb::new().await;
+                    let store = db.open().await;
+                    let outcome = crate::run(async move { crate::$name(&store).await }).await;
+                    db.drop_db().await;
+                    if let Err(e) = outcome {
+                        panic!("{e}");
+                    }
+                }
+            )*
+
+            // PostgreSQL-only behaviours of the multi-node deployment.
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn nodes_starting_at_once_migrate_the_database_once() {
+                let db = crate::pg::PgDb::new().await;
+                let url = db.url.replacen("postgres://", "postgresql://", 1);
+                let outcome = crate::run(async move { crate::nodes_start_at_once(&url).await }).await;
+                db.drop_db().await;
+                if let Err(e) = outcome {
+                    panic!("{e}");
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn pool_replaces_connections_the_server_dropped() {
+                let db = crate::pg::PgDb::new().await;
+                let store = db.open().await;
+                let name = db.name.clone();
+                let outcome = crate::run(async move {
+                    crate::reconnects_after_server_drops_connections(&store, &name).await
+                })
+                .await;
+                db.drop_db().await;
+                if let Err(e) = outcome {
+                    panic!("{e}");
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn unreachable_server_is_unavailable_and_fails_fast() {
+                let started = std::time::Instant::now();
+                let r = tokio::time::timeout(
+                    std::time::Duration::from_secs(15),
+                    ratchet_store::open("postgres://postgres@127.0.0.1:1/ratchet"),
+                )
+                .await
+                .expect("open must give up within the acquire timeout");
+                match r {
+                    Err(ratchet_store::StoreError::Unavailable(_)) => {}
+                    Err(e) => panic!("expected Unavailable, got {e:?}"),
+                    Ok(_) => panic!("nothing listens on port 1"),
+                }
+                assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+            }
+        }
+    };
+}
+
+contract! {
+    ping_succeeds,
+    server_secrets_are_inserted_once_and_listed_in_kid_order,
+    insert_server_secret_has_exactly_one_winner,
+    client_round_trips_with_its_secret_hash,
+    duplicate_client_id_is_a_conflict,
+    update_client_replaces_it_and_reports_unknown_ids,
+    clients_are_listed_in_id_order,
+    delete_client_revokes_its_families_grants_and_codes,
+    api_round_trips_by_identifier,
+    duplicate_api_identifier_is_a_conflict,
+    user_round_trips_by_id_and_by_email,
+    duplicate_user_email_is_a_conflict,
+    blocking_a_user_ends_sessions_and_revokes_families,
+    set_user_blocked_reports_unknown_users,
+    delete_user_removes_sessions_codes_and_revokes_families,
+    session_round_trips,
+    touch_session_is_capped_at_absolute_expiry,
+    delete_session_keeps_families_unless_asked,
+    delete_session_with_revocation_revokes_its_families,
+    code_round_trips_every_field_including_nulls,
+    code_redeems_exactly_once_under_concurrency,
+    unknown_code_is_not_found,
+    duplicate_code_is_a_conflict_and_inserts_nothing,
+    revoke_grant_revokes_its_families_only,
+    grant_is_live_until_revoked,
+    family_round_trips_every_field_including_nulls,
+    advance_family_moves_counter_deadline_and_rotation_time,
+    advance_family_has_exactly_one_winner,
+    revoked_family_cannot_advance,
+    touch_family_moves_only_the_idle_deadline,
+    revoke_family_reports_whether_it_was_live,
+    revoke_families_by_user,
+    revoke_families_by_client,
+    revoke_families_by_session,
+    revoke_families_by_grant,
+    revoke_families_by_audience_tells_none_from_some,
+    revoke_families_by_rotating,
+    revoke_families_requires_every_condition_given,
+    evict_families_keeps_the_newest_n_live,
+    purge_deletes_only_what_can_never_be_used_again,
+    events_are_newest_first_and_filtered_by_type_and_user,
+    events_limit_caps_results_and_zero_means_a_hundred,
+}

@@ -1,0 +1,42 @@
+const encoder = new TextEncoder();
+
+/** base64url without padding (RFC 4648 §5). */
+export function b64url(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]!);
+  return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/** Decodes base64url (padded or not) into a UTF-8 string. */
+export function b64urlDecode(input: string): string {
+  let s = input.replace(/-/g, '+').replace(/_/g, '/');
+  while (s.length % 4) s += '=';
+  const bin = atob(s);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return new TextDecoder().decode(bytes);
+}
+
+/** 256 bits from WebCrypto, base64url: 43 chars from the RFC 7636 unreserved set. */
+export function randomString(bytes = 32): string {
+  return b64url(crypto.getRandomValues(new Uint8Array(bytes)));
+}
+
+/** PKCE S256 code challenge: base64url(SHA-256(ascii(verifier))). */
+export async function pkceChallenge(verifier: string): Promise<string> {
+  return b64url(new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(verifier))));
+}
+
+/** Merges scope strings, de-duplicated, order of first appearance kept. */
+export function uniqueScopes(...scopes: (string | undefined)[]): string {
+  return [...new Set(scopes.filter(Boolean).join(' ').split(/\s+/).filter(Boolean))].join(' ');
+}
+
+/** URL query from an object, dropping undefined/null values. */
+export function toQuery(params: Record<string, unknown>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null) q.append(k, String(v));
+  return q.toString();
+}
+
+export const nowSeconds = (): number => Math.floor(Date.now() / 1000);
