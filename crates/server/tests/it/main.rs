@@ -1,0 +1,17 @@
+//! One integration-test binary (one link), a module per area. Every test starts the real server
+//! on port 0 with its own SQLite file and a manual clock.
+
+mod support;
+
+mod authorize;
+mod login;
+mod malformed;
+mod oidc_client;
+mod sessions;
+mod token;
+
+// Refresh-token rotation (issue "part 2").
+mod revocation;
+mod rotation;
+mod rotation_model;
+mod storage;

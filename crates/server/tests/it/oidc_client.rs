@@ -1,0 +1,69 @@
+//! The code + PKCE flow driven by a real relying-party library (the `openidconnect` crate):
+//! discovery, authorization URL, code exchange, ID-token signature and claims validation against
+//! the published JWKS.
+
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    AuthorizationCode, ClientId, CsrfToken, HttpRequest, HttpResponse, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl,
+    Scope, TokenResponse,
+};
+
+use crate::support::*;
+
+/// `openidconnect`'s HTTP client, backed by reqwest.
+async fn http(req: HttpRequest) -> Result<HttpResponse, reqwest::Error> {
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let mut builder = client.request(req.method().clone(), req.uri().to_string()).body(req.body().clone());
+    for (k, v) in req.headers() {
+        builder = builder.header(k, v);
+    }
+    let res = builder.send().await?;
+    let mut out = openidconnect::http::Response::builder().status(res.status());
+    for (k, v) in res.headers() {
+        out = out.header(k, v);
+    }
+    Ok(out.body(res.bytes().await?.to_vec()).expect("valid response"))
+}
+
+#[tokio::test]
+async fn openidconnect_relying_party_completes_the_code_flow() {
+    let app = TestApp::spawn().await;
+    let c = app.spa().await;
+    let user = app.user("alice@example.com").await;
+    let http_client = |req| http(req);
+    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(app.issuer()).unwrap(), &http_client).await.expect("discovery");
+    let rp = CoreClient::from_provider_metadata(metadata, ClientId::new(c.client_id.clone()), None)
+        .set_redirect_uri(RedirectUrl::new(CALLBACK.to_string()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, csrf, nonce) = rp
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .add_scope(Scope::new("email".into()))
+        .add_scope(Scope::new("profile".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let r = app.sign_in(&browser(), auth_url.as_str(), "alice@example.com", PASSWORD).await;
+    assert_eq!(r.status(), 302);
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    assert_eq!(param(&loc, "state").as_deref(), Some(csrf.secret().as_str()));
+    let code = param(&loc, "code").unwrap();
+    let tokens = rp
+        .exchange_code(AuthorizationCode::new(code))
+        .expect("token endpoint known")
+        .set_pkce_verifier(verifier)
+        .request_async(&http_client)
+        .await
+        .expect("code exchange");
+    let id_token = tokens.id_token().expect("an ID token");
+    let claims = id_token.claims(&rp.id_token_verifier(), &nonce).expect("signature and claims verify against the JWKS");
+    assert_eq!(claims.subject().as_str(), user.user_id);
+    assert_eq!(claims.issuer().as_str(), app.issuer());
+    assert_eq!(claims.email().map(|e| e.as_str()), Some("alice@example.com"));
+    assert!(claims.auth_time().is_some());
+    assert!(!tokens.access_token().secret().is_empty());
+    // A token from someone else's key does not verify.
+    let mut forged = id_token.to_string();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    let forged: openidconnect::core::CoreIdToken = forged.parse().unwrap();
+    assert!(forged.claims(&rp.id_token_verifier(), &nonce).is_err());
+}

@@ -1,0 +1,229 @@
+//! The in-process test app (zero2prod style): a real server on port 0 with its own SQLite file and
+//! a manual clock, plus a browser-like HTTP client that keeps cookies and does not follow redirects.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ratchet_core::client::{AppType, Client, NewClient, RefreshTokenPolicy};
+use ratchet_server::{AppState, Application, Clock, Config, ManualClock};
+use ratchet_store::User;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub const MASTER_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+pub const PASSWORD: &str = "correct horse battery";
+pub const SPA_ORIGIN: &str = "http://spa.test:8080";
+pub const CALLBACK: &str = "http://spa.test:8080/callback";
+
+pub struct TestApp {
+    pub base: String,
+    pub clock: ManualClock,
+    pub state: AppState,
+    pub db_path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// A fresh PKCE pair.
+pub fn pkce() -> (String, String) {
+    let verifier = ratchet_core::secret::random_token();
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+/// A browser: cookies on, redirects off.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// Decodes a JWT's claims without verifying (tests verify signatures separately).
+pub fn claims(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+/// The value of query or fragment parameter `k` of a URL.
+pub fn param(url: &str, k: &str) -> Option<String> {
+    let u = url::Url::parse(url).ok()?;
+    let from_query = u.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.into_owned());
+    from_query.or_else(|| form_urlencoded::parse(u.fragment()?.as_bytes()).find(|(n, _)| n == k).map(|(_, v)| v.into_owned()))
+}
+
+pub struct Authorize<'a> {
+    pub client_id: &'a str,
+    pub redirect_uri: &'a str,
+    pub scope: &'a str,
+    pub audience: Option<&'a str>,
+    pub extra: Vec<(&'a str, String)>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let db_path = dir.path().join("ratchet.db");
+        // Start at the real time so relying-party libraries that check iat/exp agree.
+        let clock = ManualClock::new(ratchet_server::SystemClock.now());
+        let config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            database_url: format!("sqlite://{}", db_path.display()),
+            issuer: None,
+            master_key: Some(MASTER_KEY.into()),
+            demo: None,
+        };
+        let app = Application::build(config, Arc::new(clock.clone())).await.expect("app builds");
+        let base = format!("http://{}", app.address());
+        let state = app.state.clone();
+        tokio::spawn(app.run_until_stopped(std::future::pending()));
+        TestApp { base, clock, state, db_path, _dir: dir }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn issuer(&self) -> String {
+        format!("{}/", self.base)
+    }
+
+    /// Registers a client of `app_type` with the test callback and origin; `tune` adjusts it.
+    pub async fn client_with(&self, app_type: AppType, tune: impl FnOnce(&mut Client)) -> (Client, Option<String>) {
+        let mut c = Client::new(
+            hex::encode(ratchet_core::secret::random_bytes::<16>()),
+            NewClient {
+                name: "Test app".into(),
+                app_type: Some(app_type),
+                callbacks: vec![CALLBACK.into()],
+                logout_urls: vec![format!("{SPA_ORIGIN}/bye")],
+                web_origins: vec![SPA_ORIGIN.into()],
+            },
+            self.clock.now(),
+        )
+        .unwrap();
+        tune(&mut c);
+        c.validate().unwrap();
+        let secret = app_type.is_confidential().then(ratchet_core::secret::random_token);
+        self.state.store.insert_client(&c, secret.as_deref().map(ratchet_core::secret::hash).as_deref()).await.unwrap();
+        (c, secret)
+    }
+
+    pub async fn spa(&self) -> Client {
+        self.client_with(AppType::Spa, |_| {}).await.0
+    }
+
+    pub async fn spa_with_policy(&self, tune: impl FnOnce(&mut RefreshTokenPolicy)) -> Client {
+        self.client_with(AppType::Spa, |c| tune(&mut c.refresh_token)).await.0
+    }
+
+    pub async fn user(&self, email: &str) -> User {
+        ratchet_server::cli::create_user(&*self.state.store, email, PASSWORD, Some("Test User".into()), self.clock.now()).await.unwrap()
+    }
+
+    pub async fn api(&self, audience: &str, offline: bool) {
+        let api = ratchet_core::client::Api::new(format!("api_{audience}"), audience.into(), None, offline, Some(3600)).unwrap();
+        self.state.store.insert_api(&api).await.unwrap();
+    }
+
+    pub fn authorize_url(&self, a: &Authorize<'_>, challenge: &str, state: &str) -> String {
+        let mut u = url::Url::parse(&self.url("/authorize")).unwrap();
+        {
+            let mut q = u.query_pairs_mut();
+            q.append_pair("client_id", a.client_id)
+                .append_pair("redirect_uri", a.redirect_uri)
+                .append_pair("response_type", "code")
+                .append_pair("scope", a.scope)
+                .append_pair("state", state)
+                .append_pair("nonce", "n-0S6_WzA2Mj")
+                .append_pair("code_challenge", challenge)
+                .append_pair("code_challenge_method", "S256");
+            if let Some(aud) = a.audience {
+                q.append_pair("audience", aud);
+            }
+            for (k, v) in &a.extra {
+                q.append_pair(k, v);
+            }
+        }
+        u.to_string()
+    }
+
+    /// Follows `/authorize` through the login form as `email` in `browser`; returns the final
+    /// redirect location (to the client's callback).
+    pub async fn sign_in(&self, browser: &reqwest::Client, authorize_url: &str, email: &str, password: &str) -> reqwest::Response {
+        let r = browser.get(authorize_url).send().await.unwrap();
+        assert_eq!(r.status(), 302, "authorize redirects to login");
+        let login = r.headers()["location"].to_str().unwrap().to_string();
+        assert!(login.starts_with("/u/login?state="), "{login}");
+        let page = browser.get(self.url(&login)).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        let tx = html.split("name=\"state\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+        browser
+            .post(self.url("/u/login"))
+            .header("origin", &self.base)
+            .form(&[("state", tx.as_str()), ("username", email), ("password", password)])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Signs in and returns `(code, verifier)`.
+    pub async fn code(&self, browser: &reqwest::Client, a: &Authorize<'_>, email: &str) -> (String, String) {
+        let (verifier, challenge) = pkce();
+        let r = self.sign_in(browser, &self.authorize_url(a, &challenge, "st4te"), email, PASSWORD).await;
+        assert_eq!(r.status(), 302, "login redirects back: {:?}", r.text().await);
+        let loc = r.headers()["location"].to_str().unwrap().to_string();
+        assert_eq!(param(&loc, "state").as_deref(), Some("st4te"));
+        (param(&loc, "code").expect("a code"), verifier)
+    }
+
+    /// `POST /oauth/token` with a form body.
+    pub async fn token(&self, form: &[(&str, &str)]) -> (u16, Value) {
+        let r = reqwest::Client::new().post(self.url("/oauth/token")).form(form).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Signs `email` in at `client` and exchanges the code; returns the token response.
+    pub async fn sign_in_tokens(&self, client: &Client, email: &str, scope: &str, audience: Option<&str>) -> Value {
+        let b = browser();
+        let a = Authorize { client_id: &client.client_id, redirect_uri: CALLBACK, scope, audience, extra: vec![] };
+        let (code, verifier) = self.code(&b, &a, email).await;
+        let (status, body) = self
+            .token(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", &client.client_id),
+                ("code", &code),
+                ("code_verifier", &verifier),
+                ("redirect_uri", CALLBACK),
+            ])
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// A refresh token for a fresh sign-in at `client`.
+    pub async fn refresh_token(&self, client: &Client, email: &str) -> String {
+        let body = self.sign_in_tokens(client, email, "openid profile email offline_access", None).await;
+        body["refresh_token"].as_str().expect("a refresh token").to_string()
+    }
+
+    /// `grant_type=refresh_token` for a public client.
+    pub async fn refresh(&self, client: &Client, rt: &str) -> (u16, Value) {
+        self.token(&[("grant_type", "refresh_token"), ("client_id", &client.client_id), ("refresh_token", rt)]).await
+    }
+
+    /// Audit events of `kind`, newest first.
+    pub async fn events(&self, kind: &str) -> Vec<ratchet_store::Event> {
+        self.state.store.events(&ratchet_store::EventQuery { kind: Some(kind.into()), user_id: None, limit: 1000 }).await.unwrap()
+    }
+}
+
+/// `Clock::now` without importing the trait in every test module.
+pub trait NowForTests {
+    fn now_for_tests(&self) -> i64;
+}
+
+impl NowForTests for ManualClock {
+    fn now_for_tests(&self) -> i64 {
+        self.now()
+    }
+}
