@@ -104,6 +104,16 @@ impl From<ratchet_core::CoreError> for OAuthError {
     }
 }
 
+impl From<axum::extract::rejection::BytesRejection> for OAuthError {
+    fn from(e: axum::extract::rejection::BytesRejection) -> Self {
+        let status = e.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            return OAuthError::new(status, "invalid_request", "Request body too large");
+        }
+        OAuthError::new(if status.is_server_error() { StatusCode::BAD_REQUEST } else { status }, "invalid_request", "Unreadable request body")
+    }
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let mut res = (self.status, axum::Json(json!({"error": self.error, "error_description": self.description}))).into_response();

@@ -456,11 +456,11 @@ impl Store for SqliteStore {
     }
 
     async fn family(&self, id: &FamilyId) -> Result<Option<Family>> {
-        // Read through the writer: a rotation that just committed must be visible to the next
-        // decision, and the single writer connection serialises with it.
+        // A reader sees every committed rotation (WAL snapshots start per statement); a stale
+        // read could only lose the conditional write in `advance_family`, never win it.
         let row = sqlx::query("SELECT * FROM families WHERE family_id = $1")
             .bind(id.to_string())
-            .fetch_optional(&self.writer)
+            .fetch_optional(&self.reader)
             .await
             .map_err(map_err)?;
         row.as_ref().map(family_from).transpose()

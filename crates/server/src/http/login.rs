@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -36,7 +37,11 @@ pub async fn page(State(state): State<AppState>, Query(q): Query<LoginQuery>) ->
     pages::login_page(StatusCode::OK, &name, q.state.as_deref().unwrap_or_default(), "", None)
 }
 
-pub async fn submit(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn submit(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return pages::error_page(e.status(), &e.body_text()),
+    };
     let p = match Params::from_body(&headers, &body) {
         Ok(p) => p,
         Err(e) => return pages::error_page(StatusCode::BAD_REQUEST, &e.description),

@@ -31,6 +31,10 @@ pub async fn not_found() -> Response {
     OAuthError::new(StatusCode::NOT_FOUND, "not_found", "Not found").into_response()
 }
 
+pub async fn method_not_allowed() -> Response {
+    OAuthError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed").into_response()
+}
+
 pub fn panic_response(_err: Box<dyn Any + Send + 'static>) -> HttpResponse<Body> {
     tracing::error!("a request handler panicked");
     OAuthError::server_error().into_response()

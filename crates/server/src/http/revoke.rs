@@ -1,6 +1,7 @@
 //! `POST /oauth/revoke`: RFC 7009 §2.1–2.2 for refresh tokens (the whole family is revoked).
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -11,9 +12,13 @@ use crate::error::OAuthError;
 use crate::http::cors;
 use crate::http::params::Params;
 
-pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     let mut client = None;
-    let res = match handle(&state, &headers, &body, &mut client).await {
+    let result = match body {
+        Ok(body) => handle(&state, &headers, &body, &mut client).await,
+        Err(e) => Err(OAuthError::from(e)),
+    };
+    let res = match result {
         Ok(()) => StatusCode::OK.into_response(),
         Err(e) => e.into_response(),
     };

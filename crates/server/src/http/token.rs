@@ -2,6 +2,7 @@
 //! §6 (refresh_token, with rotation per RFC 9700 §4.14.2), §5.1–5.2 (responses); OIDC Core §3.1.3.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -15,9 +16,12 @@ use crate::http::params::Params;
 use crate::service::audit::Record;
 use crate::service::tokens::TokenResponse;
 
-pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     let mut client = None;
-    let result = handle(&state, &headers, &body, &mut client).await;
+    let result = match body {
+        Ok(body) => handle(&state, &headers, &body, &mut client).await,
+        Err(e) => Err(OAuthError::from(e)),
+    };
     let res = match result {
         Ok(t) => {
             let mut res = axum::Json(t).into_response();

@@ -89,4 +89,10 @@ async fn oversized_bodies_are_refused_with_413() {
         .await
         .unwrap();
     assert_eq!(r.status(), 413);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+    let r = reqwest::Client::new().delete(app.url("/oauth/token")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "method_not_allowed");
 }
