@@ -377,7 +377,10 @@ async fn serve(database: String, args: ServeArgs, clock: Arc<dyn Clock>) -> anyh
     };
     let app = crate::Application::build(config.clone(), clock.clone()).await?;
     let state = app.state.clone();
-    println!("listening on {}", state.iss());
+    println!("listening on http://{}/", app.address());
+    if state.iss() != format!("http://{}/", app.address()) {
+        println!("issuer: {}", state.iss());
+    }
     if let Some(demo) = &config.demo {
         crate::demo::start(&state, demo).await?;
     }

@@ -62,9 +62,12 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
 
 fn map_migrate_err(e: MigrateError) -> StoreError {
     match e {
+        // A lost connection is worth retrying; anything else is a broken deployment.
         MigrateError::Execute(e) => match map_err(e) {
-            StoreError::Other(m) => StoreError::Other(format!("migration failed: {m}")),
-            mapped => mapped,
+            StoreError::Unavailable(m) => StoreError::Unavailable(m),
+            StoreError::Conflict(m) | StoreError::Other(m) => {
+                StoreError::Other(format!("migration failed: {m}"))
+            }
         },
         e => StoreError::Other(format!("migration failed: {e}")),
     }
@@ -180,7 +183,10 @@ fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
 #[async_trait]
 impl Store for PostgresStore {
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 
@@ -279,12 +285,14 @@ impl Store for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
-        sqlx::query("UPDATE grants SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL")
-            .bind(client_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        sqlx::query(
+            "UPDATE grants SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(client_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
         sqlx::query("DELETE FROM codes WHERE client_id = $1")
             .bind(client_id)
             .execute(&mut *tx)
