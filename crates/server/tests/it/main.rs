@@ -6,6 +6,7 @@ mod support;
 mod authorize;
 mod login;
 mod malformed;
+mod multinode;
 mod oidc_client;
 mod sessions;
 mod token;

@@ -1,0 +1,354 @@
+//! Several `ratchet serve` processes sharing one PostgreSQL database: any node serves any request,
+//! rotation has exactly one winner across nodes, a killed node loses nothing a client received, and
+//! a database outage gives clean 503s followed by recovery without restarting the nodes.
+//!
+//! Needs PostgreSQL at 127.0.0.1:5432 (user `postgres`, trust); `scripts/test` starts it. The
+//! outage test runs its own private PostgreSQL instance so the shared one is never stopped.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use ratchet_core::client::{AppType, Client, NewClient};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::support::*;
+
+const ISSUER: &str = "http://ratchet.test/";
+const ISSUER_ORIGIN: &str = "http://ratchet.test";
+
+/// A running `ratchet serve` process.
+struct Node {
+    base: String,
+    child: Child,
+}
+
+impl Node {
+    async fn start(database: &str) -> Node {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ratchet"))
+            .args(["--database", database, "serve", "--listen", "127.0.0.1:0", "--issuer", ISSUER])
+            .env("RATCHET_MASTER_KEY", MASTER_KEY)
+            .env("RATCHET_LOG", "error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the ratchet binary runs");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let base = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(url) = line.strip_prefix("listening on ") {
+                    return url.trim_end_matches('/').to_string();
+                }
+            }
+            panic!("ratchet exited before listening");
+        })
+        .await
+        .expect("the node starts within 30 s");
+        // Keep draining stdout so the node never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Node { base, child }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+/// A fresh database on the shared PostgreSQL server, dropped when the guard goes.
+struct PgDatabase {
+    name: String,
+    url: String,
+}
+
+const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+impl PgDatabase {
+    async fn create() -> PgDatabase {
+        let admin = sqlx::PgPool::connect(PG_ADMIN).await.expect("PostgreSQL must be running at 127.0.0.1:5432 (scripts/test starts it)");
+        let name = format!("ratchet_mn_{}", hex::encode(ratchet_core::secret::random_bytes::<6>()));
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.unwrap();
+        admin.close().await;
+        PgDatabase { url: format!("postgres://postgres@127.0.0.1:5432/{name}"), name }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Best effort, on a thread of its own: Drop cannot await.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                if let Ok(admin) = sqlx::PgPool::connect(PG_ADMIN).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&admin).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+async fn spa_client(database: &str, leeway: u32) -> Client {
+    let store = ratchet_store::open(database).await.unwrap();
+    let mut c = Client::new(
+        hex::encode(ratchet_core::secret::random_bytes::<16>()),
+        NewClient { name: "Multi-node SPA".into(), app_type: Some(AppType::Spa), callbacks: vec![CALLBACK.into()], logout_urls: vec![], web_origins: vec![SPA_ORIGIN.into()] },
+        0,
+    )
+    .unwrap();
+    c.refresh_token.leeway = leeway;
+    store.insert_client(&c, None).await.unwrap();
+    ratchet_server::cli::create_user(&*store, "alice@example.com", PASSWORD, None, 0).await.ok();
+    c
+}
+
+/// Signs in through `login_node` and exchanges the code at `token_node`; returns a refresh token.
+async fn sign_in(login_node: &Node, token_node: &Node, client: &Client) -> String {
+    let b = browser();
+    let (verifier, challenge) = pkce();
+    let mut u = url::Url::parse(&login_node.url("/authorize")).unwrap();
+    u.query_pairs_mut()
+        .append_pair("client_id", &client.client_id)
+        .append_pair("redirect_uri", CALLBACK)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid offline_access")
+        .append_pair("state", "s")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    let r = b.get(u.as_str()).send().await.unwrap();
+    let login = r.headers()["location"].to_str().unwrap().to_string();
+    let tx = login.trim_start_matches("/u/login?state=").to_string();
+    let r = b
+        .post(login_node.url("/u/login"))
+        .header("origin", ISSUER_ORIGIN)
+        .form(&[("state", tx.as_str()), ("username", "alice@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302, "{:?}", r.text().await);
+    let code = param(r.headers()["location"].to_str().unwrap(), "code").unwrap();
+    let (s, body) = post_token(
+        token_node,
+        &[("grant_type", "authorization_code"), ("client_id", &client.client_id), ("code", &code), ("code_verifier", &verifier), ("redirect_uri", CALLBACK)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, 200, "{body}");
+    body["refresh_token"].as_str().unwrap().to_string()
+}
+
+async fn post_token(node: &Node, form: &[(&str, &str)]) -> Result<(u16, Value), reqwest::Error> {
+    let r = reqwest::Client::builder().timeout(Duration::from_secs(15)).build()?.post(node.url("/oauth/token")).form(form).send().await?;
+    let s = r.status().as_u16();
+    Ok((s, r.json().await.unwrap_or(Value::Null)))
+}
+
+async fn refresh(node: &Node, client: &Client, rt: &str) -> Result<(u16, Value), reqwest::Error> {
+    post_token(node, &[("grant_type", "refresh_token"), ("client_id", &client.client_id), ("refresh_token", rt)]).await
+}
+
+#[tokio::test]
+async fn any_node_serves_any_request_and_reuse_is_detected_across_nodes() {
+    let db = PgDatabase::create().await;
+    let (a, b, c) = (Node::start(&db.url).await, Node::start(&db.url).await, Node::start(&db.url).await);
+    let jwks: Vec<Value> = futures_join(&[&a, &b, &c], "/.well-known/jwks.json").await;
+    assert_eq!(jwks[0], jwks[1]);
+    assert_eq!(jwks[1], jwks[2]);
+    let client = spa_client(&db.url, 0).await;
+    let rt0 = sign_in(&a, &a, &client).await;
+    let (s, r1) = refresh(&b, &client, &rt0).await.unwrap();
+    assert_eq!(s, 200, "refresh on node B of a token issued by node A");
+    let rt1 = r1["refresh_token"].as_str().unwrap().to_string();
+    let (s, r2) = refresh(&c, &client, &rt1).await.unwrap();
+    assert_eq!(s, 200, "refresh again on node C");
+    let rt2 = r2["refresh_token"].as_str().unwrap().to_string();
+    // rt1 was rotated by C; presenting it at A is reuse, detected there.
+    let (s, body) = refresh(&a, &client, &rt1).await.unwrap();
+    assert_eq!((s, body["error_description"].as_str()), (403, Some("Unknown or invalid refresh token.")));
+    let (s, _) = refresh(&b, &client, &rt2).await.unwrap();
+    assert_eq!(s, 403, "the whole family died");
+    let store = ratchet_store::open(&db.url).await.unwrap();
+    let ferrt = store.events(&ratchet_store::EventQuery { kind: Some("ferrt".into()), user_id: None, limit: 10 }).await.unwrap();
+    assert_eq!(ferrt.len(), 1);
+    assert_eq!(ferrt[0].details["tokenCounter"], 1);
+    assert_eq!(ferrt[0].details["latestCounter"], 2);
+}
+
+async fn futures_join(nodes: &[&Node], path: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    for n in nodes {
+        out.push(reqwest::get(n.url(path)).await.unwrap().json().await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn concurrent_presentations_across_nodes_have_exactly_one_winner() {
+    let db = PgDatabase::create().await;
+    let nodes = std::sync::Arc::new(vec![Node::start(&db.url).await, Node::start(&db.url).await, Node::start(&db.url).await]);
+    let client = spa_client(&db.url, 0).await;
+    let rt = sign_in(&nodes[0], &nodes[1], &client).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..32 {
+        let (nodes, client, rt) = (nodes.clone(), client.clone(), rt.clone());
+        tasks.spawn(async move { refresh(&nodes[i % 3], &client, &rt).await.unwrap() });
+    }
+    let results: Vec<(u16, Value)> = tasks.join_all().await;
+    let winners: Vec<&Value> = results.iter().filter(|(s, _)| *s == 200).map(|(_, b)| b).collect();
+    assert_eq!(winners.len(), 1, "{:?}", results.iter().map(|(s, _)| s).collect::<Vec<_>>());
+    assert!(results.iter().all(|(s, b)| *s == 200 || (*s == 403 && b["error"] == "invalid_grant")));
+    let (s, _) = refresh(&nodes[2], &client, winners[0]["refresh_token"].as_str().unwrap()).await.unwrap();
+    assert_eq!(s, 403, "reuse revoked the family, the winner's token included");
+}
+
+#[tokio::test]
+async fn killing_a_node_under_load_loses_no_token_a_client_received() {
+    let db = PgDatabase::create().await;
+    let mut nodes = vec![Node::start(&db.url).await, Node::start(&db.url).await, Node::start(&db.url).await];
+    // A retry after a lost response is what leeway is for.
+    let client = spa_client(&db.url, 10).await;
+    let mut chains = Vec::new();
+    for i in 0..6 {
+        chains.push(sign_in(&nodes[i % 3], &nodes[(i + 1) % 3], &client).await);
+    }
+    let bases: Vec<String> = nodes.iter().map(|n| n.base.clone()).collect();
+    let alive = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(3));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, mut rt) in chains.into_iter().enumerate() {
+        let (bases, client, alive) = (bases.clone(), client.clone(), alive.clone());
+        tasks.spawn(async move {
+            let deadline = Instant::now() + Duration::from_secs(4);
+            let mut n = i;
+            let mut ok = 0u32;
+            while Instant::now() < deadline {
+                let node = &bases[n % alive.load(std::sync::atomic::Ordering::SeqCst)];
+                let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+                let r = http
+                    .post(format!("{node}/oauth/token"))
+                    .form(&[("grant_type", "refresh_token"), ("client_id", client.client_id.as_str()), ("refresh_token", rt.as_str())])
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status() == 200 => {
+                        let body: Value = r.json().await.unwrap();
+                        rt = body["refresh_token"].as_str().unwrap().to_string();
+                        ok += 1;
+                    }
+                    Ok(r) => panic!("chain {i}: refresh failed with {} {:?}", r.status(), r.text().await),
+                    // The node died mid-request: retry the same token elsewhere.
+                    Err(_) => {}
+                }
+                n += 1;
+            }
+            (rt, ok)
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Stop routing to node C, then kill it hard while requests may still be in flight there.
+    alive.store(2, std::sync::atomic::Ordering::SeqCst);
+    nodes[2].child.start_kill().unwrap();
+    let _ = nodes[2].child.wait().await;
+    let results = tasks.join_all().await;
+    for (i, (rt, ok)) in results.iter().enumerate() {
+        assert!(*ok > 0, "chain {i} made progress");
+        let (s, body) = refresh(&nodes[i % 2], &client, rt).await.unwrap();
+        assert_eq!(s, 200, "chain {i}: the last token received still works: {body}");
+    }
+    nodes.truncate(2);
+}
+
+/// A private PostgreSQL instance (initdb in a temp dir, run as the `postgres` user).
+struct PrivatePostgres {
+    dir: tempfile::TempDir,
+    port: u16,
+    bin: std::path::PathBuf,
+}
+
+impl PrivatePostgres {
+    async fn start() -> PrivatePostgres {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL server binaries in /usr/lib/postgresql")
+            .filter_map(|e| e.ok())
+            .map(|e| e.path().join("bin"))
+            .max()
+            .unwrap();
+        let dir = tempfile::Builder::new().prefix("ratchet-pg-").tempdir().unwrap();
+        { let mut chown = std::process::Command::new("chown"); chown.args(["postgres:postgres", dir.path().to_str().unwrap()]); run(chown); }
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let data = dir.path().join("data");
+        run(as_postgres(&bin.join("initdb"), &["-D", data.to_str().unwrap(), "-A", "trust", "-U", "postgres", "--no-sync"]));
+        let pg = PrivatePostgres { dir, port, bin };
+        pg.up();
+        pg
+    }
+
+    fn up(&self) {
+        let data = self.dir.path().join("data");
+        let opts = format!("-p {} -k {} -h 127.0.0.1 -F", self.port, self.dir.path().display());
+        let log = self.dir.path().join("log");
+        run(as_postgres(&self.bin.join("pg_ctl"), &["-D", data.to_str().unwrap(), "-o", &opts, "-l", log.to_str().unwrap(), "-w", "-t", "30", "start"]));
+    }
+
+    fn down(&self) {
+        let data = self.dir.path().join("data");
+        run(as_postgres(&self.bin.join("pg_ctl"), &["-D", data.to_str().unwrap(), "-m", "fast", "-w", "-t", "30", "stop"]));
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let _ = as_postgres(&self.bin.join("pg_ctl"), &["-D", data.to_str().unwrap(), "-m", "immediate", "stop"]).output();
+    }
+}
+
+fn as_postgres(program: &std::path::Path, args: &[&str]) -> std::process::Command {
+    let mut c = std::process::Command::new("runuser");
+    c.args(["-u", "postgres", "--", program.to_str().unwrap()]).args(args);
+    c
+}
+
+fn run(mut c: std::process::Command) {
+    let out = c.output().expect("command runs");
+    assert!(out.status.success(), "{c:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test]
+async fn database_outage_gives_clean_503s_and_nodes_recover_by_themselves() {
+    let pg = PrivatePostgres::start().await;
+    let node = Node::start(&pg.url()).await;
+    let client = spa_client(&pg.url(), 0).await;
+    let rt0 = sign_in(&node, &node, &client).await;
+    let (s, body) = refresh(&node, &client, &rt0).await.unwrap();
+    assert_eq!(s, 200);
+    let rt1 = body["refresh_token"].as_str().unwrap().to_string();
+
+    pg.down();
+    let started = Instant::now();
+    let (s, body) = refresh(&node, &client, &rt1).await.expect("an answer, not a hang");
+    assert_eq!((s, body["error"].as_str()), (503, Some("temporarily_unavailable")), "{body}");
+    assert!(started.elapsed() < Duration::from_secs(10), "fails fast: {:?}", started.elapsed());
+    let health = reqwest::get(node.url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), 503);
+    let _: Value = health.json().await.expect("a JSON health body");
+
+    pg.up();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        let (s, body) = refresh(&node, &client, &rt1).await.unwrap();
+        if s == 200 {
+            break body;
+        }
+        assert_eq!(s, 503, "only unavailability while recovering: {body}");
+        assert!(Instant::now() < deadline, "the node did not recover within 30 s");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert!(body["refresh_token"].is_string(), "the token presented during the outage was not consumed");
+    assert_eq!(reqwest::get(node.url("/healthz")).await.unwrap().status(), 200);
+}
