@@ -735,6 +735,9 @@ impl Store for PostgresStore {
             "DELETE FROM codes WHERE expires_at < $1",
             "DELETE FROM sessions WHERE expires_at < $1 OR idle_expires_at < $1",
             "DELETE FROM families WHERE revoked_at < $1 OR expires_at < $1 OR idle_expires_at < $1",
+            "DELETE FROM grants WHERE created_at < $1
+               AND NOT EXISTS (SELECT 1 FROM families f WHERE f.grant_id = grants.grant_id)
+               AND NOT EXISTS (SELECT 1 FROM codes c WHERE c.grant_id = grants.grant_id)",
         ] {
             n += sqlx::query(sql)
                 .bind(cutoff)
@@ -743,6 +746,12 @@ impl Store for PostgresStore {
                 .map_err(map_err)?
                 .rows_affected();
         }
+        n += sqlx::query("DELETE FROM events WHERE at < $1")
+            .bind(now - crate::EVENT_RETENTION)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
         Ok(n)
     }
 

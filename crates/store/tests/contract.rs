@@ -1200,7 +1200,24 @@ async fn purge_deletes_only_what_can_never_be_used_again(s: &Db) {
         s.insert_family(fam).await.unwrap();
     }
 
-    assert_eq!(s.purge(now, grace).await.unwrap(), 1 + 2 + 3);
+    s.record(&event(
+        now - ratchet_store::EVENT_RETENTION - 1,
+        "sertft",
+        Some("u"),
+        "old",
+    ))
+    .await
+    .unwrap();
+    s.record(&event(
+        now - ratchet_store::EVENT_RETENTION,
+        "sertft",
+        Some("u"),
+        "kept",
+    ))
+    .await
+    .unwrap();
+    // 1 code, 2 sessions, 3 families, 1 grant (its code is gone, it bore no family), 1 event.
+    assert_eq!(s.purge(now, grace).await.unwrap(), 1 + 2 + 3 + 1 + 1);
     for fam in &gone {
         assert_eq!(s.family(&fam.id).await.unwrap(), None);
     }
@@ -1219,9 +1236,22 @@ async fn purge_deletes_only_what_can_never_be_used_again(s: &Db) {
         Redemption::Fresh(_)
     ));
     assert!(
-        s.grant_is_live("grant-code-old").await.unwrap(),
-        "grants are not purged"
+        !s.grant_is_live("grant-code-old").await.unwrap(),
+        "a grant with nothing left that uses it is purged"
     );
+    assert!(
+        s.grant_is_live("grant-code-edge").await.unwrap(),
+        "a grant whose code may still be redeemed stays"
+    );
+    let kept = s
+        .events(&EventQuery {
+            kind: Some("sertft".into()),
+            user_id: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(kept.len(), 1, "events within the retention stay");
     assert_eq!(s.purge(now, grace).await.unwrap(), 0);
 }
 
