@@ -63,9 +63,12 @@ async function getToken(auth0, cacheMode) {
 
 async function main() {
   const config = await (await fetch('/config.json')).json();
+  // This page's URL, as registered for the demo client (callback and logout URL).
+  const home = `${window.location.origin}/`;
   const auth0 = await createAuth0Client({
     domain: config.domain,
     client_id: config.client_id,
+    redirect_uri: home,
     ...(config.audience ? { audience: config.audience } : {}),
     cacheLocation: 'localstorage',
     useRefreshTokens: true,
@@ -101,7 +104,7 @@ async function main() {
   $('login').onclick = () => auth0.loginWithRedirect();
   $('get-token').onclick = () => getToken(auth0, 'on');
   $('force-refresh').onclick = () => getToken(auth0, 'off');
-  $('logout').onclick = () => auth0.logout({ logoutParams: { returnTo: window.location.origin } });
+  $('logout').onclick = () => auth0.logout({ logoutParams: { returnTo: home } });
 
   await render(auth0);
   if (await auth0.isAuthenticated()) await getToken(auth0, 'cache-only').catch(() => undefined);

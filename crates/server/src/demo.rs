@@ -50,8 +50,9 @@ async fn seed(state: &AppState, spa_origin: &str) -> anyhow::Result<()> {
     let spec = NewClient {
         name: "Ratchet demo SPA".into(),
         app_type: Some(AppType::Spa),
-        callbacks: vec![format!("{spa_origin}/"), format!("{localhost}/")],
-        logout_urls: vec![format!("{spa_origin}/"), format!("{localhost}/")],
+        // With and without the slash: the seed's default redirect_uri is `window.location.origin`.
+        callbacks: vec![format!("{spa_origin}/"), format!("{localhost}/"), spa_origin.to_string(), localhost.clone()],
+        logout_urls: vec![format!("{spa_origin}/"), format!("{localhost}/"), spa_origin.to_string(), localhost.clone()],
         web_origins: vec![spa_origin.to_string(), localhost.clone()],
     };
     let mut client = Client::new(DEMO_CLIENT_ID.into(), spec, now)?;

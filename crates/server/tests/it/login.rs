@@ -74,6 +74,28 @@ async fn cross_origin_login_posts_are_refused() {
 }
 
 #[tokio::test]
+async fn login_post_as_browsers_send_it_is_accepted() {
+    let app = TestApp::spawn().await;
+    let c = app.spa().await;
+    app.user("alice@example.com").await;
+    let b = browser();
+    let (tx, page) = login_page(&app, &b, &c.client_id).await;
+    assert_eq!(page.headers()["referrer-policy"], "same-origin", "so browsers send a real Origin");
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(!csp.contains("form-action"), "form-action would also block the redirect to the callback: {csp}");
+    let post = |origin: &'static str, site: Option<&'static str>| {
+        let mut r = b.post(app.url("/u/login")).header("origin", origin);
+        if let Some(s) = site {
+            r = r.header("sec-fetch-site", s);
+        }
+        r.form(&[("state", tx.as_str()), ("username", "alice@example.com"), ("password", PASSWORD)]).send()
+    };
+    assert_eq!(post("null", None).await.unwrap().status(), 403, "an opaque origin alone proves nothing");
+    assert_eq!(post("null", Some("cross-site")).await.unwrap().status(), 403);
+    assert_eq!(post("null", Some("same-origin")).await.unwrap().status(), 302);
+}
+
+#[tokio::test]
 async fn tampered_login_transaction_is_refused() {
     let app = TestApp::spawn().await;
     let c = app.spa().await;

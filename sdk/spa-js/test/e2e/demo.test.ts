@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { DEMO, EMAIL, submitLogin, withEnv } from './harness.js';
 
 test('examples/spa demo: sign in, show the user, get a token, see the rotation, sign out', () =>
-  withEnv({ root: DEMO, index: 'index.html', tokenLifetime: 120 }, async ({ spa, page }) => {
+  withEnv({ root: DEMO, index: 'index.html', tokenLifetime: 120 }, async ({ spa, page, server }) => {
     await page.goto(`${spa.origin}/`);
     await page.click('#login');
     await submitLogin(page);
@@ -23,8 +23,10 @@ test('examples/spa demo: sign in, show the user, get a token, see the rotation, 
     await page.reload();
     await page.waitForSelector('#signed-in:not([hidden])');
 
+    const loggedOut = page.waitForResponse((r) => r.url().startsWith(`${server.url}/v2/logout?`));
     await page.click('#logout');
-    await page.waitForURL((u) => u.origin === spa.origin && !u.search);
+    await loggedOut;
+    await page.waitForURL((u) => u.origin === spa.origin && !u.search, { waitUntil: 'load' });
     await page.waitForSelector('#signed-out:not([hidden])');
     assert.equal(await page.isVisible('#signed-in'), false);
   }));

@@ -300,7 +300,16 @@ export async function submitLogin(page: Page): Promise<void> {
   await page.waitForSelector('input[name="username"]');
   await page.fill('input[name="username"]', EMAIL);
   await page.fill('input[name="password"]', PASSWORD);
+  const posted = page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/u/login', { timeout: 10_000 }).catch(() => undefined);
   await page.click('button[type="submit"]');
+  const res = await posted;
+  if (!res) throw new Error('login form: the browser sent no POST /u/login (blocked? see the browser console below)');
+  if (res.status() >= 400) {
+    const text = await res.text().catch(() => '');
+    const reason = /<p class="error"[^>]*>([^<]*)</.exec(text)?.[1] ?? text.slice(0, 300);
+    const h = await res.request().allHeaders();
+    throw new Error(`login form: POST /u/login answered ${res.status()}: ${reason} (request origin: ${h.origin}, sec-fetch-site: ${h['sec-fetch-site']})`);
+  }
 }
 
 /**
@@ -333,6 +342,7 @@ interface PageGlobals {
     getIdTokenClaims(): Promise<Record<string, unknown> | undefined>;
     isAuthenticated(): Promise<boolean>;
     logout(o?: unknown): Promise<void>;
+    loginWithPopup(o?: unknown, c?: unknown): Promise<void>;
   };
   events: Record<string, unknown>[];
   atTime<T>(t: number, fn: () => Promise<T>): Promise<T>;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AUDIENCE, EMAIL, login, openApp, vault, withEnv } from './harness.js';
+import { AUDIENCE, EMAIL, login, openApp, submitLogin, vault, withEnv } from './harness.js';
 
 const LS = { cacheLocation: 'localstorage', useRefreshTokens: true };
 
@@ -98,8 +98,12 @@ test('sign-out ends the session: local state, refresh token and server session',
     const rt = rows.find((r) => r.refresh_token)?.refresh_token;
     assert.ok(rt, 'refresh token stored');
 
+    const loggedOut = page.waitForResponse((r) => r.url().startsWith(`${server.url}/v2/logout?`));
     await page.evaluate(() => void window.auth0.logout({ logoutParams: { returnTo: `${location.origin}/app.html` } })).catch(() => undefined);
-    await page.waitForURL((u) => u.href === `${spa.origin}/app.html`);
+    const res = await loggedOut;
+    assert.equal(new URL(res.url()).searchParams.get('client_id'), server.clientId);
+    assert.equal(res.headers().location, `${spa.origin}/app.html`);
+    await page.waitForURL(`${spa.origin}/app.html`, { waitUntil: 'load' });
     await page.waitForFunction(() => window.ready === true);
 
     const after = await page.evaluate(async (o) => {
@@ -126,4 +130,25 @@ test('sign-out ends the session: local state, refresh token and server session',
       return window.errorOf(window.auth0.getTokenSilently());
     });
     assert.equal(silent?.error, 'login_required');
+  }));
+
+test('loginWithPopup signs in through a popup (response_mode=web_message)', () =>
+  withEnv({}, async ({ spa, page }) => {
+    await openApp(page, spa.origin);
+    await page.evaluate(() => window.make({ cacheLocation: 'memory', useRefreshTokens: true }));
+    const popupPromise = page.waitForEvent('popup');
+    await page.evaluate(() => {
+      (window as unknown as { popupLogin: Promise<unknown> }).popupLogin = window.errorOf(window.auth0.loginWithPopup());
+    });
+    const popup = await popupPromise;
+    await submitLogin(popup);
+    const err = await page.evaluate(() => (window as unknown as { popupLogin: Promise<unknown> }).popupLogin);
+    assert.equal(err, null);
+    assert.equal(await page.evaluate(() => window.auth0.isAuthenticated()), true);
+    assert.equal((await page.evaluate(() => window.auth0.getUser()))?.email, EMAIL);
+    await popup.waitForEvent('close', { timeout: 5000 }).catch(() => undefined);
+    assert.equal(popup.isClosed(), true, 'the SDK closed the popup');
+    // The refresh token from the popup's code exchange landed in the worker: a refresh works.
+    const t = await page.evaluate(() => window.errorOf(window.auth0.getTokenSilently({ cacheMode: 'off' })));
+    assert.equal(t, null);
   }));
