@@ -128,8 +128,7 @@ impl RefreshTokenPolicy {
 
     /// The idle lifetime in seconds, if the policy has one.
     pub fn idle(&self) -> Option<u32> {
-        (self.expiration_type == ExpirationType::Expiring && !self.infinite_idle_token_lifetime)
-            .then_some(self.idle_token_lifetime)
+        (self.expiration_type == ExpirationType::Expiring && !self.infinite_idle_token_lifetime).then_some(self.idle_token_lifetime)
     }
 
     /// Auth0's rules: rotation requires expiration; lifetimes within 1 s … 1 year; idle ≤ absolute;
@@ -263,7 +262,13 @@ pub struct Api {
 pub const MAX_ACCESS_TOKEN_LIFETIME: u32 = 2_592_000;
 
 impl Api {
-    pub fn new(id: String, identifier: String, name: Option<String>, allow_offline_access: bool, token_lifetime: Option<u32>) -> Result<Self, CoreError> {
+    pub fn new(
+        id: String,
+        identifier: String,
+        name: Option<String>,
+        allow_offline_access: bool,
+        token_lifetime: Option<u32>,
+    ) -> Result<Self, CoreError> {
         if identifier.is_empty() || identifier.len() > 600 || identifier.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(CoreError::invalid("audience must be 1 to 600 characters without spaces"));
         }

@@ -181,9 +181,7 @@ impl Family {
     }
 
     pub fn is_live(&self, now: UnixTime) -> bool {
-        self.revoked_at.is_none()
-            && self.expires_at.is_none_or(|t| now < t)
-            && self.idle_expires_at.is_none_or(|t| now < t)
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|t| now < t) && self.idle_expires_at.is_none_or(|t| now < t)
     }
 }
 
@@ -212,17 +210,24 @@ pub enum Rejection {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exchange {
     /// The current token of a rotating family: advance the counter from `from` (conditionally).
-    Rotate { from: u64 },
+    Rotate {
+        from: u64,
+    },
     /// The previous token inside the leeway: answer with the token for `successor` again, the
     /// same one the rotation already returned; nothing is written.
-    Retry { successor: u64 },
+    Retry {
+        successor: u64,
+    },
     /// A non-rotating family's token: it stays valid; only the idle deadline moves.
     Reuse,
     /// The client's rotation setting changed since the family was born: replace the family with
     /// one of the new kind (Auth0's migration on next exchange).
     Migrate,
     /// An older token of a rotating family: revoke the whole family.
-    ReuseDetected { presented: u64, latest: u64 },
+    ReuseDetected {
+        presented: u64,
+        latest: u64,
+    },
     Reject(Rejection),
 }
 

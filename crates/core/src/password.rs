@@ -26,11 +26,7 @@ pub fn hash_password(password: &str) -> Result<String, CoreError> {
     hasher(M_COST, T_COST, P_COST)?
         .hash_password_into(password.as_bytes(), &salt, &mut out)
         .map_err(|_| CoreError::Crypto("argon2 hash"))?;
-    Ok(format!(
-        "argon2id$v=19$m={M_COST},t={T_COST},p={P_COST}${}${}",
-        STANDARD_NO_PAD.encode(salt),
-        STANDARD_NO_PAD.encode(out)
-    ))
+    Ok(format!("argon2id$v=19$m={M_COST},t={T_COST},p={P_COST}${}${}", STANDARD_NO_PAD.encode(salt), STANDARD_NO_PAD.encode(out)))
 }
 
 /// Checks `password` against an encoded hash, in constant time for the final comparison.

@@ -143,10 +143,16 @@ pub enum UsersCmd {
         json: bool,
     },
     /// Block a user: ends their sessions and revokes their refresh tokens.
-    Block { id: String },
-    Unblock { id: String },
+    Block {
+        id: String,
+    },
+    Unblock {
+        id: String,
+    },
     /// Delete a user and revoke everything issued to them.
-    Delete { id: String },
+    Delete {
+        id: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -269,14 +275,22 @@ async fn clients(store: &dyn Store, cmd: ClientsCmd, now: i64) -> anyhow::Result
     match cmd {
         ClientsCmd::Create { name, app_type, callbacks, logout_urls, web_origins, refresh, json } => {
             let app_type = AppType::parse(&app_type)?;
-            let mut client =
-                Client::new(hex::encode(ratchet_core::secret::random_bytes::<16>()), NewClient { name, app_type: Some(app_type), callbacks, logout_urls, web_origins }, now)?;
+            let mut client = Client::new(
+                hex::encode(ratchet_core::secret::random_bytes::<16>()),
+                NewClient { name, app_type: Some(app_type), callbacks, logout_urls, web_origins },
+                now,
+            )?;
             client.refresh_token = refresh.apply(client.refresh_token)?;
             client.validate()?;
             let secret = app_type.is_confidential().then(random_token);
             store.insert_client(&client, secret.as_deref().map(hash).as_deref()).await?;
             print(json, &client_json(&client, secret.as_deref()), || {
-                let mut s = format!("created {} client {} ({})", serde_json::to_value(client.app_type).unwrap_or_default(), client.client_id, client.name);
+                let mut s = format!(
+                    "created {} client {} ({})",
+                    serde_json::to_value(client.app_type).unwrap_or_default(),
+                    client.client_id,
+                    client.name
+                );
                 if let Some(sec) = &secret {
                     s.push_str(&format!("\nclient_secret: {sec}\n(shown once; only its hash is stored)"));
                 }
@@ -304,7 +318,10 @@ async fn clients(store: &dyn Store, cmd: ClientsCmd, now: i64) -> anyhow::Result
         ClientsCmd::List { json } => {
             let all = store.clients().await?;
             print(json, &json!({"clients": all.iter().map(|c| client_json(c, None)).collect::<Vec<_>>()}), || {
-                all.iter().map(|c| format!("{}\t{}\t{}", c.client_id, serde_json::to_value(c.app_type).unwrap_or_default(), c.name)).collect::<Vec<_>>().join("\n")
+                all.iter()
+                    .map(|c| format!("{}\t{}\t{}", c.client_id, serde_json::to_value(c.app_type).unwrap_or_default(), c.name))
+                    .collect::<Vec<_>>()
+                    .join("\n")
             });
             Ok(())
         }
@@ -327,14 +344,22 @@ async fn clients(store: &dyn Store, cmd: ClientsCmd, now: i64) -> anyhow::Result
 /// Validates and stores a new user (password hashed with Argon2id).
 pub async fn create_user(store: &dyn Store, email: &str, password: &str, name: Option<String>, now: i64) -> anyhow::Result<User> {
     let email = email.trim().to_lowercase();
-    if email.len() > 254 || !email.contains('@') || email.starts_with('@') || email.ends_with('@') || email.chars().any(char::is_whitespace) {
+    if email.len() > 254 || !email.contains('@') || email.starts_with('@') || email.ends_with('@') || email.chars().any(char::is_whitespace)
+    {
         bail!("--email must be an email address");
     }
     if password.chars().count() < 8 || password.len() > 1024 {
         bail!("--password must be 8 to 1024 characters");
     }
     let password_hash = ratchet_core::password::hash_password(password)?;
-    let user = User { user_id: random_id("ratchet|"), name: name.unwrap_or_else(|| email.clone()), email, password_hash, blocked: false, created_at: now };
+    let user = User {
+        user_id: random_id("ratchet|"),
+        name: name.unwrap_or_else(|| email.clone()),
+        email,
+        password_hash,
+        blocked: false,
+        created_at: now,
+    };
     store.insert_user(&user).await.context("cannot create the user")?;
     Ok(user)
 }
@@ -343,7 +368,9 @@ async fn users(store: &dyn Store, cmd: UsersCmd, now: i64) -> anyhow::Result<()>
     match cmd {
         UsersCmd::Create { email, password, name, json } => {
             let u = create_user(store, &email, &password, name, now).await?;
-            print(json, &json!({"user_id": u.user_id, "email": u.email, "name": u.name}), || format!("created user {} ({})", u.user_id, u.email));
+            print(json, &json!({"user_id": u.user_id, "email": u.email, "name": u.name}), || {
+                format!("created user {} ({})", u.user_id, u.email)
+            });
         }
         UsersCmd::Block { id } => {
             if !store.set_user_blocked(&id, true, now).await? {

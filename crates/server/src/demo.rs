@@ -24,10 +24,14 @@ pub const DEMO_AUDIENCE: &str = "https://api.ratchet.demo";
 
 /// Seeds the demo data and starts the demo SPA server; prints where to go.
 pub async fn start(state: &AppState, demo: &DemoConfig) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(demo.listen).await.with_context(|| format!("cannot listen on {} for the demo SPA", demo.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(demo.listen).await.with_context(|| format!("cannot listen on {} for the demo SPA", demo.listen))?;
     let spa = format!("http://{}", listener.local_addr()?);
     seed(state, &spa).await?;
-    let site = Site { root: demo.root.clone(), config: json!({"domain": state.iss().trim_end_matches('/'), "client_id": DEMO_CLIENT_ID, "audience": DEMO_AUDIENCE}) };
+    let site = Site {
+        root: demo.root.clone(),
+        config: json!({"domain": state.iss().trim_end_matches('/'), "client_id": DEMO_CLIENT_ID, "audience": DEMO_AUDIENCE}),
+    };
     let router = Router::new().route("/", get(index)).route("/config.json", get(config)).route("/{*path}", get(file)).with_state(site);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {
@@ -94,7 +98,9 @@ async fn file(State(site): State<Site>, UrlPath(path): UrlPath<String>) -> Respo
         return serve_file(&site.root.join("sdk/spa-js/dist/ratchet-spa.js")).await;
     }
     let safe = !path.is_empty()
-        && path.split('/').all(|seg| !seg.is_empty() && !seg.starts_with('.') && seg.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)));
+        && path
+            .split('/')
+            .all(|seg| !seg.is_empty() && !seg.starts_with('.') && seg.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)));
     if !safe {
         return StatusCode::NOT_FOUND.into_response();
     }

@@ -110,7 +110,11 @@ impl From<axum::extract::rejection::BytesRejection> for OAuthError {
         if status == StatusCode::PAYLOAD_TOO_LARGE {
             return OAuthError::new(status, "invalid_request", "Request body too large");
         }
-        OAuthError::new(if status.is_server_error() { StatusCode::BAD_REQUEST } else { status }, "invalid_request", "Unreadable request body")
+        OAuthError::new(
+            if status.is_server_error() { StatusCode::BAD_REQUEST } else { status },
+            "invalid_request",
+            "Unreadable request body",
+        )
     }
 }
 

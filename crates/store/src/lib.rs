@@ -43,11 +43,7 @@ pub struct User {
 
 impl std::fmt::Debug for User {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("User")
-            .field("user_id", &self.user_id)
-            .field("email", &self.email)
-            .field("blocked", &self.blocked)
-            .finish()
+        f.debug_struct("User").field("user_id", &self.user_id).field("email", &self.email).field("blocked", &self.blocked).finish()
     }
 }
 
@@ -134,13 +130,7 @@ pub trait Store: Send + Sync + 'static {
     async fn server_secrets(&self, kind: &str) -> Result<Vec<(u8, Vec<u8>)>>;
     /// Inserts unless `(kind, kid)` exists; returns whether this call inserted it (two nodes
     /// starting at once race here, and both then read the winner's key).
-    async fn insert_server_secret(
-        &self,
-        kind: &str,
-        kid: u8,
-        sealed: &[u8],
-        now: UnixTime,
-    ) -> Result<bool>;
+    async fn insert_server_secret(&self, kind: &str, kid: u8, sealed: &[u8], now: UnixTime) -> Result<bool>;
 
     // Clients and APIs.
     async fn insert_client(&self, client: &Client, secret_hash: Option<&str>) -> Result<()>;
@@ -166,12 +156,7 @@ pub trait Store: Send + Sync + 'static {
     async fn session(&self, id_hash: &str) -> Result<Option<Session>>;
     async fn touch_session(&self, id_hash: &str, idle_expires_at: UnixTime) -> Result<()>;
     /// Ends a session (logout). With `revoke_families`, the families born in it are revoked too.
-    async fn delete_session(
-        &self,
-        id_hash: &str,
-        revoke_families: bool,
-        now: UnixTime,
-    ) -> Result<bool>;
+    async fn delete_session(&self, id_hash: &str, revoke_families: bool, now: UnixTime) -> Result<bool>;
 
     // Authorization codes and grants.
     async fn insert_code(&self, code: &AuthCode, now: UnixTime) -> Result<()>;
@@ -186,31 +171,14 @@ pub trait Store: Send + Sync + 'static {
     async fn family(&self, id: &FamilyId) -> Result<Option<Family>>;
     /// The rotation write: `counter` goes from `from` to `from + 1` only if it is still `from` and
     /// the family is not revoked. Returns whether this call won.
-    async fn advance_family(
-        &self,
-        id: &FamilyId,
-        from: u64,
-        now: UnixTime,
-        idle_expires_at: Option<UnixTime>,
-    ) -> Result<bool>;
+    async fn advance_family(&self, id: &FamilyId, from: u64, now: UnixTime, idle_expires_at: Option<UnixTime>) -> Result<bool>;
     /// Moves the idle deadline of a non-rotating family after an exchange.
-    async fn touch_family(
-        &self,
-        id: &FamilyId,
-        now: UnixTime,
-        idle_expires_at: Option<UnixTime>,
-    ) -> Result<()>;
+    async fn touch_family(&self, id: &FamilyId, now: UnixTime, idle_expires_at: Option<UnixTime>) -> Result<()>;
     /// Revokes one family; returns whether it was live until now.
     async fn revoke_family(&self, id: &FamilyId, now: UnixTime) -> Result<bool>;
     async fn revoke_families(&self, filter: &FamilyFilter, now: UnixTime) -> Result<u64>;
     /// Revokes the oldest live families of `user_id` at `client_id` beyond the newest `keep`.
-    async fn evict_families(
-        &self,
-        user_id: &str,
-        client_id: &str,
-        keep: u32,
-        now: UnixTime,
-    ) -> Result<u64>;
+    async fn evict_families(&self, user_id: &str, client_id: &str, keep: u32, now: UnixTime) -> Result<u64>;
     /// Deletes what can never be used again: expired codes and sessions, families revoked or
     /// expired for more than `grace` seconds, grants older than `grace` with no family or code
     /// left (so `grace` must cover the opaque access-token lifetime), and audit events older than
@@ -229,14 +197,9 @@ pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
         return Ok(std::sync::Arc::new(sqlite::SqliteStore::open(url).await?));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(std::sync::Arc::new(
-            postgres::PostgresStore::open(url).await?,
-        ));
+        return Ok(std::sync::Arc::new(postgres::PostgresStore::open(url).await?));
     }
-    Err(StoreError::Other(format!(
-        "unsupported database URL (expected sqlite://… or postgres://…): {}",
-        redact_url(url)
-    )))
+    Err(StoreError::Other(format!("unsupported database URL (expected sqlite://… or postgres://…): {}", redact_url(url))))
 }
 
 /// A database URL with any password replaced, for messages.

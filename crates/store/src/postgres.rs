@@ -18,10 +18,7 @@ use sqlx::migrate::MigrateError;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Row};
 
-use crate::{
-    AuthCode, Event, EventQuery, FamilyFilter, Redemption, Result, Session, Store, StoreError,
-    StoredClient, User,
-};
+use crate::{AuthCode, Event, EventQuery, FamilyFilter, Redemption, Result, Session, Store, StoreError, StoredClient, User};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -45,17 +42,11 @@ fn is_unavailable_code(code: &str) -> bool {
 
 pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
     match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            StoreError::Conflict(db.message().to_string())
-        }
-        sqlx::Error::Database(db) if db.code().is_some_and(|c| is_unavailable_code(&c)) => {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_string()),
+        sqlx::Error::Database(db) if db.code().is_some_and(|c| is_unavailable_code(&c)) => StoreError::Unavailable(e.to_string()),
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => {
             StoreError::Unavailable(e.to_string())
         }
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::Io(_)
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
         _ => StoreError::Other(e.to_string()),
     }
 }
@@ -65,9 +56,7 @@ fn map_migrate_err(e: MigrateError) -> StoreError {
         // A lost connection is worth retrying; anything else is a broken deployment.
         MigrateError::Execute(e) => match map_err(e) {
             StoreError::Unavailable(m) => StoreError::Unavailable(m),
-            StoreError::Conflict(m) | StoreError::Other(m) => {
-                StoreError::Other(format!("migration failed: {m}"))
-            }
+            StoreError::Conflict(m) | StoreError::Other(m) => StoreError::Other(format!("migration failed: {m}")),
         },
         e => StoreError::Other(format!("migration failed: {e}")),
     }
@@ -77,9 +66,8 @@ impl PostgresStore {
     /// Connects to `url` (`postgres://user@host:port/db` or `postgresql://…`) and migrates the
     /// database. Safe when several nodes start at once: the migrator holds an advisory lock.
     pub async fn open(url: &str) -> Result<Self> {
-        let opts = PgConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Other(format!("bad PostgreSQL URL: {e}")))?
-            .application_name("ratchet");
+        let opts =
+            PgConnectOptions::from_str(url).map_err(|e| StoreError::Other(format!("bad PostgreSQL URL: {e}")))?.application_name("ratchet");
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .min_connections(0)
@@ -155,8 +143,7 @@ fn family_from(r: &PgRow) -> Result<Family> {
         audience: r.try_get("audience").map_err(map_err)?,
         scope: r.try_get("scope").map_err(map_err)?,
         rotating: r.try_get("rotating").map_err(map_err)?,
-        counter: u64::try_from(counter)
-            .map_err(|_| StoreError::Other("corrupt family counter".into()))?,
+        counter: u64::try_from(counter).map_err(|_| StoreError::Other("corrupt family counter".into()))?,
         created_at: r.try_get("created_at").map_err(map_err)?,
         expires_at: r.try_get("expires_at").map_err(map_err)?,
         idle_expires_at: r.try_get("idle_expires_at").map_err(map_err)?,
@@ -183,37 +170,26 @@ fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
 #[async_trait]
 impl Store for PostgresStore {
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
         Ok(())
     }
 
     async fn server_secrets(&self, kind: &str) -> Result<Vec<(u8, Vec<u8>)>> {
-        let rows =
-            sqlx::query("SELECT kid, sealed FROM server_secrets WHERE kind = $1 ORDER BY kid")
-                .bind(kind)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(map_err)?;
+        let rows = sqlx::query("SELECT kid, sealed FROM server_secrets WHERE kind = $1 ORDER BY kid")
+            .bind(kind)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
         rows.iter()
             .map(|r| {
                 let kid: i16 = r.try_get("kid").map_err(map_err)?;
-                let kid = u8::try_from(kid)
-                    .map_err(|_| StoreError::Other("corrupt server secret kid".into()))?;
+                let kid = u8::try_from(kid).map_err(|_| StoreError::Other("corrupt server secret kid".into()))?;
                 Ok((kid, r.try_get("sealed").map_err(map_err)?))
             })
             .collect()
     }
 
-    async fn insert_server_secret(
-        &self,
-        kind: &str,
-        kid: u8,
-        sealed: &[u8],
-        now: UnixTime,
-    ) -> Result<bool> {
+    async fn insert_server_secret(&self, kind: &str, kid: u8, sealed: &[u8], now: UnixTime) -> Result<bool> {
         let r = sqlx::query(
             "INSERT INTO server_secrets (kind, kid, sealed, created_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT DO NOTHING",
@@ -266,43 +242,26 @@ impl Store for PostgresStore {
 
     async fn clients(&self) -> Result<Vec<Client>> {
         // COLLATE "C": byte order, as SQLite sorts, whatever the database's default collation.
-        let rows = sqlx::query("SELECT data FROM clients ORDER BY client_id COLLATE \"C\"")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?;
-        rows.iter()
-            .map(|r| from_json(r.try_get::<&str, _>("data").map_err(map_err)?))
-            .collect()
+        let rows = sqlx::query("SELECT data FROM clients ORDER BY client_id COLLATE \"C\"").fetch_all(&self.pool).await.map_err(map_err)?;
+        rows.iter().map(|r| from_json(r.try_get::<&str, _>("data").map_err(map_err)?)).collect()
     }
 
     async fn delete_client(&self, client_id: &str, now: UnixTime) -> Result<bool> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        sqlx::query(
-            "UPDATE families SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(client_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        sqlx::query(
-            "UPDATE grants SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(client_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        sqlx::query("DELETE FROM codes WHERE client_id = $1")
+        sqlx::query("UPDATE families SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL")
             .bind(client_id)
+            .bind(now)
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        let r = sqlx::query("DELETE FROM clients WHERE client_id = $1")
+        sqlx::query("UPDATE grants SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL")
             .bind(client_id)
+            .bind(now)
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
+        sqlx::query("DELETE FROM codes WHERE client_id = $1").bind(client_id).execute(&mut *tx).await.map_err(map_err)?;
+        let r = sqlx::query("DELETE FROM clients WHERE client_id = $1").bind(client_id).execute(&mut *tx).await.map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
         Ok(r.rows_affected() == 1)
     }
@@ -324,8 +283,7 @@ impl Store for PostgresStore {
             .fetch_optional(&self.pool)
             .await
             .map_err(map_err)?;
-        row.map(|r| from_json(r.try_get::<&str, _>("data").map_err(map_err)?))
-            .transpose()
+        row.map(|r| from_json(r.try_get::<&str, _>("data").map_err(map_err)?)).transpose()
     }
 
     async fn insert_user(&self, user: &User) -> Result<()> {
@@ -346,20 +304,12 @@ impl Store for PostgresStore {
     }
 
     async fn user(&self, user_id: &str) -> Result<Option<User>> {
-        let row = sqlx::query("SELECT * FROM users WHERE user_id = $1")
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let row = sqlx::query("SELECT * FROM users WHERE user_id = $1").bind(user_id).fetch_optional(&self.pool).await.map_err(map_err)?;
         row.as_ref().map(user_from).transpose()
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
-        let row = sqlx::query("SELECT * FROM users WHERE email = $1")
-            .bind(email)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let row = sqlx::query("SELECT * FROM users WHERE email = $1").bind(email).fetch_optional(&self.pool).await.map_err(map_err)?;
         row.as_ref().map(user_from).transpose()
     }
 
@@ -372,27 +322,19 @@ impl Store for PostgresStore {
             .await
             .map_err(map_err)?;
         if blocked {
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await.map_err(map_err)?;
+            sqlx::query("UPDATE families SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
                 .bind(user_id)
+                .bind(now)
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
-            sqlx::query(
-                "UPDATE families SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
-            )
-            .bind(user_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            sqlx::query(
-                "UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
-            )
-            .bind(user_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+            sqlx::query("UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+                .bind(user_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
         }
         tx.commit().await.map_err(map_err)?;
         Ok(r.rows_affected() == 1)
@@ -400,31 +342,21 @@ impl Store for PostgresStore {
 
     async fn delete_user(&self, user_id: &str, now: UnixTime) -> Result<bool> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        sqlx::query(
-            "UPDATE families SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(user_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        sqlx::query("UPDATE families SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         sqlx::query("UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
             .bind(user_id)
             .bind(now)
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        sqlx::query("DELETE FROM codes WHERE user_id = $1")
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        sqlx::query("DELETE FROM codes WHERE user_id = $1").bind(user_id).execute(&mut *tx).await.map_err(map_err)?;
         // Sessions go with the user (ON DELETE CASCADE).
-        let r = sqlx::query("DELETE FROM users WHERE user_id = $1")
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        let r = sqlx::query("DELETE FROM users WHERE user_id = $1").bind(user_id).execute(&mut *tx).await.map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
         Ok(r.rows_affected() == 1)
     }
@@ -446,64 +378,46 @@ impl Store for PostgresStore {
     }
 
     async fn session(&self, id_hash: &str) -> Result<Option<Session>> {
-        let row = sqlx::query("SELECT * FROM sessions WHERE id_hash = $1")
-            .bind(id_hash)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let row =
+            sqlx::query("SELECT * FROM sessions WHERE id_hash = $1").bind(id_hash).fetch_optional(&self.pool).await.map_err(map_err)?;
         row.as_ref().map(session_from).transpose()
     }
 
     async fn touch_session(&self, id_hash: &str, idle_expires_at: UnixTime) -> Result<()> {
-        sqlx::query(
-            "UPDATE sessions SET idle_expires_at = LEAST($2::bigint, expires_at) WHERE id_hash = $1",
-        )
-        .bind(id_hash)
-        .bind(idle_expires_at)
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
+        sqlx::query("UPDATE sessions SET idle_expires_at = LEAST($2::bigint, expires_at) WHERE id_hash = $1")
+            .bind(id_hash)
+            .bind(idle_expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 
-    async fn delete_session(
-        &self,
-        id_hash: &str,
-        revoke_families: bool,
-        now: UnixTime,
-    ) -> Result<bool> {
+    async fn delete_session(&self, id_hash: &str, revoke_families: bool, now: UnixTime) -> Result<bool> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         if revoke_families {
-            sqlx::query(
-                "UPDATE families SET revoked_at = $2 WHERE session_id = $1 AND revoked_at IS NULL",
-            )
-            .bind(id_hash)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+            sqlx::query("UPDATE families SET revoked_at = $2 WHERE session_id = $1 AND revoked_at IS NULL")
+                .bind(id_hash)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
         }
-        let r = sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
-            .bind(id_hash)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        let r = sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&mut *tx).await.map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
         Ok(r.rows_affected() == 1)
     }
 
     async fn insert_code(&self, c: &AuthCode, now: UnixTime) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        sqlx::query(
-            "INSERT INTO grants (grant_id, client_id, user_id, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&c.grant_id)
-        .bind(&c.client_id)
-        .bind(&c.user_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        sqlx::query("INSERT INTO grants (grant_id, client_id, user_id, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(&c.grant_id)
+            .bind(&c.client_id)
+            .bind(&c.user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         sqlx::query(
             "INSERT INTO codes (code_hash, grant_id, client_id, user_id, session_id, redirect_uri,
                                 code_challenge, scope, audience, nonce, auth_time, expires_at)
@@ -531,22 +445,17 @@ impl Store for PostgresStore {
     async fn redeem_code(&self, code_hash: &str, now: UnixTime) -> Result<Redemption> {
         // Concurrent redeemers queue on the row lock; each later one re-checks `used_at IS NULL`
         // against the committed row and matches nothing.
-        let fresh = sqlx::query(
-            "UPDATE codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL RETURNING *",
-        )
-        .bind(code_hash)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
-        if let Some(r) = fresh {
-            return Ok(Redemption::Fresh(code_from(&r)?));
-        }
-        let spent = sqlx::query("SELECT * FROM codes WHERE code_hash = $1")
+        let fresh = sqlx::query("UPDATE codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL RETURNING *")
             .bind(code_hash)
+            .bind(now)
             .fetch_optional(&self.pool)
             .await
             .map_err(map_err)?;
+        if let Some(r) = fresh {
+            return Ok(Redemption::Fresh(code_from(&r)?));
+        }
+        let spent =
+            sqlx::query("SELECT * FROM codes WHERE code_hash = $1").bind(code_hash).fetch_optional(&self.pool).await.map_err(map_err)?;
         Ok(match spent {
             Some(r) => Redemption::Replayed(code_from(&r)?),
             None => Redemption::NotFound,
@@ -561,14 +470,12 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        sqlx::query(
-            "UPDATE families SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(grant_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        sqlx::query("UPDATE families SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL")
+            .bind(grant_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
         Ok(())
     }
@@ -619,13 +526,7 @@ impl Store for PostgresStore {
         row.as_ref().map(family_from).transpose()
     }
 
-    async fn advance_family(
-        &self,
-        id: &FamilyId,
-        from: u64,
-        now: UnixTime,
-        idle_expires_at: Option<UnixTime>,
-    ) -> Result<bool> {
+    async fn advance_family(&self, id: &FamilyId, from: u64, now: UnixTime, idle_expires_at: Option<UnixTime>) -> Result<bool> {
         // One statement: a concurrent winner's commit makes this row fail `counter = $2` on the
         // re-check, so exactly one of N racing callers (on any node) sees one affected row.
         let r = sqlx::query(
@@ -642,32 +543,23 @@ impl Store for PostgresStore {
         Ok(r.rows_affected() == 1)
     }
 
-    async fn touch_family(
-        &self,
-        id: &FamilyId,
-        _now: UnixTime,
-        idle_expires_at: Option<UnixTime>,
-    ) -> Result<()> {
-        sqlx::query(
-            "UPDATE families SET idle_expires_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(id.to_string())
-        .bind(idle_expires_at)
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
+    async fn touch_family(&self, id: &FamilyId, _now: UnixTime, idle_expires_at: Option<UnixTime>) -> Result<()> {
+        sqlx::query("UPDATE families SET idle_expires_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
+            .bind(id.to_string())
+            .bind(idle_expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 
     async fn revoke_family(&self, id: &FamilyId, now: UnixTime) -> Result<bool> {
-        let r = sqlx::query(
-            "UPDATE families SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(id.to_string())
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
+        let r = sqlx::query("UPDATE families SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
+            .bind(id.to_string())
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -701,13 +593,7 @@ impl Store for PostgresStore {
         Ok(r.rows_affected())
     }
 
-    async fn evict_families(
-        &self,
-        user_id: &str,
-        client_id: &str,
-        keep: u32,
-        now: UnixTime,
-    ) -> Result<u64> {
+    async fn evict_families(&self, user_id: &str, client_id: &str, keep: u32, now: UnixTime) -> Result<u64> {
         // The outer `revoked_at IS NULL` keeps the first revocation time of a family that a
         // concurrent statement revoked after this one took its snapshot.
         let r = sqlx::query(
@@ -739,12 +625,7 @@ impl Store for PostgresStore {
                AND NOT EXISTS (SELECT 1 FROM families f WHERE f.grant_id = grants.grant_id)
                AND NOT EXISTS (SELECT 1 FROM codes c WHERE c.grant_id = grants.grant_id)",
         ] {
-            n += sqlx::query(sql)
-                .bind(cutoff)
-                .execute(&self.pool)
-                .await
-                .map_err(map_err)?
-                .rows_affected();
+            n += sqlx::query(sql).bind(cutoff).execute(&self.pool).await.map_err(map_err)?.rows_affected();
         }
         n += sqlx::query("DELETE FROM events WHERE at < $1")
             .bind(now - crate::EVENT_RETENTION)

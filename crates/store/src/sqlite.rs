@@ -9,15 +9,10 @@ use async_trait::async_trait;
 use ratchet_core::UnixTime;
 use ratchet_core::client::{Api, Client};
 use ratchet_core::family::{Family, FamilyId};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use crate::{
-    AuthCode, Event, EventQuery, FamilyFilter, Redemption, Result, Session, Store, StoreError,
-    StoredClient, User,
-};
+use crate::{AuthCode, Event, EventQuery, FamilyFilter, Redemption, Result, Session, Store, StoreError, StoredClient, User};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -30,13 +25,10 @@ pub struct SqliteStore {
 
 pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
     match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            StoreError::Conflict(db.message().to_string())
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_string()),
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
+            StoreError::Unavailable(e.to_string())
         }
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::Io(_)
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Tls(_) => StoreError::Unavailable(e.to_string()),
         _ => StoreError::Other(e.to_string()),
     }
 }
@@ -57,10 +49,7 @@ impl SqliteStore {
             .connect_with(opts.clone())
             .await
             .map_err(map_err)?;
-        MIGRATOR
-            .run(&writer)
-            .await
-            .map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+        MIGRATOR.run(&writer).await.map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(10))
@@ -141,37 +130,20 @@ fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.reader)
-            .await
-            .map_err(map_err)?;
+        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(map_err)?;
         Ok(())
     }
 
     async fn server_secrets(&self, kind: &str) -> Result<Vec<(u8, Vec<u8>)>> {
-        let rows =
-            sqlx::query("SELECT kid, sealed FROM server_secrets WHERE kind = $1 ORDER BY kid")
-                .bind(kind)
-                .fetch_all(&self.writer)
-                .await
-                .map_err(map_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get::<i64, _>("kid").map_err(map_err)? as u8,
-                    r.try_get("sealed").map_err(map_err)?,
-                ))
-            })
-            .collect()
+        let rows = sqlx::query("SELECT kid, sealed FROM server_secrets WHERE kind = $1 ORDER BY kid")
+            .bind(kind)
+            .fetch_all(&self.writer)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(|r| Ok((r.try_get::<i64, _>("kid").map_err(map_err)? as u8, r.try_get("sealed").map_err(map_err)?))).collect()
     }
 
-    async fn insert_server_secret(
-        &self,
-        kind: &str,
-        kid: u8,
-        sealed: &[u8],
-        now: UnixTime,
-    ) -> Result<bool> {
+    async fn insert_server_secret(&self, kind: &str, kid: u8, sealed: &[u8], now: UnixTime) -> Result<bool> {
         let r = sqlx::query("INSERT INTO server_secrets (kind, kid, sealed, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
             .bind(kind)
             .bind(i64::from(kid))
@@ -220,43 +192,26 @@ impl Store for SqliteStore {
     }
 
     async fn clients(&self) -> Result<Vec<Client>> {
-        let rows = sqlx::query("SELECT data FROM clients ORDER BY client_id")
-            .fetch_all(&self.reader)
-            .await
-            .map_err(map_err)?;
-        rows.iter()
-            .map(|r| from_json(r.try_get::<&str, _>("data").map_err(map_err)?))
-            .collect()
+        let rows = sqlx::query("SELECT data FROM clients ORDER BY client_id").fetch_all(&self.reader).await.map_err(map_err)?;
+        rows.iter().map(|r| from_json(r.try_get::<&str, _>("data").map_err(map_err)?)).collect()
     }
 
     async fn delete_client(&self, client_id: &str, now: UnixTime) -> Result<bool> {
         let mut tx = self.writer.begin().await.map_err(map_err)?;
-        sqlx::query(
-            "UPDATE families SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(client_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        sqlx::query(
-            "UPDATE grants SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(client_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        sqlx::query("DELETE FROM codes WHERE client_id = $1")
+        sqlx::query("UPDATE families SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL")
             .bind(client_id)
+            .bind(now)
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        let r = sqlx::query("DELETE FROM clients WHERE client_id = $1")
+        sqlx::query("UPDATE grants SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL")
             .bind(client_id)
+            .bind(now)
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
+        sqlx::query("DELETE FROM codes WHERE client_id = $1").bind(client_id).execute(&mut *tx).await.map_err(map_err)?;
+        let r = sqlx::query("DELETE FROM clients WHERE client_id = $1").bind(client_id).execute(&mut *tx).await.map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
         Ok(r.rows_affected() == 1)
     }
@@ -278,8 +233,7 @@ impl Store for SqliteStore {
             .fetch_optional(&self.reader)
             .await
             .map_err(map_err)?;
-        row.map(|r| from_json(r.try_get::<&str, _>("data").map_err(map_err)?))
-            .transpose()
+        row.map(|r| from_json(r.try_get::<&str, _>("data").map_err(map_err)?)).transpose()
     }
 
     async fn insert_user(&self, user: &User) -> Result<()> {
@@ -297,20 +251,13 @@ impl Store for SqliteStore {
     }
 
     async fn user(&self, user_id: &str) -> Result<Option<User>> {
-        let row = sqlx::query("SELECT * FROM users WHERE user_id = $1")
-            .bind(user_id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(map_err)?;
+        let row =
+            sqlx::query("SELECT * FROM users WHERE user_id = $1").bind(user_id).fetch_optional(&self.reader).await.map_err(map_err)?;
         row.as_ref().map(user_from).transpose()
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
-        let row = sqlx::query("SELECT * FROM users WHERE email = $1")
-            .bind(email)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(map_err)?;
+        let row = sqlx::query("SELECT * FROM users WHERE email = $1").bind(email).fetch_optional(&self.reader).await.map_err(map_err)?;
         row.as_ref().map(user_from).transpose()
     }
 
@@ -323,27 +270,19 @@ impl Store for SqliteStore {
             .await
             .map_err(map_err)?;
         if blocked {
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await.map_err(map_err)?;
+            sqlx::query("UPDATE families SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
                 .bind(user_id)
+                .bind(now)
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
-            sqlx::query(
-                "UPDATE families SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
-            )
-            .bind(user_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-            sqlx::query(
-                "UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
-            )
-            .bind(user_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+            sqlx::query("UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+                .bind(user_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
         }
         tx.commit().await.map_err(map_err)?;
         Ok(r.rows_affected() == 1)
@@ -351,30 +290,20 @@ impl Store for SqliteStore {
 
     async fn delete_user(&self, user_id: &str, now: UnixTime) -> Result<bool> {
         let mut tx = self.writer.begin().await.map_err(map_err)?;
-        sqlx::query(
-            "UPDATE families SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(user_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        sqlx::query("UPDATE families SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+            .bind(user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         sqlx::query("UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
             .bind(user_id)
             .bind(now)
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        sqlx::query("DELETE FROM codes WHERE user_id = $1")
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let r = sqlx::query("DELETE FROM users WHERE user_id = $1")
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        sqlx::query("DELETE FROM codes WHERE user_id = $1").bind(user_id).execute(&mut *tx).await.map_err(map_err)?;
+        let r = sqlx::query("DELETE FROM users WHERE user_id = $1").bind(user_id).execute(&mut *tx).await.map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
         Ok(r.rows_affected() == 1)
     }
@@ -393,11 +322,8 @@ impl Store for SqliteStore {
     }
 
     async fn session(&self, id_hash: &str) -> Result<Option<Session>> {
-        let row = sqlx::query("SELECT * FROM sessions WHERE id_hash = $1")
-            .bind(id_hash)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(map_err)?;
+        let row =
+            sqlx::query("SELECT * FROM sessions WHERE id_hash = $1").bind(id_hash).fetch_optional(&self.reader).await.map_err(map_err)?;
         row.as_ref().map(session_from).transpose()
     }
 
@@ -411,44 +337,31 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn delete_session(
-        &self,
-        id_hash: &str,
-        revoke_families: bool,
-        now: UnixTime,
-    ) -> Result<bool> {
+    async fn delete_session(&self, id_hash: &str, revoke_families: bool, now: UnixTime) -> Result<bool> {
         let mut tx = self.writer.begin().await.map_err(map_err)?;
         if revoke_families {
-            sqlx::query(
-                "UPDATE families SET revoked_at = $2 WHERE session_id = $1 AND revoked_at IS NULL",
-            )
-            .bind(id_hash)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+            sqlx::query("UPDATE families SET revoked_at = $2 WHERE session_id = $1 AND revoked_at IS NULL")
+                .bind(id_hash)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
         }
-        let r = sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
-            .bind(id_hash)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        let r = sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&mut *tx).await.map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
         Ok(r.rows_affected() == 1)
     }
 
     async fn insert_code(&self, c: &AuthCode, now: UnixTime) -> Result<()> {
         let mut tx = self.writer.begin().await.map_err(map_err)?;
-        sqlx::query(
-            "INSERT INTO grants (grant_id, client_id, user_id, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&c.grant_id)
-        .bind(&c.client_id)
-        .bind(&c.user_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        sqlx::query("INSERT INTO grants (grant_id, client_id, user_id, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(&c.grant_id)
+            .bind(&c.client_id)
+            .bind(&c.user_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         sqlx::query(
             "INSERT INTO codes (code_hash, grant_id, client_id, user_id, session_id, redirect_uri, code_challenge, scope, audience, nonce, auth_time, expires_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
@@ -473,22 +386,17 @@ impl Store for SqliteStore {
     }
 
     async fn redeem_code(&self, code_hash: &str, now: UnixTime) -> Result<Redemption> {
-        let fresh = sqlx::query(
-            "UPDATE codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL RETURNING *",
-        )
-        .bind(code_hash)
-        .bind(now)
-        .fetch_optional(&self.writer)
-        .await
-        .map_err(map_err)?;
-        if let Some(r) = fresh {
-            return Ok(Redemption::Fresh(code_from(&r)?));
-        }
-        let spent = sqlx::query("SELECT * FROM codes WHERE code_hash = $1")
+        let fresh = sqlx::query("UPDATE codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL RETURNING *")
             .bind(code_hash)
+            .bind(now)
             .fetch_optional(&self.writer)
             .await
             .map_err(map_err)?;
+        if let Some(r) = fresh {
+            return Ok(Redemption::Fresh(code_from(&r)?));
+        }
+        let spent =
+            sqlx::query("SELECT * FROM codes WHERE code_hash = $1").bind(code_hash).fetch_optional(&self.writer).await.map_err(map_err)?;
         Ok(match spent {
             Some(r) => Redemption::Replayed(code_from(&r)?),
             None => Redemption::NotFound,
@@ -503,14 +411,12 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        sqlx::query(
-            "UPDATE families SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(grant_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        sqlx::query("UPDATE families SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL")
+            .bind(grant_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
         Ok(())
     }
@@ -561,13 +467,7 @@ impl Store for SqliteStore {
         row.as_ref().map(family_from).transpose()
     }
 
-    async fn advance_family(
-        &self,
-        id: &FamilyId,
-        from: u64,
-        now: UnixTime,
-        idle_expires_at: Option<UnixTime>,
-    ) -> Result<bool> {
+    async fn advance_family(&self, id: &FamilyId, from: u64, now: UnixTime, idle_expires_at: Option<UnixTime>) -> Result<bool> {
         let r = sqlx::query(
             "UPDATE families SET counter = counter + 1, rotated_at = $3, idle_expires_at = $4
              WHERE family_id = $1 AND counter = $2 AND revoked_at IS NULL",
@@ -582,32 +482,23 @@ impl Store for SqliteStore {
         Ok(r.rows_affected() == 1)
     }
 
-    async fn touch_family(
-        &self,
-        id: &FamilyId,
-        _now: UnixTime,
-        idle_expires_at: Option<UnixTime>,
-    ) -> Result<()> {
-        sqlx::query(
-            "UPDATE families SET idle_expires_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(id.to_string())
-        .bind(idle_expires_at)
-        .execute(&self.writer)
-        .await
-        .map_err(map_err)?;
+    async fn touch_family(&self, id: &FamilyId, _now: UnixTime, idle_expires_at: Option<UnixTime>) -> Result<()> {
+        sqlx::query("UPDATE families SET idle_expires_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
+            .bind(id.to_string())
+            .bind(idle_expires_at)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 
     async fn revoke_family(&self, id: &FamilyId, now: UnixTime) -> Result<bool> {
-        let r = sqlx::query(
-            "UPDATE families SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(id.to_string())
-        .bind(now)
-        .execute(&self.writer)
-        .await
-        .map_err(map_err)?;
+        let r = sqlx::query("UPDATE families SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
+            .bind(id.to_string())
+            .bind(now)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -637,13 +528,7 @@ impl Store for SqliteStore {
         Ok(r.rows_affected())
     }
 
-    async fn evict_families(
-        &self,
-        user_id: &str,
-        client_id: &str,
-        keep: u32,
-        now: UnixTime,
-    ) -> Result<u64> {
+    async fn evict_families(&self, user_id: &str, client_id: &str, keep: u32, now: UnixTime) -> Result<u64> {
         let r = sqlx::query(
             "UPDATE families SET revoked_at = $4 WHERE family_id IN (
                SELECT family_id FROM families
@@ -672,12 +557,7 @@ impl Store for SqliteStore {
                AND NOT EXISTS (SELECT 1 FROM families f WHERE f.grant_id = grants.grant_id)
                AND NOT EXISTS (SELECT 1 FROM codes c WHERE c.grant_id = grants.grant_id)",
         ] {
-            n += sqlx::query(sql)
-                .bind(cutoff)
-                .execute(&self.writer)
-                .await
-                .map_err(map_err)?
-                .rows_affected();
+            n += sqlx::query(sql).bind(cutoff).execute(&self.writer).await.map_err(map_err)?.rows_affected();
         }
         n += sqlx::query("DELETE FROM events WHERE at < $1")
             .bind(now - crate::EVENT_RETENTION)
@@ -703,15 +583,14 @@ impl Store for SqliteStore {
     }
 
     async fn events(&self, q: &EventQuery) -> Result<Vec<Event>> {
-        let rows = sqlx::query(
-            "SELECT * FROM events WHERE ($1 IS NULL OR type = $1) AND ($2 IS NULL OR user_id = $2) ORDER BY id DESC LIMIT $3",
-        )
-        .bind(&q.kind)
-        .bind(&q.user_id)
-        .bind(i64::from(if q.limit == 0 { 100 } else { q.limit }))
-        .fetch_all(&self.reader)
-        .await
-        .map_err(map_err)?;
+        let rows =
+            sqlx::query("SELECT * FROM events WHERE ($1 IS NULL OR type = $1) AND ($2 IS NULL OR user_id = $2) ORDER BY id DESC LIMIT $3")
+                .bind(&q.kind)
+                .bind(&q.user_id)
+                .bind(i64::from(if q.limit == 0 { 100 } else { q.limit }))
+                .fetch_all(&self.reader)
+                .await
+                .map_err(map_err)?;
         rows.iter()
             .map(|r| {
                 Ok(Event {

@@ -13,9 +13,7 @@ use std::time::Duration;
 use ratchet_core::UnixTime;
 use ratchet_core::client::{Api, AppType, Client, NewClient};
 use ratchet_core::family::{Family, FamilyId};
-use ratchet_store::{
-    AuthCode, Event, EventQuery, FamilyFilter, Redemption, Session, Store, StoreError, User,
-};
+use ratchet_store::{AuthCode, Event, EventQuery, FamilyFilter, Redemption, Session, Store, StoreError, User};
 
 type Db = Arc<dyn Store>;
 
@@ -158,67 +156,32 @@ async fn ping_succeeds(s: &Db) {
 
 async fn server_secrets_are_inserted_once_and_listed_in_kid_order(s: &Db) {
     assert!(s.server_secrets("signing").await.unwrap().is_empty());
+    assert!(s.insert_server_secret("signing", 2, b"sealed-2", NOW).await.unwrap());
+    assert!(s.insert_server_secret("signing", 0, b"sealed-0", NOW).await.unwrap());
+    assert!(s.insert_server_secret("signing", 255, &[0, 255, 1, 0], NOW).await.unwrap());
+    assert!(s.insert_server_secret("refresh-mac", 2, b"mac-2", NOW).await.unwrap());
     assert!(
-        s.insert_server_secret("signing", 2, b"sealed-2", NOW)
-            .await
-            .unwrap()
-    );
-    assert!(
-        s.insert_server_secret("signing", 0, b"sealed-0", NOW)
-            .await
-            .unwrap()
-    );
-    assert!(
-        s.insert_server_secret("signing", 255, &[0, 255, 1, 0], NOW)
-            .await
-            .unwrap()
-    );
-    assert!(
-        s.insert_server_secret("refresh-mac", 2, b"mac-2", NOW)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !s.insert_server_secret("signing", 2, b"another", NOW + 1)
-            .await
-            .unwrap(),
+        !s.insert_server_secret("signing", 2, b"another", NOW + 1).await.unwrap(),
         "a second insert of (kind, kid) must report that it did not insert"
     );
     assert_eq!(
         s.server_secrets("signing").await.unwrap(),
-        vec![
-            (0, b"sealed-0".to_vec()),
-            (2, b"sealed-2".to_vec()),
-            (255, vec![0, 255, 1, 0])
-        ]
+        vec![(0, b"sealed-0".to_vec()), (2, b"sealed-2".to_vec()), (255, vec![0, 255, 1, 0])]
     );
-    assert_eq!(
-        s.server_secrets("refresh-mac").await.unwrap(),
-        vec![(2, b"mac-2".to_vec())]
-    );
+    assert_eq!(s.server_secrets("refresh-mac").await.unwrap(), vec![(2, b"mac-2".to_vec())]);
     assert!(s.server_secrets("unknown").await.unwrap().is_empty());
 }
 
 async fn insert_server_secret_has_exactly_one_winner(s: &Db) {
     let results = race(RACERS, s, |s, i| async move {
         let sealed = format!("node-{i}").into_bytes();
-        let won = s
-            .insert_server_secret("signing", 1, &sealed, NOW)
-            .await
-            .unwrap();
+        let won = s.insert_server_secret("signing", 1, &sealed, NOW).await.unwrap();
         (won, sealed)
     })
     .await;
     let winners: Vec<_> = results.iter().filter(|(won, _)| *won).collect();
-    assert_eq!(
-        winners.len(),
-        1,
-        "exactly one node inserts the key: {results:?}"
-    );
-    assert_eq!(
-        s.server_secrets("signing").await.unwrap(),
-        vec![(1, winners[0].1.clone())]
-    );
+    assert_eq!(winners.len(), 1, "exactly one node inserts the key: {results:?}");
+    assert_eq!(s.server_secrets("signing").await.unwrap(), vec![(1, winners[0].1.clone())]);
 }
 
 async fn client_round_trips_with_its_secret_hash(s: &Db) {
@@ -226,9 +189,7 @@ async fn client_round_trips_with_its_secret_hash(s: &Db) {
     let mut confidential = client("web-app");
     confidential.app_type = AppType::RegularWeb;
     s.insert_client(&public, None).await.unwrap();
-    s.insert_client(&confidential, Some("secret-hash"))
-        .await
-        .unwrap();
+    s.insert_client(&confidential, Some("secret-hash")).await.unwrap();
 
     let got = s.client("web-app").await.unwrap().expect("stored");
     assert_eq!(got.client, confidential);
@@ -259,17 +220,10 @@ async fn update_client_replaces_it_and_reports_unknown_ids(s: &Db) {
     assert!(s.update_client(&c).await.unwrap());
     let got = s.client("app").await.unwrap().expect("stored");
     assert_eq!(got.client, c);
-    assert_eq!(
-        got.secret_hash.as_deref(),
-        Some("hash"),
-        "an update keeps the secret"
-    );
+    assert_eq!(got.secret_hash.as_deref(), Some("hash"), "an update keeps the secret");
 
     assert!(!s.update_client(&client("ghost")).await.unwrap());
-    assert!(
-        s.client("ghost").await.unwrap().is_none(),
-        "an update never inserts"
-    );
+    assert!(s.client("ghost").await.unwrap().is_none(), "an update never inserts");
 }
 
 async fn clients_are_listed_in_id_order(s: &Db) {
@@ -277,13 +231,7 @@ async fn clients_are_listed_in_id_order(s: &Db) {
     for id in ["alpha", "Zeta", "beta-2", "Beta"] {
         s.insert_client(&client(id), None).await.unwrap();
     }
-    let ids: Vec<String> = s
-        .clients()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|c| c.client_id)
-        .collect();
+    let ids: Vec<String> = s.clients().await.unwrap().into_iter().map(|c| c.client_id).collect();
     // Byte order on both engines, whatever the database's collation.
     assert_eq!(ids, ["Beta", "Zeta", "alpha", "beta-2"]);
 }
@@ -291,12 +239,8 @@ async fn clients_are_listed_in_id_order(s: &Db) {
 async fn delete_client_revokes_its_families_grants_and_codes(s: &Db) {
     s.insert_client(&client("a"), None).await.unwrap();
     s.insert_client(&client("b"), None).await.unwrap();
-    s.insert_code(&code("code-a", "grant-a", "a", "u"), NOW)
-        .await
-        .unwrap();
-    s.insert_code(&code("code-b", "grant-b", "b", "u"), NOW)
-        .await
-        .unwrap();
+    s.insert_code(&code("code-a", "grant-a", "a", "u"), NOW).await.unwrap();
+    s.insert_code(&code("code-b", "grant-b", "b", "u"), NOW).await.unwrap();
     let fa = family("grant-a0", "a", "u");
     let fb = family("grant-b0", "b", "u");
     s.insert_family(&fa).await.unwrap();
@@ -308,58 +252,28 @@ async fn delete_client_revokes_its_families_grants_and_codes(s: &Db) {
     assert_eq!(revoked_at(s, &fb).await, None);
     assert!(!s.grant_is_live("grant-a").await.unwrap());
     assert!(s.grant_is_live("grant-b").await.unwrap());
-    assert_eq!(
-        s.redeem_code("code-a", NOW + 11).await.unwrap(),
-        Redemption::NotFound
-    );
-    assert!(matches!(
-        s.redeem_code("code-b", NOW + 11).await.unwrap(),
-        Redemption::Fresh(_)
-    ));
+    assert_eq!(s.redeem_code("code-a", NOW + 11).await.unwrap(), Redemption::NotFound);
+    assert!(matches!(s.redeem_code("code-b", NOW + 11).await.unwrap(), Redemption::Fresh(_)));
     assert!(s.client("b").await.unwrap().is_some());
 
     assert!(!s.delete_client("a", NOW + 12).await.unwrap());
-    assert_eq!(
-        revoked_at(s, &fa).await,
-        Some(NOW + 10),
-        "the first revocation time stays"
-    );
+    assert_eq!(revoked_at(s, &fa).await, Some(NOW + 10), "the first revocation time stays");
 }
 
 async fn api_round_trips_by_identifier(s: &Db) {
-    let api = Api::new(
-        "api-1".into(),
-        "https://api.example.com".into(),
-        Some("Example".into()),
-        true,
-        Some(3600),
-    )
-    .unwrap();
+    let api = Api::new("api-1".into(), "https://api.example.com".into(), Some("Example".into()), true, Some(3600)).unwrap();
     s.insert_api(&api).await.unwrap();
     assert_eq!(s.api("https://api.example.com").await.unwrap(), Some(api));
     assert_eq!(s.api("https://other.example.com").await.unwrap(), None);
-    assert_eq!(
-        s.api("api-1").await.unwrap(),
-        None,
-        "looked up by identifier, not id"
-    );
+    assert_eq!(s.api("api-1").await.unwrap(), None, "looked up by identifier, not id");
 }
 
 async fn duplicate_api_identifier_is_a_conflict(s: &Db) {
-    let api = |id: &str, identifier: &str| {
-        Api::new(id.into(), identifier.into(), None, false, None).unwrap()
-    };
-    s.insert_api(&api("api-1", "https://api.example.com"))
-        .await
-        .unwrap();
+    let api = |id: &str, identifier: &str| Api::new(id.into(), identifier.into(), None, false, None).unwrap();
+    s.insert_api(&api("api-1", "https://api.example.com")).await.unwrap();
     let r = s.insert_api(&api("api-2", "https://api.example.com")).await;
-    assert!(
-        matches!(r, Err(StoreError::Conflict(_))),
-        "same identifier: {r:?}"
-    );
-    let r = s
-        .insert_api(&api("api-1", "https://other.example.com"))
-        .await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "same identifier: {r:?}");
+    let r = s.insert_api(&api("api-1", "https://other.example.com")).await;
     assert!(matches!(r, Err(StoreError::Conflict(_))), "same id: {r:?}");
     assert_eq!(s.api("https://other.example.com").await.unwrap(), None);
 }
@@ -374,10 +288,7 @@ async fn user_round_trips_by_id_and_by_email(s: &Db) {
 
     assert_eq!(s.user("alice").await.unwrap(), Some(alice.clone()));
     assert_eq!(s.user("bob").await.unwrap(), Some(bob.clone()));
-    assert_eq!(
-        s.user_by_email("alice@example.com").await.unwrap(),
-        Some(alice)
-    );
+    assert_eq!(s.user_by_email("alice@example.com").await.unwrap(), Some(alice));
     assert_eq!(s.user_by_email("bob@example.com").await.unwrap(), Some(bob));
     assert_eq!(s.user("carol").await.unwrap(), None);
     assert_eq!(s.user_by_email("carol@example.com").await.unwrap(), None);
@@ -388,10 +299,7 @@ async fn duplicate_user_email_is_a_conflict(s: &Db) {
     let mut same_email = user("alice2");
     same_email.email = "alice@example.com".into();
     let r = s.insert_user(&same_email).await;
-    assert!(
-        matches!(r, Err(StoreError::Conflict(_))),
-        "same email: {r:?}"
-    );
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "same email: {r:?}");
     let mut same_id = user("alice");
     same_id.email = "other@example.com".into();
     let r = s.insert_user(&same_id).await;
@@ -402,15 +310,8 @@ async fn duplicate_user_email_is_a_conflict(s: &Db) {
 async fn blocking_a_user_ends_sessions_and_revokes_families(s: &Db) {
     for u in ["u", "v"] {
         s.insert_user(&user(u)).await.unwrap();
-        s.insert_session(&session(&format!("sess-{u}"), u))
-            .await
-            .unwrap();
-        s.insert_code(
-            &code(&format!("code-{u}"), &format!("grant-{u}"), "c", u),
-            NOW,
-        )
-        .await
-        .unwrap();
+        s.insert_session(&session(&format!("sess-{u}"), u)).await.unwrap();
+        s.insert_code(&code(&format!("code-{u}"), &format!("grant-{u}"), "c", u), NOW).await.unwrap();
     }
     let fu = family("grant-u", "c", "u");
     let fv = family("grant-v", "c", "v");
@@ -444,15 +345,8 @@ async fn set_user_blocked_reports_unknown_users(s: &Db) {
 async fn delete_user_removes_sessions_codes_and_revokes_families(s: &Db) {
     for u in ["u", "v"] {
         s.insert_user(&user(u)).await.unwrap();
-        s.insert_session(&session(&format!("sess-{u}"), u))
-            .await
-            .unwrap();
-        s.insert_code(
-            &code(&format!("code-{u}"), &format!("grant-{u}"), "c", u),
-            NOW,
-        )
-        .await
-        .unwrap();
+        s.insert_session(&session(&format!("sess-{u}"), u)).await.unwrap();
+        s.insert_code(&code(&format!("code-{u}"), &format!("grant-{u}"), "c", u), NOW).await.unwrap();
     }
     let fu = family("grant-u", "c", "u");
     let fv = family("grant-v", "c", "v");
@@ -463,10 +357,7 @@ async fn delete_user_removes_sessions_codes_and_revokes_families(s: &Db) {
     assert_eq!(s.user("u").await.unwrap(), None);
     assert_eq!(s.user_by_email("u@example.com").await.unwrap(), None);
     assert_eq!(s.session("sess-u").await.unwrap(), None);
-    assert_eq!(
-        s.redeem_code("code-u", NOW + 8).await.unwrap(),
-        Redemption::NotFound
-    );
+    assert_eq!(s.redeem_code("code-u", NOW + 8).await.unwrap(), Redemption::NotFound);
     assert_eq!(revoked_at(s, &fu).await, Some(NOW + 7));
     assert!(!s.grant_is_live("grant-u").await.unwrap());
 
@@ -476,9 +367,7 @@ async fn delete_user_removes_sessions_codes_and_revokes_families(s: &Db) {
     assert!(s.grant_is_live("grant-v").await.unwrap());
 
     assert!(!s.delete_user("u", NOW + 9).await.unwrap());
-    s.insert_user(&user("u"))
-        .await
-        .expect("the email is free again");
+    s.insert_user(&user("u")).await.expect("the email is free again");
 }
 
 async fn session_round_trips(s: &Db) {
@@ -489,14 +378,8 @@ async fn session_round_trips(s: &Db) {
     assert_eq!(s.session("hash-2").await.unwrap(), None);
 
     let r = s.insert_session(&session("hash-1", "u")).await;
-    assert!(
-        matches!(r, Err(StoreError::Conflict(_))),
-        "same id hash: {r:?}"
-    );
-    assert!(
-        s.insert_session(&session("hash-3", "ghost")).await.is_err(),
-        "a session needs an existing user"
-    );
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "same id hash: {r:?}");
+    assert!(s.insert_session(&session("hash-3", "ghost")).await.is_err(), "a session needs an existing user");
     assert_eq!(s.session("hash-3").await.unwrap(), None);
 }
 
@@ -512,18 +395,10 @@ async fn touch_session_is_capped_at_absolute_expiry(s: &Db) {
 
     s.touch_session("hash-1", NOW + 10 * DAY).await.unwrap();
     let got = s.session("hash-1").await.unwrap().expect("kept");
-    assert_eq!(
-        got.idle_expires_at, sess.expires_at,
-        "capped at the absolute expiry"
-    );
-    assert_eq!(
-        got.expires_at, sess.expires_at,
-        "the absolute expiry never moves"
-    );
+    assert_eq!(got.idle_expires_at, sess.expires_at, "capped at the absolute expiry");
+    assert_eq!(got.expires_at, sess.expires_at, "the absolute expiry never moves");
 
-    s.touch_session("unknown", NOW + DAY)
-        .await
-        .expect("touching nothing is fine");
+    s.touch_session("unknown", NOW + DAY).await.expect("touching nothing is fine");
     assert_eq!(s.session("unknown").await.unwrap(), None);
 }
 
@@ -549,12 +424,7 @@ async fn delete_session_with_revocation_revokes_its_families(s: &Db) {
         f.session_id = sid.map(str::to_string);
         f
     };
-    let (f1a, f1b, f2, f_none) = (
-        in_session(Some("sess-1")),
-        in_session(Some("sess-1")),
-        in_session(Some("sess-2")),
-        in_session(None),
-    );
+    let (f1a, f1b, f2, f_none) = (in_session(Some("sess-1")), in_session(Some("sess-1")), in_session(Some("sess-2")), in_session(None));
     for f in [&f1a, &f1b, &f2, &f_none] {
         s.insert_family(f).await.unwrap();
     }
@@ -570,54 +440,23 @@ async fn delete_session_with_revocation_revokes_its_families(s: &Db) {
 
 async fn code_round_trips_every_field_including_nulls(s: &Db) {
     let full = code("code-full", "grant-1", "c", "u");
-    let minimal = AuthCode {
-        session_id: None,
-        code_challenge: None,
-        audience: None,
-        nonce: None,
-        ..code("code-min", "grant-2", "c", "u")
-    };
+    let minimal = AuthCode { session_id: None, code_challenge: None, audience: None, nonce: None, ..code("code-min", "grant-2", "c", "u") };
     s.insert_code(&full, NOW).await.unwrap();
     s.insert_code(&minimal, NOW).await.unwrap();
-    assert!(
-        s.grant_is_live("grant-1").await.unwrap(),
-        "a code creates its grant"
-    );
+    assert!(s.grant_is_live("grant-1").await.unwrap(), "a code creates its grant");
 
-    assert_eq!(
-        s.redeem_code("code-full", NOW + 1).await.unwrap(),
-        Redemption::Fresh(full.clone())
-    );
-    assert_eq!(
-        s.redeem_code("code-full", NOW + 2).await.unwrap(),
-        Redemption::Replayed(full)
-    );
-    assert_eq!(
-        s.redeem_code("code-min", NOW + 1).await.unwrap(),
-        Redemption::Fresh(minimal)
-    );
+    assert_eq!(s.redeem_code("code-full", NOW + 1).await.unwrap(), Redemption::Fresh(full.clone()));
+    assert_eq!(s.redeem_code("code-full", NOW + 2).await.unwrap(), Redemption::Replayed(full));
+    assert_eq!(s.redeem_code("code-min", NOW + 1).await.unwrap(), Redemption::Fresh(minimal));
 }
 
 async fn code_redeems_exactly_once_under_concurrency(s: &Db) {
     let c = code("code-1", "grant-1", "c", "u");
     s.insert_code(&c, NOW).await.unwrap();
-    let results = race(RACERS, s, |s, i| async move {
-        s.redeem_code("code-1", NOW + i as i64).await.unwrap()
-    })
-    .await;
-    let fresh = results
-        .iter()
-        .filter(|r| matches!(r, Redemption::Fresh(_)))
-        .count();
-    let replayed = results
-        .iter()
-        .filter(|r| matches!(r, Redemption::Replayed(_)))
-        .count();
-    assert_eq!(
-        (fresh, replayed),
-        (1, RACERS - 1),
-        "(Fresh, Replayed) among {RACERS} racers"
-    );
+    let results = race(RACERS, s, |s, i| async move { s.redeem_code("code-1", NOW + i as i64).await.unwrap() }).await;
+    let fresh = results.iter().filter(|r| matches!(r, Redemption::Fresh(_))).count();
+    let replayed = results.iter().filter(|r| matches!(r, Redemption::Replayed(_))).count();
+    assert_eq!((fresh, replayed), (1, RACERS - 1), "(Fresh, Replayed) among {RACERS} racers");
     for r in results {
         match r {
             Redemption::Fresh(got) | Redemption::Replayed(got) => assert_eq!(got, c),
@@ -627,31 +466,16 @@ async fn code_redeems_exactly_once_under_concurrency(s: &Db) {
 }
 
 async fn unknown_code_is_not_found(s: &Db) {
-    assert_eq!(
-        s.redeem_code("no-such-code", NOW).await.unwrap(),
-        Redemption::NotFound
-    );
-    s.insert_code(&code("code-1", "grant-1", "c", "u"), NOW)
-        .await
-        .unwrap();
-    assert_eq!(
-        s.redeem_code("code-2", NOW).await.unwrap(),
-        Redemption::NotFound
-    );
+    assert_eq!(s.redeem_code("no-such-code", NOW).await.unwrap(), Redemption::NotFound);
+    s.insert_code(&code("code-1", "grant-1", "c", "u"), NOW).await.unwrap();
+    assert_eq!(s.redeem_code("code-2", NOW).await.unwrap(), Redemption::NotFound);
 }
 
 async fn duplicate_code_is_a_conflict_and_inserts_nothing(s: &Db) {
-    s.insert_code(&code("code-1", "grant-1", "c", "u"), NOW)
-        .await
-        .unwrap();
-    let r = s
-        .insert_code(&code("code-1", "grant-2", "c", "u"), NOW)
-        .await;
+    s.insert_code(&code("code-1", "grant-1", "c", "u"), NOW).await.unwrap();
+    let r = s.insert_code(&code("code-1", "grant-2", "c", "u"), NOW).await;
     assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
-    assert!(
-        !s.grant_is_live("grant-2").await.unwrap(),
-        "the grant is not left behind"
-    );
+    assert!(!s.grant_is_live("grant-2").await.unwrap(), "the grant is not left behind");
     match s.redeem_code("code-1", NOW).await.unwrap() {
         Redemption::Fresh(got) => assert_eq!(got.grant_id, "grant-1"),
         other => panic!("expected the first code, got {other:?}"),
@@ -659,17 +483,9 @@ async fn duplicate_code_is_a_conflict_and_inserts_nothing(s: &Db) {
 }
 
 async fn revoke_grant_revokes_its_families_only(s: &Db) {
-    s.insert_code(&code("code-1", "grant-1", "c", "u"), NOW)
-        .await
-        .unwrap();
-    s.insert_code(&code("code-2", "grant-2", "c", "u"), NOW)
-        .await
-        .unwrap();
-    let (f1a, f1b, f2) = (
-        family("grant-1", "c", "u"),
-        family("grant-1", "c", "u"),
-        family("grant-2", "c", "u"),
-    );
+    s.insert_code(&code("code-1", "grant-1", "c", "u"), NOW).await.unwrap();
+    s.insert_code(&code("code-2", "grant-2", "c", "u"), NOW).await.unwrap();
+    let (f1a, f1b, f2) = (family("grant-1", "c", "u"), family("grant-1", "c", "u"), family("grant-2", "c", "u"));
     for f in [&f1a, &f1b, &f2] {
         s.insert_family(f).await.unwrap();
     }
@@ -682,36 +498,20 @@ async fn revoke_grant_revokes_its_families_only(s: &Db) {
     assert!(s.grant_is_live("grant-2").await.unwrap());
 
     s.revoke_grant("grant-1", NOW + 4).await.unwrap();
-    assert_eq!(
-        revoked_at(s, &f1a).await,
-        Some(NOW + 3),
-        "the first revocation time stays"
-    );
-    s.revoke_grant("no-such-grant", NOW)
-        .await
-        .expect("revoking nothing is fine");
+    assert_eq!(revoked_at(s, &f1a).await, Some(NOW + 3), "the first revocation time stays");
+    s.revoke_grant("no-such-grant", NOW).await.expect("revoking nothing is fine");
 }
 
 async fn grant_is_live_until_revoked(s: &Db) {
-    assert!(
-        !s.grant_is_live("grant-1").await.unwrap(),
-        "unknown grants are not live"
-    );
-    s.insert_code(&code("code-1", "grant-1", "c", "u"), NOW)
-        .await
-        .unwrap();
+    assert!(!s.grant_is_live("grant-1").await.unwrap(), "unknown grants are not live");
+    s.insert_code(&code("code-1", "grant-1", "c", "u"), NOW).await.unwrap();
     assert!(s.grant_is_live("grant-1").await.unwrap());
     s.revoke_grant("grant-1", NOW + 1).await.unwrap();
     assert!(!s.grant_is_live("grant-1").await.unwrap());
 }
 
 async fn family_round_trips_every_field_including_nulls(s: &Db) {
-    let full = Family {
-        rotating: false,
-        counter: 1 << 40,
-        revoked_at: Some(NOW + 1),
-        ..family("grant-1", "client-1", "user-1")
-    };
+    let full = Family { rotating: false, counter: 1 << 40, revoked_at: Some(NOW + 1), ..family("grant-1", "client-1", "user-1") };
     let nulls = Family {
         session_id: None,
         audience: None,
@@ -726,16 +526,8 @@ async fn family_round_trips_every_field_including_nulls(s: &Db) {
     assert_eq!(s.family(&nulls.id).await.unwrap(), Some(nulls));
     assert_eq!(s.family(&FamilyId::random()).await.unwrap(), None);
 
-    let r = s
-        .insert_family(&Family {
-            counter: 0,
-            ..full.clone()
-        })
-        .await;
-    assert!(
-        matches!(r, Err(StoreError::Conflict(_))),
-        "same family id: {r:?}"
-    );
+    let r = s.insert_family(&Family { counter: 0, ..full.clone() }).await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "same family id: {r:?}");
     assert_eq!(s.family(&full.id).await.unwrap(), Some(full));
 }
 
@@ -743,51 +535,18 @@ async fn advance_family_moves_counter_deadline_and_rotation_time(s: &Db) {
     let f = family("g", "c", "u");
     s.insert_family(&f).await.unwrap();
 
-    assert!(
-        s.advance_family(&f.id, 0, NOW + 10, Some(NOW + 10 + 15 * DAY))
-            .await
-            .unwrap()
-    );
-    let expected = Family {
-        counter: 1,
-        rotated_at: NOW + 10,
-        idle_expires_at: Some(NOW + 10 + 15 * DAY),
-        ..f.clone()
-    };
-    assert_eq!(
-        get_family(s, &f).await,
-        expected,
-        "only counter, rotated_at and idle deadline move"
-    );
+    assert!(s.advance_family(&f.id, 0, NOW + 10, Some(NOW + 10 + 15 * DAY)).await.unwrap());
+    let expected = Family { counter: 1, rotated_at: NOW + 10, idle_expires_at: Some(NOW + 10 + 15 * DAY), ..f.clone() };
+    assert_eq!(get_family(s, &f).await, expected, "only counter, rotated_at and idle deadline move");
 
-    assert!(
-        !s.advance_family(&f.id, 0, NOW + 11, Some(NOW + 99 * DAY))
-            .await
-            .unwrap(),
-        "stale counter"
-    );
-    assert_eq!(
-        get_family(s, &f).await,
-        expected,
-        "a lost race writes nothing"
-    );
+    assert!(!s.advance_family(&f.id, 0, NOW + 11, Some(NOW + 99 * DAY)).await.unwrap(), "stale counter");
+    assert_eq!(get_family(s, &f).await, expected, "a lost race writes nothing");
 
     assert!(s.advance_family(&f.id, 1, NOW + 20, None).await.unwrap());
     let got = get_family(s, &f).await;
-    assert_eq!(
-        (got.counter, got.rotated_at, got.idle_expires_at),
-        (2, NOW + 20, None)
-    );
-    assert!(
-        !s.advance_family(&f.id, 5, NOW + 21, None).await.unwrap(),
-        "future counter"
-    );
-    assert!(
-        !s.advance_family(&FamilyId::random(), 0, NOW, None)
-            .await
-            .unwrap(),
-        "unknown family"
-    );
+    assert_eq!((got.counter, got.rotated_at, got.idle_expires_at), (2, NOW + 20, None));
+    assert!(!s.advance_family(&f.id, 5, NOW + 21, None).await.unwrap(), "future counter");
+    assert!(!s.advance_family(&FamilyId::random(), 0, NOW, None).await.unwrap(), "unknown family");
 }
 
 async fn advance_family_has_exactly_one_winner(s: &Db) {
@@ -797,16 +556,11 @@ async fn advance_family_has_exactly_one_winner(s: &Db) {
         let id = f.id;
         let wins = race(RACERS, s, |s, i| async move {
             let now = NOW + 100 * round as i64 + i as i64;
-            s.advance_family(&id, round, now, Some(now + DAY))
-                .await
-                .unwrap()
+            s.advance_family(&id, round, now, Some(now + DAY)).await.unwrap()
         })
         .await;
         let winners = wins.iter().filter(|w| **w).count();
-        assert_eq!(
-            winners, 1,
-            "round {round}: exactly one of {RACERS} rotates: {wins:?}"
-        );
+        assert_eq!(winners, 1, "round {round}: exactly one of {RACERS} rotates: {wins:?}");
         assert_eq!(get_family(s, &f).await.counter, round + 1);
     }
 }
@@ -815,62 +569,24 @@ async fn revoked_family_cannot_advance(s: &Db) {
     let f = family("g", "c", "u");
     s.insert_family(&f).await.unwrap();
     assert!(s.revoke_family(&f.id, NOW + 1).await.unwrap());
-    assert!(
-        !s.advance_family(&f.id, 0, NOW + 2, Some(NOW + DAY))
-            .await
-            .unwrap()
-    );
-    s.touch_family(&f.id, NOW + 2, Some(NOW + 99 * DAY))
-        .await
-        .unwrap();
-    assert_eq!(
-        get_family(s, &f).await,
-        Family {
-            revoked_at: Some(NOW + 1),
-            ..f
-        }
-    );
+    assert!(!s.advance_family(&f.id, 0, NOW + 2, Some(NOW + DAY)).await.unwrap());
+    s.touch_family(&f.id, NOW + 2, Some(NOW + 99 * DAY)).await.unwrap();
+    assert_eq!(get_family(s, &f).await, Family { revoked_at: Some(NOW + 1), ..f });
 
-    let born_revoked = Family {
-        revoked_at: Some(NOW),
-        ..family("g", "c", "u")
-    };
+    let born_revoked = Family { revoked_at: Some(NOW), ..family("g", "c", "u") };
     s.insert_family(&born_revoked).await.unwrap();
-    assert!(
-        !s.advance_family(&born_revoked.id, 0, NOW + 2, None)
-            .await
-            .unwrap()
-    );
+    assert!(!s.advance_family(&born_revoked.id, 0, NOW + 2, None).await.unwrap());
     assert_eq!(get_family(s, &born_revoked).await.counter, 0);
 }
 
 async fn touch_family_moves_only_the_idle_deadline(s: &Db) {
-    let f = Family {
-        rotating: false,
-        ..family("g", "c", "u")
-    };
+    let f = Family { rotating: false, ..family("g", "c", "u") };
     s.insert_family(&f).await.unwrap();
-    s.touch_family(&f.id, NOW + 5, Some(NOW + 99))
-        .await
-        .unwrap();
-    assert_eq!(
-        get_family(s, &f).await,
-        Family {
-            idle_expires_at: Some(NOW + 99),
-            ..f.clone()
-        }
-    );
+    s.touch_family(&f.id, NOW + 5, Some(NOW + 99)).await.unwrap();
+    assert_eq!(get_family(s, &f).await, Family { idle_expires_at: Some(NOW + 99), ..f.clone() });
     s.touch_family(&f.id, NOW + 6, None).await.unwrap();
-    assert_eq!(
-        get_family(s, &f).await,
-        Family {
-            idle_expires_at: None,
-            ..f
-        }
-    );
-    s.touch_family(&FamilyId::random(), NOW, None)
-        .await
-        .expect("touching nothing is fine");
+    assert_eq!(get_family(s, &f).await, Family { idle_expires_at: None, ..f });
+    s.touch_family(&FamilyId::random(), NOW, None).await.expect("touching nothing is fine");
 }
 
 async fn revoke_family_reports_whether_it_was_live(s: &Db) {
@@ -881,58 +597,25 @@ async fn revoke_family_reports_whether_it_was_live(s: &Db) {
     assert!(s.revoke_family(&f.id, NOW + 1).await.unwrap());
     assert_eq!(revoked_at(s, &f).await, Some(NOW + 1));
     assert!(!s.revoke_family(&f.id, NOW + 2).await.unwrap());
-    assert_eq!(
-        revoked_at(s, &f).await,
-        Some(NOW + 1),
-        "the first revocation time stays"
-    );
+    assert_eq!(revoked_at(s, &f).await, Some(NOW + 1), "the first revocation time stays");
     assert_eq!(revoked_at(s, &other).await, None);
     assert!(!s.revoke_family(&FamilyId::random(), NOW).await.unwrap());
 }
 
 /// Five families that differ in every filterable field; the last was revoked long ago.
 async fn filter_world(s: &Db) -> Vec<Family> {
-    let mk = |user: &str,
-              client: &str,
-              sess: Option<&str>,
-              grant: &str,
-              aud: Option<&str>,
-              rotating: bool| Family {
+    let mk = |user: &str, client: &str, sess: Option<&str>, grant: &str, aud: Option<&str>, rotating: bool| Family {
         session_id: sess.map(str::to_string),
         audience: aud.map(str::to_string),
         rotating,
         ..family(grant, client, user)
     };
     let fams = vec![
-        mk(
-            "u1",
-            "c1",
-            Some("s1"),
-            "g1",
-            Some("https://a.example.com"),
-            true,
-        ),
+        mk("u1", "c1", Some("s1"), "g1", Some("https://a.example.com"), true),
         mk("u1", "c2", Some("s2"), "g2", None, false),
-        mk(
-            "u2",
-            "c1",
-            Some("s3"),
-            "g3",
-            Some("https://b.example.com"),
-            true,
-        ),
+        mk("u2", "c1", Some("s3"), "g3", Some("https://b.example.com"), true),
         mk("u2", "c2", None, "g4", None, true),
-        Family {
-            revoked_at: Some(NOW - 1),
-            ..mk(
-                "u1",
-                "c1",
-                Some("s1"),
-                "g1",
-                Some("https://a.example.com"),
-                true,
-            )
-        },
+        Family { revoked_at: Some(NOW - 1), ..mk("u1", "c1", Some("s1"), "g1", Some("https://a.example.com"), true) },
     ];
     for f in &fams {
         s.insert_family(f).await.unwrap();
@@ -941,13 +624,7 @@ async fn filter_world(s: &Db) -> Vec<Family> {
 }
 
 /// Applies `filter` at `at` and checks the count and exactly which of the world it revoked.
-async fn revoke_and_expect(
-    s: &Db,
-    fams: &[Family],
-    filter: FamilyFilter,
-    at: UnixTime,
-    expected: &[usize],
-) {
+async fn revoke_and_expect(s: &Db, fams: &[Family], filter: FamilyFilter, at: UnixTime, expected: &[usize]) {
     let before: Vec<_> = {
         let mut v = Vec::new();
         for f in fams {
@@ -958,98 +635,58 @@ async fn revoke_and_expect(
     let n = s.revoke_families(&filter, at).await.unwrap();
     assert_eq!(n, expected.len() as u64, "count for {filter:?}");
     for (i, f) in fams.iter().enumerate() {
-        let want = if expected.contains(&i) {
-            Some(at)
-        } else {
-            before[i]
-        };
+        let want = if expected.contains(&i) { Some(at) } else { before[i] };
         assert_eq!(revoked_at(s, f).await, want, "family #{i} after {filter:?}");
     }
 }
 
 async fn revoke_families_by_user(s: &Db) {
     let w = filter_world(s).await;
-    let filter = FamilyFilter {
-        user_id: Some("u1".into()),
-        ..Default::default()
-    };
+    let filter = FamilyFilter { user_id: Some("u1".into()), ..Default::default() };
     revoke_and_expect(s, &w, filter, NOW + 1, &[0, 1]).await;
 }
 
 async fn revoke_families_by_client(s: &Db) {
     let w = filter_world(s).await;
-    let filter = FamilyFilter {
-        client_id: Some("c1".into()),
-        ..Default::default()
-    };
+    let filter = FamilyFilter { client_id: Some("c1".into()), ..Default::default() };
     revoke_and_expect(s, &w, filter, NOW + 1, &[0, 2]).await;
 }
 
 async fn revoke_families_by_session(s: &Db) {
     let w = filter_world(s).await;
-    let filter = FamilyFilter {
-        session_id: Some("s1".into()),
-        ..Default::default()
-    };
+    let filter = FamilyFilter { session_id: Some("s1".into()), ..Default::default() };
     revoke_and_expect(s, &w, filter, NOW + 1, &[0]).await;
 }
 
 async fn revoke_families_by_grant(s: &Db) {
     let w = filter_world(s).await;
-    let filter = FamilyFilter {
-        grant_id: Some("g2".into()),
-        ..Default::default()
-    };
+    let filter = FamilyFilter { grant_id: Some("g2".into()), ..Default::default() };
     revoke_and_expect(s, &w, filter, NOW + 1, &[1]).await;
 }
 
 async fn revoke_families_by_audience_tells_none_from_some(s: &Db) {
     let w = filter_world(s).await;
-    let no_audience = FamilyFilter {
-        audience: Some(None),
-        ..Default::default()
-    };
+    let no_audience = FamilyFilter { audience: Some(None), ..Default::default() };
     revoke_and_expect(s, &w, no_audience, NOW + 1, &[1, 3]).await;
-    let audience_a = FamilyFilter {
-        audience: Some(Some("https://a.example.com".into())),
-        ..Default::default()
-    };
+    let audience_a = FamilyFilter { audience: Some(Some("https://a.example.com".into())), ..Default::default() };
     revoke_and_expect(s, &w, audience_a, NOW + 2, &[0]).await;
-    let unknown = FamilyFilter {
-        audience: Some(Some("https://zzz.example.com".into())),
-        ..Default::default()
-    };
+    let unknown = FamilyFilter { audience: Some(Some("https://zzz.example.com".into())), ..Default::default() };
     revoke_and_expect(s, &w, unknown, NOW + 3, &[]).await;
 }
 
 async fn revoke_families_by_rotating(s: &Db) {
     let w = filter_world(s).await;
-    let non_rotating = FamilyFilter {
-        rotating: Some(false),
-        ..Default::default()
-    };
+    let non_rotating = FamilyFilter { rotating: Some(false), ..Default::default() };
     revoke_and_expect(s, &w, non_rotating, NOW + 1, &[1]).await;
-    let rotating = FamilyFilter {
-        rotating: Some(true),
-        ..Default::default()
-    };
+    let rotating = FamilyFilter { rotating: Some(true), ..Default::default() };
     revoke_and_expect(s, &w, rotating, NOW + 2, &[0, 2, 3]).await;
 }
 
 async fn revoke_families_requires_every_condition_given(s: &Db) {
     let w = filter_world(s).await;
-    let none_match = FamilyFilter {
-        user_id: Some("u1".into()),
-        client_id: Some("c1".into()),
-        rotating: Some(false),
-        ..Default::default()
-    };
+    let none_match = FamilyFilter { user_id: Some("u1".into()), client_id: Some("c1".into()), rotating: Some(false), ..Default::default() };
     revoke_and_expect(s, &w, none_match, NOW + 1, &[]).await;
-    let c2_without_audience = FamilyFilter {
-        client_id: Some("c2".into()),
-        audience: Some(None),
-        ..Default::default()
-    };
+    let c2_without_audience = FamilyFilter { client_id: Some("c2".into()), audience: Some(None), ..Default::default() };
     revoke_and_expect(s, &w, c2_without_audience, NOW + 2, &[1, 3]).await;
     // No condition at all matches every live family.
     revoke_and_expect(s, &w, FamilyFilter::default(), NOW + 3, &[0, 2]).await;
@@ -1057,66 +694,24 @@ async fn revoke_families_requires_every_condition_given(s: &Db) {
 }
 
 async fn evict_families_keeps_the_newest_n_live(s: &Db) {
-    let at = |created: i64| Family {
-        created_at: NOW + created,
-        ..family("g", "c", "u")
-    };
+    let at = |created: i64| Family { created_at: NOW + created, ..family("g", "c", "u") };
     let oldest: Vec<Family> = [-50, -40, -30].into_iter().map(at).collect();
-    let kept = [
-        at(-20),
-        Family {
-            expires_at: None,
-            idle_expires_at: None,
-            ..at(-10)
-        },
-    ];
-    let expired = Family {
-        expires_at: Some(NOW - 1),
-        ..at(-5)
-    };
-    let idle_expired = Family {
-        idle_expires_at: Some(NOW),
-        ..at(-4)
-    };
-    let revoked = Family {
-        revoked_at: Some(NOW - 2),
-        ..at(-3)
-    };
-    let other_client = Family {
-        created_at: NOW - 100,
-        ..family("g", "c2", "u")
-    };
-    let other_user = Family {
-        created_at: NOW - 100,
-        ..family("g", "c", "u2")
-    };
-    let all: Vec<&Family> = oldest
-        .iter()
-        .chain(&kept)
-        .chain([
-            &expired,
-            &idle_expired,
-            &revoked,
-            &other_client,
-            &other_user,
-        ])
-        .collect();
+    let kept = [at(-20), Family { expires_at: None, idle_expires_at: None, ..at(-10) }];
+    let expired = Family { expires_at: Some(NOW - 1), ..at(-5) };
+    let idle_expired = Family { idle_expires_at: Some(NOW), ..at(-4) };
+    let revoked = Family { revoked_at: Some(NOW - 2), ..at(-3) };
+    let other_client = Family { created_at: NOW - 100, ..family("g", "c2", "u") };
+    let other_user = Family { created_at: NOW - 100, ..family("g", "c", "u2") };
+    let all: Vec<&Family> = oldest.iter().chain(&kept).chain([&expired, &idle_expired, &revoked, &other_client, &other_user]).collect();
     for f in &all {
         s.insert_family(f).await.unwrap();
     }
 
     assert_eq!(s.evict_families("u", "c", 2, NOW).await.unwrap(), 3);
     for f in &oldest {
-        assert_eq!(
-            revoked_at(s, f).await,
-            Some(NOW),
-            "the oldest beyond the newest two go"
-        );
+        assert_eq!(revoked_at(s, f).await, Some(NOW), "the oldest beyond the newest two go");
     }
-    for f in kept
-        .iter()
-        .chain([&expired, &idle_expired, &other_client, &other_user])
-    {
+    for f in kept.iter().chain([&expired, &idle_expired, &other_client, &other_user]) {
         assert_eq!(revoked_at(s, f).await, None, "kept or not counted: {f:?}");
     }
     assert_eq!(revoked_at(s, &revoked).await, Some(NOW - 2));
@@ -1133,89 +728,34 @@ async fn purge_deletes_only_what_can_never_be_used_again(s: &Db) {
     let grace = 100;
     let cutoff = now - grace;
 
-    let code_at = |hash: &str, expires_at| AuthCode {
-        expires_at,
-        ..code(hash, &format!("grant-{hash}"), "c", "u")
-    };
-    s.insert_code(&code_at("code-old", cutoff - 1), NOW)
-        .await
-        .unwrap();
-    s.insert_code(&code_at("code-edge", cutoff), NOW)
-        .await
-        .unwrap();
+    let code_at = |hash: &str, expires_at| AuthCode { expires_at, ..code(hash, &format!("grant-{hash}"), "c", "u") };
+    s.insert_code(&code_at("code-old", cutoff - 1), NOW).await.unwrap();
+    s.insert_code(&code_at("code-edge", cutoff), NOW).await.unwrap();
 
     s.insert_user(&user("u")).await.unwrap();
-    let sess_at = |id: &str, expires_at, idle_expires_at| Session {
-        expires_at,
-        idle_expires_at,
-        ..session(id, "u")
-    };
-    s.insert_session(&sess_at("sess-abs", cutoff - 1, cutoff - 1))
-        .await
-        .unwrap();
-    s.insert_session(&sess_at("sess-idle", now + DAY, cutoff - 100))
-        .await
-        .unwrap();
-    s.insert_session(&sess_at("sess-live", now + DAY, cutoff + 50))
-        .await
-        .unwrap();
+    let sess_at = |id: &str, expires_at, idle_expires_at| Session { expires_at, idle_expires_at, ..session(id, "u") };
+    s.insert_session(&sess_at("sess-abs", cutoff - 1, cutoff - 1)).await.unwrap();
+    s.insert_session(&sess_at("sess-idle", now + DAY, cutoff - 100)).await.unwrap();
+    s.insert_session(&sess_at("sess-live", now + DAY, cutoff + 50)).await.unwrap();
 
     let f = || family("g", "c", "u");
     let gone = [
-        Family {
-            revoked_at: Some(cutoff - 200),
-            ..f()
-        },
-        Family {
-            expires_at: Some(cutoff - 150),
-            ..f()
-        },
-        Family {
-            idle_expires_at: Some(cutoff - 1),
-            ..f()
-        },
+        Family { revoked_at: Some(cutoff - 200), ..f() },
+        Family { expires_at: Some(cutoff - 150), ..f() },
+        Family { idle_expires_at: Some(cutoff - 1), ..f() },
     ];
     let stay = [
-        Family {
-            revoked_at: Some(cutoff + 50),
-            ..f()
-        },
-        Family {
-            expires_at: Some(now + DAY),
-            idle_expires_at: Some(now + 10),
-            ..f()
-        },
-        Family {
-            expires_at: None,
-            idle_expires_at: None,
-            ..f()
-        },
-        Family {
-            expires_at: Some(cutoff),
-            idle_expires_at: Some(cutoff),
-            ..f()
-        },
+        Family { revoked_at: Some(cutoff + 50), ..f() },
+        Family { expires_at: Some(now + DAY), idle_expires_at: Some(now + 10), ..f() },
+        Family { expires_at: None, idle_expires_at: None, ..f() },
+        Family { expires_at: Some(cutoff), idle_expires_at: Some(cutoff), ..f() },
     ];
     for fam in gone.iter().chain(&stay) {
         s.insert_family(fam).await.unwrap();
     }
 
-    s.record(&event(
-        now - ratchet_store::EVENT_RETENTION - 1,
-        "sertft",
-        Some("u"),
-        "old",
-    ))
-    .await
-    .unwrap();
-    s.record(&event(
-        now - ratchet_store::EVENT_RETENTION,
-        "sertft",
-        Some("u"),
-        "kept",
-    ))
-    .await
-    .unwrap();
+    s.record(&event(now - ratchet_store::EVENT_RETENTION - 1, "sertft", Some("u"), "old")).await.unwrap();
+    s.record(&event(now - ratchet_store::EVENT_RETENTION, "sertft", Some("u"), "kept")).await.unwrap();
     // 1 code, 2 sessions, 3 families, 1 grant (its code is gone, it bore no family), 1 event.
     assert_eq!(s.purge(now, grace).await.unwrap(), 1 + 2 + 3 + 1 + 1);
     for fam in &gone {
@@ -1227,52 +767,24 @@ async fn purge_deletes_only_what_can_never_be_used_again(s: &Db) {
     assert_eq!(s.session("sess-abs").await.unwrap(), None);
     assert_eq!(s.session("sess-idle").await.unwrap(), None);
     assert!(s.session("sess-live").await.unwrap().is_some());
-    assert_eq!(
-        s.redeem_code("code-old", now).await.unwrap(),
-        Redemption::NotFound
-    );
-    assert!(matches!(
-        s.redeem_code("code-edge", now).await.unwrap(),
-        Redemption::Fresh(_)
-    ));
-    assert!(
-        !s.grant_is_live("grant-code-old").await.unwrap(),
-        "a grant with nothing left that uses it is purged"
-    );
-    assert!(
-        s.grant_is_live("grant-code-edge").await.unwrap(),
-        "a grant whose code may still be redeemed stays"
-    );
-    let kept = s
-        .events(&EventQuery {
-            kind: Some("sertft".into()),
-            user_id: None,
-            limit: 10,
-        })
-        .await
-        .unwrap();
+    assert_eq!(s.redeem_code("code-old", now).await.unwrap(), Redemption::NotFound);
+    assert!(matches!(s.redeem_code("code-edge", now).await.unwrap(), Redemption::Fresh(_)));
+    assert!(!s.grant_is_live("grant-code-old").await.unwrap(), "a grant with nothing left that uses it is purged");
+    assert!(s.grant_is_live("grant-code-edge").await.unwrap(), "a grant whose code may still be redeemed stays");
+    let kept = s.events(&EventQuery { kind: Some("sertft".into()), user_id: None, limit: 10 }).await.unwrap();
     assert_eq!(kept.len(), 1, "events within the retention stay");
     assert_eq!(s.purge(now, grace).await.unwrap(), 0);
 }
 
 async fn events_are_newest_first_and_filtered_by_type_and_user(s: &Db) {
-    let mut reuse = event(
-        NOW + 4,
-        "ferrt",
-        Some("u1"),
-        "Failed exchange of refresh token",
-    );
+    let mut reuse = event(NOW + 4, "ferrt", Some("u1"), "Failed exchange of refresh token");
     reuse.details = serde_json::json!({
         "family_id": "00112233445566778899aabbccddeeff",
         "presented": 3,
         "latest": 5,
         "nested": { "list": [1, "two", null, true], "ünï": "🚀" },
     });
-    let system = Event {
-        client_id: None,
-        user_id: None,
-        ..event(NOW + 5, "sapi", None, "API op")
-    };
+    let system = Event { client_id: None, user_id: None, ..event(NOW + 5, "sapi", None, "API op") };
     let evs = [
         event(NOW + 1, "s", Some("u1"), "Login"),
         event(NOW + 2, "f", Some("u2"), "Wrong password"),
@@ -1290,50 +802,25 @@ async fn events_are_newest_first_and_filtered_by_type_and_user(s: &Db) {
     };
     let pick = |idx: &[usize]| idx.iter().map(|&i| evs[i].clone()).collect::<Vec<_>>();
 
-    assert_eq!(
-        s.events(&q(None, None)).await.unwrap(),
-        pick(&[4, 3, 2, 1, 0])
-    );
+    assert_eq!(s.events(&q(None, None)).await.unwrap(), pick(&[4, 3, 2, 1, 0]));
     assert_eq!(s.events(&q(Some("s"), None)).await.unwrap(), pick(&[2, 0]));
     assert_eq!(s.events(&q(None, Some("u1"))).await.unwrap(), pick(&[3, 0]));
-    assert_eq!(
-        s.events(&q(Some("s"), Some("u2"))).await.unwrap(),
-        pick(&[2])
-    );
-    assert!(
-        s.events(&q(Some("nothing"), None))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(s.events(&q(Some("s"), Some("u2"))).await.unwrap(), pick(&[2]));
+    assert!(s.events(&q(Some("nothing"), None)).await.unwrap().is_empty());
 }
 
 async fn events_limit_caps_results_and_zero_means_a_hundred(s: &Db) {
     for i in 0..105 {
-        s.record(&event(NOW + i, "s", Some("u"), &format!("event {i}")))
-            .await
-            .unwrap();
+        s.record(&event(NOW + i, "s", Some("u"), &format!("event {i}"))).await.unwrap();
     }
     let all = s.events(&EventQuery::default()).await.unwrap();
     assert_eq!(all.len(), 100);
     assert_eq!(all[0].description, "event 104");
     assert_eq!(all[99].description, "event 5");
-    let three = s
-        .events(&EventQuery {
-            limit: 3,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let three = s.events(&EventQuery { limit: 3, ..Default::default() }).await.unwrap();
     let got: Vec<_> = three.iter().map(|e| e.description.as_str()).collect();
     assert_eq!(got, ["event 104", "event 103", "event 102"]);
-    let more = s
-        .events(&EventQuery {
-            limit: 500,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let more = s.events(&EventQuery { limit: 500, ..Default::default() }).await.unwrap();
     assert_eq!(more.len(), 105);
 }
 
@@ -1355,23 +842,14 @@ async fn nodes_start_at_once(url: &str) {
         });
     }
     while let Some(r) = tasks.join_next().await {
-        r.expect("a node panicked")
-            .expect("every node opens the store");
+        r.expect("a node panicked").expect("every node opens the store");
     }
     let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
         .expect("the migrations directory")
-        .filter(|e| {
-            e.as_ref()
-                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sql"))
-        })
+        .filter(|e| e.as_ref().is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sql")))
         .count();
-    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url)
-        .await
-        .expect("connect");
-    let (applied,): (i64,) = sqlx::query_as("SELECT count(*) FROM _sqlx_migrations WHERE success")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(url).await.expect("connect");
+    let (applied,): (i64,) = sqlx::query_as("SELECT count(*) FROM _sqlx_migrations WHERE success").fetch_one(&mut conn).await.unwrap();
     assert_eq!(applied, files as i64);
     let store = ratchet_store::open(url).await.expect("open once more");
     store.insert_user(&user("u")).await.unwrap();
@@ -1384,38 +862,25 @@ async fn reconnects_after_server_drops_connections(s: &Db, db_name: &str) {
     s.ping().await.expect("ping before");
     s.insert_user(&user("u")).await.unwrap();
     let mut admin = pg::admin().await;
-    let killed: Vec<(bool,)> = sqlx::query_as(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-    )
-    .bind(db_name)
-    .fetch_all(&mut admin)
-    .await
-    .unwrap();
-    assert!(
-        !killed.is_empty(),
-        "the pool holds at least one idle connection"
-    );
+    let killed: Vec<(bool,)> =
+        sqlx::query_as("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
+            .bind(db_name)
+            .fetch_all(&mut admin)
+            .await
+            .unwrap();
+    assert!(!killed.is_empty(), "the pool holds at least one idle connection");
     // Wait (bounded) until the server has really ended them.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let (left,): (i64,) =
-            sqlx::query_as("SELECT count(*) FROM pg_stat_activity WHERE datname = $1")
-                .bind(db_name)
-                .fetch_one(&mut admin)
-                .await
-                .unwrap();
+            sqlx::query_as("SELECT count(*) FROM pg_stat_activity WHERE datname = $1").bind(db_name).fetch_one(&mut admin).await.unwrap();
         if left == 0 {
             break;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{left} backends still alive after 10 s"
-        );
+        assert!(std::time::Instant::now() < deadline, "{left} backends still alive after 10 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    s.ping()
-        .await
-        .expect("ping after the server dropped the connections");
+    s.ping().await.expect("ping after the server dropped the connections");
     assert!(s.user("u").await.unwrap().is_some());
     let f = family("g", "c", "u");
     s.insert_family(&f).await.unwrap();
@@ -1457,9 +922,7 @@ impl SqliteDb {
     }
 
     async fn open(&self) -> Db {
-        ratchet_store::open(&self.url)
-            .await
-            .expect("open the SQLite store")
+        ratchet_store::open(&self.url).await.expect("open the SQLite store")
     }
 }
 
@@ -1470,8 +933,7 @@ mod pg {
 
     /// The server under test (without a database name).
     pub fn server() -> String {
-        std::env::var("RATCHET_TEST_POSTGRES")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+        std::env::var("RATCHET_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
     }
 
     pub async fn admin() -> PgConnection {
@@ -1498,10 +960,7 @@ mod pg {
             let mut attempt = 0;
             loop {
                 // Concurrent CREATE DATABASE can collide on the template; retry a few times.
-                match conn
-                    .execute(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-                    .await
-                {
+                match conn.execute(AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).await {
                     Ok(_) => break,
                     Err(e) if attempt < 5 => {
                         attempt += 1;
@@ -1517,9 +976,7 @@ mod pg {
         }
 
         pub async fn open(&self) -> super::Db {
-            ratchet_store::open(&self.url)
-                .await
-                .expect("open the PostgreSQL store")
+            ratchet_store::open(&self.url).await.expect("open the PostgreSQL store")
         }
 
         /// Best effort: a leftover database is harmless, only untidy.
@@ -1532,10 +989,7 @@ mod pg {
                 }
                 let _ = conn.close().await;
             };
-            if tokio::time::timeout(Duration::from_secs(10), drop)
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout(Duration::from_secs(10), drop).await.is_err() {
                 eprintln!("dropping {} timed out", self.name);
             }
         }

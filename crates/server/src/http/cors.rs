@@ -28,7 +28,15 @@ pub async fn any_client_allows(state: &AppState, origin: &str) -> bool {
 pub async fn preflight(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let Some(o) = origin(&headers) else { return StatusCode::NO_CONTENT.into_response() };
     if !any_client_allows(&state, o).await {
-        state.record(Record { kind: "fco", description: "Origin not allowed", client_id: None, user_id: None, details: json!({"origin": o}) }).await;
+        state
+            .record(Record {
+                kind: "fco",
+                description: "Origin not allowed",
+                client_id: None,
+                user_id: None,
+                details: json!({"origin": o}),
+            })
+            .await;
         return StatusCode::FORBIDDEN.into_response();
     }
     let mut res = StatusCode::NO_CONTENT.into_response();

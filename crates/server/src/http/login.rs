@@ -37,7 +37,12 @@ pub async fn page(State(state): State<AppState>, Query(q): Query<LoginQuery>) ->
     pages::login_page(StatusCode::OK, &name, q.state.as_deref().unwrap_or_default(), "", None)
 }
 
-pub async fn submit(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+pub async fn submit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let body = match body {
         Ok(b) => b,
         Err(e) => return pages::error_page(e.status(), &e.body_text()),
@@ -63,7 +68,8 @@ pub async fn submit(State(state): State<AppState>, ConnectInfo(peer): ConnectInf
     let now = state.now();
     let keys = throttle_keys(username, peer.ip());
     if let Some(wait) = state.throttle.check(&keys, now) {
-        let mut res = pages::login_page(StatusCode::TOO_MANY_REQUESTS, &name, &tx, username, Some("Too many failed attempts. Try again later."));
+        let mut res =
+            pages::login_page(StatusCode::TOO_MANY_REQUESTS, &name, &tx, username, Some("Too many failed attempts. Try again later."));
         res.headers_mut().insert(header::RETRY_AFTER, wait.into());
         return res;
     }
@@ -73,7 +79,15 @@ pub async fn submit(State(state): State<AppState>, ConnectInfo(peer): ConnectInf
     };
     let Some(user) = user else {
         state.throttle.fail(&keys, now);
-        state.record(Record { kind: "f", description: WRONG, client_id: Some(&req.client_id), user_id: None, details: json!({"ip": peer.ip().to_string()}) }).await;
+        state
+            .record(Record {
+                kind: "f",
+                description: WRONG,
+                client_id: Some(&req.client_id),
+                user_id: None,
+                details: json!({"ip": peer.ip().to_string()}),
+            })
+            .await;
         return pages::login_page(StatusCode::BAD_REQUEST, &name, &tx, username, Some(WRONG));
     };
     state.throttle.succeed(&keys[0].0);
@@ -87,7 +101,15 @@ pub async fn submit(State(state): State<AppState>, ConnectInfo(peer): ConnectInf
         Ok(v) => v,
         Err(e) => return pages::error_page(e.status, &e.description),
     };
-    state.record(Record { kind: "s", description: "Successful login", client_id: Some(&req.client_id), user_id: Some(&user.user_id), details: json!({"ip": peer.ip().to_string()}) }).await;
+    state
+        .record(Record {
+            kind: "s",
+            description: "Successful login",
+            client_id: Some(&req.client_id),
+            user_id: Some(&user.user_id),
+            details: json!({"ip": peer.ip().to_string()}),
+        })
+        .await;
     let mut res = respond(&req.target, &code_response(code, &req.target));
     let secure = state.secure_cookies();
     res.headers_mut().append(header::SET_COOKIE, cookies::set(cookies::SESSION, sid.expose(), SESSION_LIFETIME, secure));

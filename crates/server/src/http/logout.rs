@@ -96,7 +96,15 @@ async fn end_session(state: &AppState, headers: &HeaderMap, client: Option<&Clie
         if let Err(e) = state.store.delete_session(&id_hash, false, state.now()).await {
             return crate::error::OAuthError::from(e).into_response();
         }
-        state.record(Record { kind: "slo", description: "Successful logout", client_id: client.map(|c| c.client_id.as_str()), user_id: user.as_deref(), details: json!({"return_to": target}) }).await;
+        state
+            .record(Record {
+                kind: "slo",
+                description: "Successful logout",
+                client_id: client.map(|c| c.client_id.as_str()),
+                user_id: user.as_deref(),
+                details: json!({"return_to": target}),
+            })
+            .await;
     }
     let mut res = match target {
         Some(t) => pages::found(&t),

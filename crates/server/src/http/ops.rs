@@ -15,9 +15,7 @@ use crate::error::OAuthError;
 pub async fn healthz(State(state): State<AppState>) -> Response {
     match state.store.ping().await {
         Ok(()) => axum::Json(json!({"status": "ok"})).into_response(),
-        Err(e) => {
-            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"status": "unavailable", "store": e.to_string()}))).into_response()
-        }
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"status": "unavailable", "store": e.to_string()}))).into_response(),
     }
 }
 

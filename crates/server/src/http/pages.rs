@@ -22,7 +22,12 @@ pub fn esc(s: &str) -> String {
 
 /// Serialises a value as a JSON literal safe inside an inline `<script>`.
 pub fn js_literal(v: &serde_json::Value) -> String {
-    v.to_string().replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026").replace('\u{2028}', "\\u2028").replace('\u{2029}', "\\u2029")
+    v.to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
 }
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;background:#f3f4f6;margin:0;display:flex;min-height:100vh;align-items:center;justify-content:center}\
@@ -85,8 +90,7 @@ pub fn login_page(status: StatusCode, client_name: &str, tx: &str, username: &st
 /// OAuth 2.0 Form Post Response Mode: an auto-submitting form to the redirect URI.
 pub fn form_post(redirect_uri: &str, params: &[(&str, String)]) -> Response {
     let nonce = ratchet_core::secret::random_token();
-    let inputs: String =
-        params.iter().map(|(k, v)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", esc(k), esc(v))).collect();
+    let inputs: String = params.iter().map(|(k, v)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", esc(k), esc(v))).collect();
     let html = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>Submit</title></head><body>\
          <form method=\"post\" action=\"{}\">{inputs}<noscript><button type=\"submit\">Continue</button></noscript></form>\
@@ -96,7 +100,8 @@ pub fn form_post(redirect_uri: &str, params: &[(&str, String)]) -> Response {
     let mut res = Html(html).into_response();
     let h = res.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Ok(v) = HeaderValue::from_str(&format!("default-src 'none'; script-src 'nonce-{nonce}'; form-action *; frame-ancestors 'none'")) {
+    if let Ok(v) = HeaderValue::from_str(&format!("default-src 'none'; script-src 'nonce-{nonce}'; form-action *; frame-ancestors 'none'"))
+    {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
     res

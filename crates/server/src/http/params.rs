@@ -10,10 +10,34 @@ use crate::error::OAuthError;
 
 /// Protocol parameters that must appear at most once.
 const SINGLE: &[&str] = &[
-    "client_id", "client_secret", "redirect_uri", "response_type", "response_mode", "scope", "state", "nonce",
-    "code_challenge", "code_challenge_method", "prompt", "max_age", "audience", "grant_type", "code", "code_verifier",
-    "refresh_token", "token", "token_type_hint", "username", "password", "csrf", "tx", "returnTo",
-    "post_logout_redirect_uri", "id_token_hint", "client_assertion", "client_assertion_type",
+    "client_id",
+    "client_secret",
+    "redirect_uri",
+    "response_type",
+    "response_mode",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "prompt",
+    "max_age",
+    "audience",
+    "grant_type",
+    "code",
+    "code_verifier",
+    "refresh_token",
+    "token",
+    "token_type_hint",
+    "username",
+    "password",
+    "csrf",
+    "tx",
+    "returnTo",
+    "post_logout_redirect_uri",
+    "id_token_hint",
+    "client_assertion",
+    "client_assertion_type",
 ];
 
 /// Longest value accepted for any single parameter.

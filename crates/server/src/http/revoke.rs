@@ -1,8 +1,8 @@
 //! `POST /oauth/revoke`: RFC 7009 §2.1–2.2 for refresh tokens (the whole family is revoked).
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ratchet_core::client::Client;

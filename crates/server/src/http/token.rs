@@ -2,8 +2,8 @@
 //! §6 (refresh_token, with rotation per RFC 9700 §4.14.2), §5.1–5.2 (responses); OIDC Core §3.1.3.
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use ratchet_core::client::Client;
@@ -43,7 +43,15 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8], client_out: 
     if let Some(o) = origin
         && !client.allows_origin(o)
     {
-        state.record(Record { kind: "fco", description: "Origin not allowed for this client", client_id: Some(&client.client_id), user_id: None, details: json!({"origin": o}) }).await;
+        state
+            .record(Record {
+                kind: "fco",
+                description: "Origin not allowed for this client",
+                client_id: Some(&client.client_id),
+                user_id: None,
+                details: json!({"origin": o}),
+            })
+            .await;
         return Err(OAuthError::access_denied(format!("Origin {o} is not allowed for this client")));
     }
     match grant_type {

@@ -18,7 +18,8 @@ impl Audit {
     /// Prometheus text exposition of the counters.
     pub fn render(&self) -> String {
         let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out = String::from("# HELP ratchet_events_total Audit events by Auth0 log event code.\n# TYPE ratchet_events_total counter\n");
+        let mut out =
+            String::from("# HELP ratchet_events_total Audit events by Auth0 log event code.\n# TYPE ratchet_events_total counter\n");
         for (k, v) in counts.iter() {
             out.push_str(&format!("ratchet_events_total{{type=\"{k}\"}} {v}\n"));
         }

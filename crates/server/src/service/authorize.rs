@@ -101,9 +101,7 @@ impl AppState {
         }
         let mode = ResponseMode::parse(p.get("response_mode")).ok();
         if mode == Some(ResponseMode::WebMessage) && !client.is_web_origin(&parsed.origin()) {
-            return Err(Rejection::Page(format!(
-                "The specified redirect_uri '{redirect_uri}' does not have a registered origin."
-            )));
+            return Err(Rejection::Page(format!("The specified redirect_uri '{redirect_uri}' does not have a registered origin.")));
         }
         let state = p.get("state").map(str::to_string);
         let target = Target { redirect_uri: redirect_uri.to_string(), mode: mode.unwrap_or(ResponseMode::Query).into(), state };
@@ -146,7 +144,12 @@ impl AppState {
         let prompt = Prompt::parse(p.get("prompt")).map_err(|e| fail("invalid_request", &e.to_string()))?;
         let max_age = match p.get("max_age") {
             None => None,
-            Some(v) => Some(v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| fail("invalid_request", "max_age must be a non-negative integer"))?),
+            Some(v) => Some(
+                v.parse::<i64>()
+                    .ok()
+                    .filter(|n| *n >= 0)
+                    .ok_or_else(|| fail("invalid_request", "max_age must be a non-negative integer"))?,
+            ),
         };
         let nonce = p.get("nonce").map(str::to_string);
         if nonce.as_ref().is_some_and(|n| n.len() > MAX_STATE) {
@@ -180,12 +183,26 @@ impl AppState {
             Some((s, u)) if !req.login && fresh_enough(&s) => {
                 let code = self.issue_code(&req, &s, &u).await?;
                 if req.silent {
-                    self.record(Record { kind: "ssa", description: "Successful silent authentication", client_id: Some(&req.client_id), user_id: Some(&u.user_id), details: json!({}) }).await;
+                    self.record(Record {
+                        kind: "ssa",
+                        description: "Successful silent authentication",
+                        client_id: Some(&req.client_id),
+                        user_id: Some(&u.user_id),
+                        details: json!({}),
+                    })
+                    .await;
                 }
                 Ok(Next::Respond(req.target.clone(), code_response(code, &req.target)))
             }
             _ if req.silent => {
-                self.record(Record { kind: "fsa", description: "Login required", client_id: Some(&req.client_id), user_id: None, details: json!({}) }).await;
+                self.record(Record {
+                    kind: "fsa",
+                    description: "Login required",
+                    client_id: Some(&req.client_id),
+                    user_id: None,
+                    details: json!({}),
+                })
+                .await;
                 Ok(Next::Respond(req.target.clone(), error_response("login_required", "Login required", &req.target)))
             }
             _ => Ok(Next::Login(req)),

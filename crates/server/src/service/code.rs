@@ -23,7 +23,14 @@ impl AppState {
     pub async fn exchange_code(&self, client: &Client, p: &Params, browser: bool) -> Result<TokenResponse, OAuthError> {
         let result = self.exchange_code_inner(client, p, browser).await;
         if let Err(e) = &result {
-            self.record(Record { kind: "feacft", description: &e.description, client_id: Some(&client.client_id), user_id: None, details: json!({"error": e.error}) }).await;
+            self.record(Record {
+                kind: "feacft",
+                description: &e.description,
+                client_id: Some(&client.client_id),
+                user_id: None,
+                details: json!({"error": e.error}),
+            })
+            .await;
         }
         result
     }
@@ -112,7 +119,14 @@ impl AppState {
             nonce: c.nonce.as_deref(),
         };
         let response = self.issue(&grant, refresh_token)?;
-        self.record(Record { kind: "seacft", description: "Authorization code exchanged", client_id: Some(&client.client_id), user_id: Some(&user.user_id), details: json!({"audience": c.audience, "scope": scope.to_string()}) }).await;
+        self.record(Record {
+            kind: "seacft",
+            description: "Authorization code exchanged",
+            client_id: Some(&client.client_id),
+            user_id: Some(&user.user_id),
+            details: json!({"audience": c.audience, "scope": scope.to_string()}),
+        })
+        .await;
         Ok(response)
     }
 

@@ -2,8 +2,8 @@
 //! HTTP handlers only parse, call and map.
 
 pub mod audit;
-pub mod client_auth;
 pub mod authorize;
+pub mod client_auth;
 pub mod code;
 pub mod refresh;
 pub mod signin;

@@ -40,7 +40,10 @@ impl AppState {
                     if !self.store.advance_family(&family.id, from, now, idle).await? {
                         continue;
                     }
-                    (Some(self.keys.refresh.encode(&family.id, from + 1)), json!({"familyId": family.id.to_string(), "tokenCounter": from, "rotated": true}))
+                    (
+                        Some(self.keys.refresh.encode(&family.id, from + 1)),
+                        json!({"familyId": family.id.to_string(), "tokenCounter": from, "rotated": true}),
+                    )
                 }
                 Exchange::Retry { successor } => (
                     Some(self.keys.refresh.encode(&family.id, successor)),
@@ -52,7 +55,10 @@ impl AppState {
                 }
                 Exchange::Migrate => {
                     let successor = self.migrate_family(&family, client, now).await?;
-                    (Some(self.keys.refresh.encode(&successor.id, 0)), json!({"familyId": successor.id.to_string(), "migratedFrom": family.id.to_string()}))
+                    (
+                        Some(self.keys.refresh.encode(&successor.id, 0)),
+                        json!({"familyId": successor.id.to_string(), "migratedFrom": family.id.to_string()}),
+                    )
                 }
                 Exchange::ReuseDetected { presented, latest } => {
                     self.store.revoke_family(&family.id, now).await?;
@@ -87,7 +93,14 @@ impl AppState {
                 nonce: None,
             };
             let response = self.issue(&grant, token.map(|t| t.expose().to_string()))?;
-            self.record(Record { kind: "sertft", description: "Refresh token exchanged", client_id: Some(&client.client_id), user_id: Some(&user.user_id), details: event }).await;
+            self.record(Record {
+                kind: "sertft",
+                description: "Refresh token exchanged",
+                client_id: Some(&client.client_id),
+                user_id: Some(&user.user_id),
+                details: event,
+            })
+            .await;
             return Ok(response);
         }
         tracing::error!("refresh did not converge after three rounds");

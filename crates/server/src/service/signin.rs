@@ -32,10 +32,7 @@ pub struct Hashing {
 
 impl Hashing {
     pub fn new(concurrency: usize) -> Self {
-        Hashing {
-            permits: Semaphore::new(concurrency),
-            dummy: password::hash_password("ratchet dummy password").expect("argon2 works"),
-        }
+        Hashing { permits: Semaphore::new(concurrency), dummy: password::hash_password("ratchet dummy password").expect("argon2 works") }
     }
 
     /// Verifies `password` against `encoded` (or the dummy hash) off the async runtime.

@@ -95,14 +95,7 @@ impl AppState {
             }
         };
         let id_token = if g.scope.contains("openid") { Some(self.id_token(g, now)?) } else { None };
-        Ok(TokenResponse {
-            access_token,
-            token_type: "Bearer".into(),
-            expires_in,
-            scope: g.scope.to_string(),
-            id_token,
-            refresh_token,
-        })
+        Ok(TokenResponse { access_token, token_type: "Bearer".into(), expires_in, scope: g.scope.to_string(), id_token, refresh_token })
     }
 
     fn id_token(&self, g: &Grant<'_>, now: i64) -> Result<String, OAuthError> {

@@ -34,7 +34,21 @@ impl Cli {
 #[test]
 fn clients_create_show_update_and_delete_with_json_output() {
     let cli = Cli::new();
-    let c = cli.json(&["clients", "create", "--name", "App", "--type", "spa", "--callback", "http://localhost:8080/cb", "--web-origin", "http://localhost:8080", "--leeway", "3", "--json"]);
+    let c = cli.json(&[
+        "clients",
+        "create",
+        "--name",
+        "App",
+        "--type",
+        "spa",
+        "--callback",
+        "http://localhost:8080/cb",
+        "--web-origin",
+        "http://localhost:8080",
+        "--leeway",
+        "3",
+        "--json",
+    ]);
     let id = c["client_id"].as_str().unwrap();
     assert!(c.get("client_secret").is_none(), "SPAs are public clients");
     assert_eq!(c["refresh_token"]["rotation_type"], "rotating");
@@ -91,7 +105,8 @@ fn users_and_apis_are_created_with_json_output() {
     assert!(u["user_id"].as_str().unwrap().starts_with("ratchet|"));
     assert!(!cli.run(&["users", "create", "--email", "bob@example.com", "--password", "long enough"]).0, "emails are unique");
     assert!(!cli.run(&["users", "create", "--email", "x@example.com", "--password", "short"]).0);
-    let api = cli.json(&["apis", "create", "--audience", "https://api.example", "--allow-offline-access", "--token-lifetime", "600", "--json"]);
+    let api =
+        cli.json(&["apis", "create", "--audience", "https://api.example", "--allow-offline-access", "--token-lifetime", "600", "--json"]);
     assert_eq!(api["allow_offline_access"], true);
     assert_eq!(api["token_lifetime"], 600);
     assert!(cli.run(&["users", "block", u["user_id"].as_str().unwrap()]).0);

@@ -13,7 +13,12 @@ async fn login_page(app: &TestApp, b: &reqwest::Client, client_id: &str) -> (Str
 }
 
 async fn post_login(app: &TestApp, b: &reqwest::Client, tx: &str, user: &str, pw: &str) -> reqwest::Response {
-    b.post(app.url("/u/login")).header("origin", &app.base).form(&[("state", tx), ("username", user), ("password", pw)]).send().await.unwrap()
+    b.post(app.url("/u/login"))
+        .header("origin", &app.base)
+        .form(&[("state", tx), ("username", user), ("password", pw)])
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -161,7 +166,13 @@ async fn session_cookie_is_http_only_and_same_site_lax() {
     let (tx, _) = login_page(&app, &b, &c.client_id).await;
     let r = post_login(&app, &b, &tx, "alice@example.com", PASSWORD).await;
     assert_eq!(r.status(), 302);
-    let cookie = r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).find(|c| c.starts_with("ratchet_session=")).unwrap();
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("ratchet_session="))
+        .unwrap();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
     assert!(!cookie.contains("Secure"), "http issuer: no Secure flag");
     // Only a hash of the session id is stored.

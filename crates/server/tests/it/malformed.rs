@@ -34,7 +34,8 @@ async fn malformed_input_never_produces_a_server_error() {
         format!("{}=1", "x&".repeat(5000)),
     ];
     for q in &queries {
-        assert_no_5xx(http.get(format!("{}?{q}", app.url("/authorize"))).send().await, &format!("authorize {}", &q[..q.len().min(60)])).await;
+        assert_no_5xx(http.get(format!("{}?{q}", app.url("/authorize"))).send().await, &format!("authorize {}", &q[..q.len().min(60)]))
+            .await;
         assert_no_5xx(http.get(format!("{}?{q}", app.url("/u/login"))).send().await, "login page").await;
         assert_no_5xx(http.get(format!("{}?{q}", app.url("/v2/logout"))).send().await, "logout").await;
         assert_no_5xx(http.get(format!("{}?{q}", app.url("/oidc/logout"))).send().await, "oidc logout").await;
@@ -43,14 +44,23 @@ async fn malformed_input_never_produces_a_server_error() {
         ("application/x-www-form-urlencoded", b"".to_vec()),
         ("application/x-www-form-urlencoded", b"grant_type=authorization_code&code=\xff\xfe".to_vec()),
         ("application/x-www-form-urlencoded", b"grant_type=refresh_token&grant_type=refresh_token".to_vec()),
-        ("application/x-www-form-urlencoded", format!("grant_type=refresh_token&client_id={}&refresh_token={long}", c.client_id).into_bytes()),
-        ("application/x-www-form-urlencoded", format!("grant_type=refresh_token&client_id={}&refresh_token=%00%00", c.client_id).into_bytes()),
+        (
+            "application/x-www-form-urlencoded",
+            format!("grant_type=refresh_token&client_id={}&refresh_token={long}", c.client_id).into_bytes(),
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            format!("grant_type=refresh_token&client_id={}&refresh_token=%00%00", c.client_id).into_bytes(),
+        ),
         ("application/x-www-form-urlencoded", b"%%%%".to_vec()),
         ("application/json", b"{".to_vec()),
         ("application/json", b"null".to_vec()),
         ("application/json", b"{\"grant_type\":{\"a\":1}}".to_vec()),
         ("application/json", b"\xff\xfe\xfd".to_vec()),
-        ("application/json", format!("{{\"grant_type\":\"authorization_code\",\"client_id\":\"{}\",\"code\":12}}", c.client_id).into_bytes()),
+        (
+            "application/json",
+            format!("{{\"grant_type\":\"authorization_code\",\"client_id\":\"{}\",\"code\":12}}", c.client_id).into_bytes(),
+        ),
         ("text/plain", b"grant_type=refresh_token".to_vec()),
         ("multipart/form-data; boundary=x", b"--x\r\n".to_vec()),
         ("", b"grant_type=refresh_token".to_vec()),
@@ -66,7 +76,13 @@ async fn malformed_input_never_produces_a_server_error() {
         }
         // Bad Basic credentials and bad cookies.
         for auth in ["Basic !!!", "Basic Zm9v", "Basic w6k6w6k=", "Bearer x"] {
-            let r = http.post(app.url(path)).header("authorization", auth).header("cookie", "ratchet_csrf=; ratchet_session=%%; =;; ratchet_session=\"x\"").form(&[("grant_type", "client_credentials"), ("state", "x")]).send().await;
+            let r = http
+                .post(app.url(path))
+                .header("authorization", auth)
+                .header("cookie", "ratchet_csrf=; ratchet_session=%%; =;; ratchet_session=\"x\"")
+                .form(&[("grant_type", "client_credentials"), ("state", "x")])
+                .send()
+                .await;
             assert_no_5xx(r, &format!("{path} {auth}")).await;
         }
     }

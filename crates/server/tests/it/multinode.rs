@@ -94,7 +94,13 @@ async fn spa_client(database: &str, leeway: u32) -> Client {
     let store = ratchet_store::open(database).await.unwrap();
     let mut c = Client::new(
         hex::encode(ratchet_core::secret::random_bytes::<16>()),
-        NewClient { name: "Multi-node SPA".into(), app_type: Some(AppType::Spa), callbacks: vec![CALLBACK.into()], logout_urls: vec![], web_origins: vec![SPA_ORIGIN.into()] },
+        NewClient {
+            name: "Multi-node SPA".into(),
+            app_type: Some(AppType::Spa),
+            callbacks: vec![CALLBACK.into()],
+            logout_urls: vec![],
+            web_origins: vec![SPA_ORIGIN.into()],
+        },
         0,
     )
     .unwrap();
@@ -131,7 +137,13 @@ async fn sign_in(login_node: &Node, token_node: &Node, client: &Client) -> Strin
     let code = param(r.headers()["location"].to_str().unwrap(), "code").unwrap();
     let (s, body) = post_token(
         token_node,
-        &[("grant_type", "authorization_code"), ("client_id", &client.client_id), ("code", &code), ("code_verifier", &verifier), ("redirect_uri", CALLBACK)],
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", &client.client_id),
+            ("code", &code),
+            ("code_verifier", &verifier),
+            ("redirect_uri", CALLBACK),
+        ],
     )
     .await
     .unwrap();
@@ -275,7 +287,11 @@ impl PrivatePostgres {
             .max()
             .unwrap();
         let dir = tempfile::Builder::new().prefix("ratchet-pg-").tempdir().unwrap();
-        { let mut chown = std::process::Command::new("chown"); chown.args(["postgres:postgres", dir.path().to_str().unwrap()]); run(chown); }
+        {
+            let mut chown = std::process::Command::new("chown");
+            chown.args(["postgres:postgres", dir.path().to_str().unwrap()]);
+            run(chown);
+        }
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let data = dir.path().join("data");
         run(as_postgres(&bin.join("initdb"), &["-D", data.to_str().unwrap(), "-A", "trust", "-U", "postgres", "--no-sync"]));
@@ -288,7 +304,10 @@ impl PrivatePostgres {
         let data = self.dir.path().join("data");
         let opts = format!("-p {} -k {} -h 127.0.0.1 -F", self.port, self.dir.path().display());
         let log = self.dir.path().join("log");
-        run(as_postgres(&self.bin.join("pg_ctl"), &["-D", data.to_str().unwrap(), "-o", &opts, "-l", log.to_str().unwrap(), "-w", "-t", "30", "start"]));
+        run(as_postgres(
+            &self.bin.join("pg_ctl"),
+            &["-D", data.to_str().unwrap(), "-o", &opts, "-l", log.to_str().unwrap(), "-w", "-t", "30", "start"],
+        ));
     }
 
     fn down(&self) {

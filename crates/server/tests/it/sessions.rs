@@ -78,7 +78,8 @@ async fn web_message_posts_only_to_the_registered_origin() {
 async fn web_message_escapes_attacker_controlled_state() {
     let app = TestApp::spawn().await;
     let c = app.spa().await;
-    let url = silent(&app, &c.client_id, "web_message", vec![]).replace("silent-state", "%3C%2Fscript%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E");
+    let url =
+        silent(&app, &c.client_id, "web_message", vec![]).replace("silent-state", "%3C%2Fscript%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E");
     let html = browser().get(url).send().await.unwrap().text().await.unwrap();
     assert!(!html.contains("</script><script>alert(1)"), "{html}");
 }
@@ -103,7 +104,13 @@ async fn prompt_login_forces_the_login_page_despite_a_session() {
     app.user("alice@example.com").await;
     let b = signed_in_browser(&app, &c.client_id).await;
     let (_, challenge) = pkce();
-    let a = Authorize { client_id: &c.client_id, redirect_uri: CALLBACK, scope: "openid", audience: None, extra: vec![("prompt", "login".into())] };
+    let a = Authorize {
+        client_id: &c.client_id,
+        redirect_uri: CALLBACK,
+        scope: "openid",
+        audience: None,
+        extra: vec![("prompt", "login".into())],
+    };
     let r = b.get(app.authorize_url(&a, &challenge, "s")).send().await.unwrap();
     assert!(r.headers()["location"].to_str().unwrap().starts_with("/u/login"));
 }
@@ -116,7 +123,11 @@ async fn session_idle_and_absolute_lifetimes_end_it() {
     let b = signed_in_browser(&app, &c.client_id).await;
     app.clock.advance(3 * 24 * 3600);
     let r = b.get(silent(&app, &c.client_id, "query", vec![])).send().await.unwrap();
-    assert_eq!(param(r.headers()["location"].to_str().unwrap(), "error").as_deref(), Some("login_required"), "idle lifetime (3 days) passed");
+    assert_eq!(
+        param(r.headers()["location"].to_str().unwrap(), "error").as_deref(),
+        Some("login_required"),
+        "idle lifetime (3 days) passed"
+    );
     // Activity keeps it alive, but never past 7 days.
     let b = signed_in_browser(&app, &c.client_id).await;
     for _ in 0..3 {
@@ -126,7 +137,11 @@ async fn session_idle_and_absolute_lifetimes_end_it() {
     }
     app.clock.advance(24 * 3600 + 1);
     let r = b.get(silent(&app, &c.client_id, "query", vec![])).send().await.unwrap();
-    assert_eq!(param(r.headers()["location"].to_str().unwrap(), "error").as_deref(), Some("login_required"), "absolute lifetime (7 days) passed");
+    assert_eq!(
+        param(r.headers()["location"].to_str().unwrap(), "error").as_deref(),
+        Some("login_required"),
+        "absolute lifetime (7 days) passed"
+    );
 }
 
 #[tokio::test]
@@ -136,7 +151,12 @@ async fn logout_ends_the_session_and_redirects_to_a_registered_url() {
     app.user("alice@example.com").await;
     let b = signed_in_browser(&app, &c.client_id).await;
     let return_to = format!("{SPA_ORIGIN}/bye");
-    let r = b.get(app.url("/v2/logout")).query(&[("client_id", c.client_id.as_str()), ("returnTo", return_to.as_str()), ("federated", "")]).send().await.unwrap();
+    let r = b
+        .get(app.url("/v2/logout"))
+        .query(&[("client_id", c.client_id.as_str()), ("returnTo", return_to.as_str()), ("federated", "")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 302);
     assert_eq!(r.headers()["location"], return_to.as_str());
     let r = b.get(silent(&app, &c.client_id, "query", vec![])).send().await.unwrap();
@@ -148,7 +168,12 @@ async fn logout_ends_the_session_and_redirects_to_a_registered_url() {
 async fn logout_return_to_must_be_an_allowed_logout_url() {
     let app = TestApp::spawn().await;
     let c = app.spa().await;
-    let r = browser().get(app.url("/v2/logout")).query(&[("client_id", c.client_id.as_str()), ("returnTo", "https://evil.example/")]).send().await.unwrap();
+    let r = browser()
+        .get(app.url("/v2/logout"))
+        .query(&[("client_id", c.client_id.as_str()), ("returnTo", "https://evil.example/")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.headers().get("location").is_none());
     let r = browser().get(app.url("/v2/logout")).query(&[("returnTo", "https://evil.example/")]).send().await.unwrap();
@@ -164,7 +189,13 @@ async fn oidc_logout_uses_id_token_hint_and_echoes_state() {
     let a = Authorize { client_id: &c.client_id, redirect_uri: CALLBACK, scope: "openid", audience: None, extra: vec![] };
     let (code, verifier) = app.code(&b, &a, "alice@example.com").await;
     let (_, tokens) = app
-        .token(&[("grant_type", "authorization_code"), ("client_id", &c.client_id), ("code", &code), ("code_verifier", &verifier), ("redirect_uri", CALLBACK)])
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", &c.client_id),
+            ("code", &code),
+            ("code_verifier", &verifier),
+            ("redirect_uri", CALLBACK),
+        ])
         .await;
     let back = format!("{SPA_ORIGIN}/bye");
     let r = b
@@ -177,7 +208,12 @@ async fn oidc_logout_uses_id_token_hint_and_echoes_state() {
     assert_eq!(r.headers()["location"], format!("{back}?state=xyz").as_str());
     let r = b.get(silent(&app, &c.client_id, "query", vec![])).send().await.unwrap();
     assert_eq!(param(r.headers()["location"].to_str().unwrap(), "error").as_deref(), Some("login_required"));
-    let r = b.get(app.url("/oidc/logout")).query(&[("client_id", c.client_id.as_str()), ("post_logout_redirect_uri", "https://evil.example/")]).send().await.unwrap();
+    let r = b
+        .get(app.url("/oidc/logout"))
+        .query(&[("client_id", c.client_id.as_str()), ("post_logout_redirect_uri", "https://evil.example/")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     let r = b.get(app.url("/oidc/logout")).query(&[("id_token_hint", "forged.token.here")]).send().await.unwrap();
     assert_eq!(r.status(), 400);

@@ -6,7 +6,13 @@ use serde_json::Value;
 use crate::support::*;
 
 fn code_form<'a>(client_id: &'a str, code: &'a str, verifier: &'a str) -> Vec<(&'static str, &'a str)> {
-    vec![("grant_type", "authorization_code"), ("client_id", client_id), ("code", code), ("code_verifier", verifier), ("redirect_uri", CALLBACK)]
+    vec![
+        ("grant_type", "authorization_code"),
+        ("client_id", client_id),
+        ("code", code),
+        ("code_verifier", verifier),
+        ("redirect_uri", CALLBACK),
+    ]
 }
 
 async fn code_for(app: &TestApp, client_id: &str, scope: &str, audience: Option<&str>) -> (String, String) {
@@ -179,7 +185,12 @@ async fn client_credentials_with_basic_and_post_authentication() {
     assert_eq!(at["sub"], format!("{}@clients", m2m.client_id));
     assert_eq!(at["aud"], "https://api.example");
     let (s, _) = app
-        .token(&[("grant_type", "client_credentials"), ("client_id", &m2m.client_id), ("client_secret", &secret), ("audience", "https://api.example")])
+        .token(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &m2m.client_id),
+            ("client_secret", &secret),
+            ("audience", "https://api.example"),
+        ])
         .await;
     assert_eq!(s, 200);
 }
@@ -200,7 +211,8 @@ async fn wrong_client_secret_is_invalid_client() {
     assert!(r.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "invalid_client");
-    let (s, body) = app.token(&[("grant_type", "client_credentials"), ("client_id", &m2m.client_id), ("audience", "https://api.example")]).await;
+    let (s, body) =
+        app.token(&[("grant_type", "client_credentials"), ("client_id", &m2m.client_id), ("audience", "https://api.example")]).await;
     assert_eq!((s, body["error"].as_str()), (401, Some("invalid_client")), "missing secret");
 }
 
@@ -209,7 +221,8 @@ async fn public_clients_cannot_use_client_credentials() {
     let app = TestApp::spawn().await;
     app.api("https://api.example", false).await;
     let c = app.spa().await;
-    let (s, body) = app.token(&[("grant_type", "client_credentials"), ("client_id", &c.client_id), ("audience", "https://api.example")]).await;
+    let (s, body) =
+        app.token(&[("grant_type", "client_credentials"), ("client_id", &c.client_id), ("audience", "https://api.example")]).await;
     assert_eq!((s, body["error"].as_str()), (403, Some("unauthorized_client")));
 }
 
