@@ -20,6 +20,8 @@ export const RATCHET_BIN = process.env.RATCHET_BIN || join(REPO, 'target/debug/r
 export const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 const PAGES = join(PKG, 'test/e2e/pages');
 const BUNDLE = join(PKG, 'dist/ratchet-spa.js');
+/** The unmodified Auth0 SPA SDK (devDependency), served under /auth0-spa-js/ by the SPA server. */
+export const AUTH0_DIST = join(PKG, 'node_modules/@auth0/auth0-spa-js/dist');
 
 export const EMAIL = 'ada@example.com';
 export const PASSWORD = 'correct horse battery staple 42';
@@ -76,6 +78,7 @@ export async function startSpa(index = 'app.html', root = PAGES): Promise<Spa> {
     if (path === '/config.json') return send(200, TYPES['.json']!, JSON.stringify(spa.config));
     let file: string;
     if (path === '/ratchet-spa.js' || path === '/ratchet-spa.js.map') file = join(PKG, 'dist', path);
+    else if (/^\/auth0-spa-js\/auth0-spa-js\.[\w.-]+$/.test(path)) file = join(AUTH0_DIST, path.slice('/auth0-spa-js/'.length));
     else if (path === '/') file = join(root, index);
     else file = join(root, normalize(path).replace(/^(\.\.[/\\])+/, ''));
     if (!file.startsWith(root) && !file.startsWith(PKG)) return send(404, 'text/plain', 'not found');
@@ -100,6 +103,8 @@ export interface RatchetOptions {
   leeway?: number;
   /** Access-token lifetime of the API (seconds). */
   tokenLifetime?: number;
+  /** Extra SPA paths (e.g. '/auth0.html') registered as callback and logout URLs. */
+  pages?: string[];
 }
 
 export interface Ratchet {
@@ -167,6 +172,7 @@ export async function startRatchet(o: RatchetOptions): Promise<Ratchet> {
           '--callback', spa, '--callback', `${spa}/`, '--callback', `${spa}/app.html`, '--callback', `${spa}/seed.html`,
           '--web-origin', spa,
           '--logout-url', `${spa}/app.html`, '--logout-url', `${spa}/`, '--logout-url', spa,
+          ...(o.pages ?? []).flatMap((p) => ['--callback', `${spa}${p}`, '--logout-url', `${spa}${p}`]),
           '--rotation', 'rotating', '--leeway', String(o.leeway ?? 0), '--json',
         ],
         env,
