@@ -1,1 +1,724 @@
-fn main() {}
+//! `ratchet-bench`: refresh-token rotation throughput of a real `ratchet serve` process.
+//!
+//! 1. Starts `ratchet serve --listen 127.0.0.1:0` on a fresh temporary SQLite file (or the given
+//!    `--database`), and provisions with the `ratchet` CLI: an SPA client (rotating, leeway 0),
+//!    a user, and an API (so every refresh signs two RS256 JWTs: the ID token and the access token).
+//! 2. Obtains one refresh token per chain through the real browser sign-in flow (`/authorize` with
+//!    PKCE → `/u/login` → callback code → `/oauth/token`).
+//! 3. Runs the chains closed-loop for a bounded time: each request presents the token the previous
+//!    response returned. Reports refresh/s and latency percentiles.
+//! 4. Measures the machine's RS256 signing rate with the server's own code
+//!    (`ratchet_core::jws::SigningKey::sign`) on every core, and reports throughput as a fraction
+//!    of the bound `signing rate / 2 signatures per refresh`.
+//!
+//! The server and the load generator share the machine; the load generator runs on one thread and
+//! its CPU use is reported next to the server's.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use clap::Parser;
+use ratchet_core::jws::SigningKey;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+#[derive(Parser, Debug, Clone)]
+#[command(name = "ratchet-bench", about = "Refresh-token rotation throughput of a real ratchet server")]
+struct Args {
+    /// The ratchet binary to run.
+    #[arg(long, default_value = "target/release/ratchet")]
+    server_bin: PathBuf,
+    /// Concurrent closed-loop refresh chains (one refresh-token family each).
+    #[arg(long, default_value_t = 16)]
+    chains: usize,
+    /// Measured duration in seconds.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Warm-up before measuring, in seconds (same load, not counted).
+    #[arg(long, default_value_t = 1)]
+    warmup: u64,
+    /// `sqlite` (the default: a fresh SQLite file in a temporary directory) or a database URL
+    /// (`postgres://…`; the database must exist; it is migrated; to reuse it across runs, set the same
+    /// `RATCHET_MASTER_KEY` every time, otherwise a random master key is used).
+    #[arg(long)]
+    database: Option<String>,
+    /// Seconds spent measuring the RS256 signing rate.
+    #[arg(long, default_value_t = 3)]
+    sign_seconds: u64,
+    /// Also replay the server's per-refresh work in-process (store calls as `exchange_refresh_token`
+    /// makes them, with and without the two signatures, no HTTP) to show where the time goes.
+    #[arg(long)]
+    diagnose: bool,
+}
+
+const CALLBACK: &str = "http://127.0.0.1:1/cb";
+const AUDIENCE: &str = "https://bench";
+const PASSWORD: &str = "bench password 1";
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    ensure!(args.chains > 0 && args.seconds > 0, "--chains and --seconds must be positive");
+    ensure!(args.server_bin.exists(), "{} not found: build it with `cargo build --release -p ratchet-server`", args.server_bin.display());
+    let dir = tempfile::tempdir()?;
+    let database = match args.database.as_deref() {
+        None | Some("sqlite") => format!("sqlite://{}", dir.path().join("bench.db").display()),
+        Some(url) => url.to_string(),
+    };
+    // A reused database needs the master key its secrets were sealed under.
+    let master_key = match std::env::var("RATCHET_MASTER_KEY") {
+        Ok(k) if !k.trim().is_empty() => k,
+        _ => hex::encode(ratchet_core::secret::random_bytes::<32>()),
+    };
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+
+    // The load generator is one thread: it leaves the rest of the machine to the server.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let load = rt.block_on(run_load(&args, &database, &master_key))?;
+    drop(rt);
+
+    let sign = measure_signing(cpus, Duration::from_secs(args.sign_seconds))?;
+    report(&args, &database, cpus, &load, &sign);
+    if args.diagnose {
+        diagnose::run(&args, cpus)?;
+    }
+    Ok(())
+}
+
+// ---- Provisioning with the CLI ----
+
+fn cli(args: &Args, database: &str, master_key: &str, cmd: &[&str]) -> anyhow::Result<Value> {
+    let out = Command::new(&args.server_bin)
+        .arg("--database")
+        .arg(database)
+        .args(cmd)
+        .env("RATCHET_MASTER_KEY", master_key)
+        .output()
+        .with_context(|| format!("cannot run {}", args.server_bin.display()))?;
+    ensure!(out.status.success(), "`ratchet {}` failed: {}", cmd.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+    serde_json::from_slice(&out.stdout).with_context(|| format!("`ratchet {}` did not print JSON", cmd.join(" ")))
+}
+
+struct Server {
+    child: tokio::process::Child,
+    base: String,
+    pid: u32,
+}
+
+async fn start_server(args: &Args, database: &str, master_key: &str) -> anyhow::Result<Server> {
+    let mut child = tokio::process::Command::new(&args.server_bin)
+        .arg("--database")
+        .arg(database)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("RATCHET_MASTER_KEY", master_key)
+        .env("RATCHET_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot start {}", args.server_bin.display()))?;
+    let pid = child.id().context("the server exited at once")?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    let base = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(url) = line.strip_prefix("listening on ") {
+                return Ok(url.trim().trim_end_matches('/').to_string());
+            }
+        }
+        bail!("the server exited before listening")
+    })
+    .await
+    .context("the server did not print `listening on …` within 60 s")??;
+    // Keep draining stdout so the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok(Server { child, base, pid })
+}
+
+// ---- The real sign-in flow ----
+
+fn param(url: &url::Url, k: &str) -> Option<String> {
+    url.query_pairs().find(|(n, _)| n == k).map(|(_, v)| v.into_owned())
+}
+
+/// One browser sign-in with PKCE; returns the first refresh token of a new family.
+async fn sign_in(base: &str, client_id: &str, email: &str) -> anyhow::Result<String> {
+    let browser = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build()?;
+    let verifier = ratchet_core::secret::random_token();
+    let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let mut authorize = url::Url::parse(&format!("{base}/authorize"))?;
+    authorize
+        .query_pairs_mut()
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", CALLBACK)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid profile email offline_access")
+        .append_pair("audience", AUDIENCE)
+        .append_pair("state", "bench-state")
+        .append_pair("nonce", "bench-nonce")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    let r = browser.get(authorize).send().await?;
+    ensure!(r.status() == 302, "/authorize answered {}", r.status());
+    let login = r.headers()["location"].to_str()?.to_string();
+    ensure!(login.starts_with("/u/login?state="), "/authorize redirected to {login}");
+    // The CSRF cookie (`ratchet_csrf`) stays in the browser's cookie store.
+    let html = browser.get(format!("{base}{login}")).send().await?.text().await?;
+    let tx = html
+        .split("name=\"state\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .context("no hidden state field on the login page")?
+        .to_string();
+    let r = browser
+        .post(format!("{base}/u/login"))
+        .header("origin", base)
+        .form(&[("state", tx.as_str()), ("username", email), ("password", PASSWORD)])
+        .send()
+        .await?;
+    ensure!(r.status() == 302, "/u/login answered {}", r.status());
+    let callback = url::Url::parse(r.headers()["location"].to_str()?)?;
+    let code = param(&callback, "code").with_context(|| format!("no code in {callback}"))?;
+    let r = browser
+        .post(format!("{base}/oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", client_id),
+            ("code", code.as_str()),
+            ("code_verifier", verifier.as_str()),
+            ("redirect_uri", CALLBACK),
+        ])
+        .send()
+        .await?;
+    ensure!(r.status() == 200, "code exchange answered {}: {}", r.status(), r.text().await?);
+    let body: Value = r.json().await?;
+    ensure!(
+        body["id_token"].is_string() && body["access_token"].as_str().is_some_and(|t| t.split('.').count() == 3),
+        "expected an ID token and a JWT access token: {body}"
+    );
+    Ok(body["refresh_token"].as_str().context("no refresh token")?.to_string())
+}
+
+// ---- The load ----
+
+struct Load {
+    /// Latencies (µs) of the refreshes completed inside the measured window.
+    latencies: Vec<u32>,
+    window: Duration,
+    errors: u64,
+    first_error: Option<String>,
+    chains_lost: usize,
+    server_cpu: f64,
+    self_cpu: f64,
+    /// Busy cores of the whole machine (every process, including a database server and anything
+    /// else running).
+    machine_cpu: f64,
+}
+
+async fn run_load(args: &Args, database: &str, master_key: &str) -> anyhow::Result<Load> {
+    let client = cli(
+        args,
+        database,
+        master_key,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "B",
+            "--type",
+            "spa",
+            "--callback",
+            CALLBACK,
+            "--web-origin",
+            "http://127.0.0.1:1",
+            "--rotation",
+            "rotating",
+            "--leeway",
+            "0",
+            "--json",
+        ],
+    )?;
+    let client_id = client["client_id"].as_str().context("client_id")?.to_string();
+    ensure!(client["refresh_token"]["rotation_type"] == "rotating" && client["refresh_token"]["leeway"] == 0, "{client}");
+    // A new user per run, so a reused database works; the API may exist from an earlier run.
+    let email = format!("bench-{}@example.com", hex::encode(ratchet_core::secret::random_bytes::<4>()));
+    cli(args, database, master_key, &["users", "create", "--email", &email, "--password", PASSWORD, "--json"])?;
+    if let Err(e) = cli(args, database, master_key, &["apis", "create", "--audience", AUDIENCE, "--allow-offline-access", "--json"]) {
+        ensure!(e.to_string().contains("already exists"), e);
+    }
+
+    let mut server = start_server(args, database, master_key).await?;
+    let base = server.base.clone();
+    let mut tokens = Vec::with_capacity(args.chains);
+    for _ in 0..args.chains {
+        tokens.push(sign_in(&base, &client_id, &email).await?);
+    }
+
+    let http = reqwest::Client::builder().pool_max_idle_per_host(args.chains).build()?;
+    let url = format!("{base}/oauth/token");
+    let start = Instant::now();
+    let measure_from = start + Duration::from_secs(args.warmup);
+    let deadline = measure_from + Duration::from_secs(args.seconds);
+    let errors = Arc::new(AtomicU64::new(0));
+    let mut set = tokio::task::JoinSet::new();
+    for rt in tokens {
+        let (http, url, client_id, errors) = (http.clone(), url.clone(), client_id.clone(), errors.clone());
+        set.spawn(chain(http, url, client_id, rt, measure_from, deadline, errors));
+    }
+    // CPU accounting over the measured window.
+    tokio::time::sleep_until(measure_from.into()).await;
+    let (server_cpu0, self_cpu0, machine0) = (cpu_seconds(server.pid), cpu_seconds(std::process::id()), machine_busy_seconds());
+    let t0 = Instant::now();
+    tokio::time::sleep_until(deadline.into()).await;
+    let (server_cpu1, self_cpu1, machine1) = (cpu_seconds(server.pid), cpu_seconds(std::process::id()), machine_busy_seconds());
+    let window = t0.elapsed();
+
+    let mut latencies = Vec::new();
+    let mut first_error = None;
+    let mut chains_lost = 0;
+    let all = tokio::time::timeout(Duration::from_secs(30), set.join_all()).await.context("chains did not stop within 30 s")?;
+    for (lat, err) in all {
+        latencies.extend(lat);
+        if let Some(e) = err {
+            chains_lost += 1;
+            first_error.get_or_insert(e);
+        }
+    }
+    server.child.start_kill()?;
+    let _ = tokio::time::timeout(Duration::from_secs(10), server.child.wait()).await;
+    Ok(Load {
+        latencies,
+        window,
+        errors: errors.load(Ordering::Relaxed),
+        first_error,
+        chains_lost,
+        server_cpu: (server_cpu1 - server_cpu0) / window.as_secs_f64(),
+        self_cpu: (self_cpu1 - self_cpu0) / window.as_secs_f64(),
+        machine_cpu: (machine1 - machine0) / window.as_secs_f64(),
+    })
+}
+
+/// One closed-loop chain: each refresh presents the token the previous response returned.
+async fn chain(
+    http: reqwest::Client,
+    url: String,
+    client_id: String,
+    mut rt: String,
+    measure_from: Instant,
+    deadline: Instant,
+    errors: Arc<AtomicU64>,
+) -> (Vec<u32>, Option<String>) {
+    let mut lat = Vec::with_capacity(16_384);
+    loop {
+        let t0 = Instant::now();
+        if t0 >= deadline {
+            return (lat, None);
+        }
+        // Refresh tokens are base64url and client ids hex: no form escaping needed.
+        let body = format!("grant_type=refresh_token&client_id={client_id}&refresh_token={rt}");
+        let result = async {
+            let r = http
+                .post(&url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = r.status();
+            let text = r.text().await.map_err(|e| e.to_string())?;
+            if status != 200 {
+                return Err(format!("{status}: {text}"));
+            }
+            extract_refresh_token(&text).ok_or_else(|| format!("no refresh_token in {text}"))
+        }
+        .await;
+        let t1 = Instant::now();
+        match result {
+            Ok(next) => rt = next,
+            Err(e) => {
+                errors.fetch_add(1, Ordering::Relaxed);
+                // The family may be revoked now: this chain cannot continue.
+                return (lat, Some(e));
+            }
+        }
+        if t0 >= measure_from && t1 <= deadline {
+            lat.push(u32::try_from((t1 - t0).as_micros()).unwrap_or(u32::MAX));
+        }
+    }
+}
+
+/// The `refresh_token` member of a token response, without a full JSON parse (the load generator
+/// shares the CPU with the server, so it does as little as possible).
+fn extract_refresh_token(body: &str) -> Option<String> {
+    let start = body.find("\"refresh_token\":\"")? + "\"refresh_token\":\"".len();
+    let len = body[start..].find('"')?;
+    Some(body[start..start + len].to_string())
+}
+
+/// User + system CPU seconds of process `pid` so far (Linux `/proc`; 0 elsewhere).
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { return 0.0 };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0) + f.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+    ticks / clock_ticks()
+}
+
+/// Busy CPU seconds of the whole machine so far (all CPUs; `/proc/stat` minus idle and iowait).
+fn machine_busy_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else { return 0.0 };
+    let Some(cpu) = stat.lines().find(|l| l.starts_with("cpu ")) else { return 0.0 };
+    let v: Vec<f64> = cpu.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    let total: f64 = v.iter().take(8).sum();
+    let idle = v.get(3).copied().unwrap_or(0.0) + v.get(4).copied().unwrap_or(0.0);
+    (total - idle) / clock_ticks()
+}
+
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+// ---- The signing bound ----
+
+struct Signing {
+    threads: usize,
+    /// Signatures per second on `threads` threads.
+    rate: f64,
+    /// Signatures per second on one thread.
+    single: f64,
+}
+
+/// Signs ID-token-sized claims with the server's code on `threads` threads for `d`.
+fn sign_rate(der: &[u8], threads: usize, d: Duration) -> anyhow::Result<f64> {
+    let claims = json!({
+        "iss": "http://127.0.0.1:3000/", "sub": "ratchet|0123456789abcdef0123456789abcdef",
+        "aud": ["https://bench", "http://127.0.0.1:3000/userinfo"], "iat": 1_700_000_000, "exp": 1_700_086_400,
+        "scope": "openid profile email offline_access", "azp": "0123456789abcdef0123456789abcdef",
+        "jti": "0123456789abcdef0123456789abcdef",
+    });
+    let start = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (der, claims) = (der.to_vec(), claims.clone());
+            std::thread::spawn(move || -> anyhow::Result<u64> {
+                let key = SigningKey::from_pkcs8(&der)?;
+                let mut n = 0u64;
+                while start.elapsed() < d {
+                    std::hint::black_box(key.sign(&claims)?);
+                    n += 1;
+                }
+                Ok(n)
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for h in handles {
+        total += h.join().map_err(|_| anyhow::anyhow!("a signing thread panicked"))??;
+    }
+    Ok(total as f64 / start.elapsed().as_secs_f64())
+}
+
+fn measure_signing(cpus: usize, d: Duration) -> anyhow::Result<Signing> {
+    let (_, der) = SigningKey::generate()?;
+    let single = sign_rate(&der, 1, d / 2)?;
+    let rate = sign_rate(&der, cpus, d)?;
+    Ok(Signing { threads: cpus, rate, single })
+}
+
+// ---- Report ----
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    f64::from(sorted[i]) / 1000.0
+}
+
+fn report(args: &Args, database: &str, cpus: usize, load: &Load, sign: &Signing) {
+    let mut lat = load.latencies.clone();
+    lat.sort_unstable();
+    let n = lat.len();
+    let rps = n as f64 / load.window.as_secs_f64();
+    let (p50, p90, p99, max) = (percentile(&lat, 50.0), percentile(&lat, 90.0), percentile(&lat, 99.0), percentile(&lat, 100.0));
+    let bound = sign.rate / 2.0;
+    let fraction = rps / bound;
+    let engine =
+        if matches!(args.database.as_deref(), None | Some("sqlite")) { "sqlite (fresh temp file)".to_string() } else { redact(database) };
+    let server_us_per_refresh = load.server_cpu / rps * 1e6;
+    let sign_us = 1e6 / sign.single;
+    println!(
+        "ratchet-bench: {} chains, {} s measured after {} s warm-up, {engine}, {cpus} CPUs shared by server and load generator",
+        args.chains, args.seconds, args.warmup
+    );
+    println!("refreshes:     {n} ok in {:.2} s, {} errors ({} chains lost)", load.window.as_secs_f64(), load.errors, load.chains_lost);
+    if let Some(e) = &load.first_error {
+        println!("first error:   {e}");
+    }
+    println!("throughput:    {rps:.0} refresh/s");
+    println!("latency:       p50 {p50:.2} ms, p90 {p90:.2} ms, p99 {p99:.2} ms, max {max:.2} ms");
+    println!(
+        "CPU:           server {:.2} cores ({server_us_per_refresh:.0} µs CPU per refresh), load generator {:.2} cores, whole machine {:.2} of {cpus} cores busy",
+        load.server_cpu, load.self_cpu, load.machine_cpu
+    );
+    println!(
+        "RS256 signing: {:.0} signatures/s on {} threads ({:.0}/s on one thread = {sign_us:.0} µs each), server code `SigningKey::sign`",
+        sign.rate, sign.threads, sign.single
+    );
+    println!("bound:         {bound:.0} refresh/s (2 RS256 signatures per refresh: ID token + JWT access token)");
+    println!("efficiency:    {:.1} % of the bound", fraction * 100.0);
+    println!(
+        "budget:        2 signatures = {:.0} µs of the {server_us_per_refresh:.0} µs server CPU per refresh; the rest ({:.0} µs) is HTTP, JSON, store calls and audit",
+        2.0 * sign_us,
+        server_us_per_refresh - 2.0 * sign_us
+    );
+    let met = fraction >= 0.85 && p99 < 10.0 && load.errors == 0;
+    println!("target:        ≥ 85 % of the bound and p99 < 10 ms with no errors: {}", if met { "MET" } else { "MISSED" });
+    println!();
+    println!(
+        "| chains | seconds | refresh/s | p50 ms | p90 ms | p99 ms | errors | RS256 sign/s ({} thr) | bound refresh/s | % of bound |",
+        sign.threads
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| {} | {} | {rps:.0} | {p50:.2} | {p90:.2} | {p99:.2} | {} | {:.0} | {bound:.0} | {:.1} % |",
+        args.chains,
+        args.seconds,
+        load.errors,
+        sign.rate,
+        fraction * 100.0
+    );
+}
+
+/// A database URL with any password hidden.
+fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((creds, host)) => format!("{scheme}://{}:***@{host}", creds.split(':').next().unwrap_or_default()),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// In-process replays of the refresh hot path, without HTTP, on a runtime shaped like the server's
+/// (`cpus` async workers): the same store calls in the same order as
+/// `AppState::exchange_refresh_token` (client, family, advance_family, user, api, audit record),
+/// optionally with the two RS256 signatures inline on the async worker (as the server signs) or
+/// on the blocking pool.
+mod diagnose {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use ratchet_core::client::{Api, AppType, Client, NewClient};
+    use ratchet_core::family::{Family, FamilyGrant, idle_deadline};
+    use ratchet_core::jws::SigningKey;
+    use ratchet_store::{Event, Store, User};
+    use serde_json::json;
+
+    use super::Args;
+
+    #[derive(Clone, Copy, PartialEq, Debug)]
+    enum Sign {
+        None,
+        Inline,
+        Blocking,
+    }
+
+    struct Variant {
+        name: &'static str,
+        store: bool,
+        /// The four reads (client, family, user, api) before and around the write.
+        reads: bool,
+        audit: bool,
+        sign: Sign,
+    }
+
+    pub fn run(args: &Args, cpus: usize) -> anyhow::Result<()> {
+        let variants = [
+            Variant {
+                name: "store calls only (4 reads + 2 writes, as the server)",
+                store: true,
+                reads: true,
+                audit: true,
+                sign: Sign::None,
+            },
+            Variant {
+                name: "store calls without the audit insert (4 reads + 1 write)",
+                store: true,
+                reads: true,
+                audit: false,
+                sign: Sign::None,
+            },
+            Variant { name: "the conditional write only (1 write)", store: true, reads: false, audit: false, sign: Sign::None },
+            Variant {
+                name: "2 signatures only, inline on the async workers",
+                store: false,
+                reads: false,
+                audit: false,
+                sign: Sign::Inline,
+            },
+            Variant {
+                name: "4 reads + 2 writes + 2 signatures inline (the server's shape)",
+                store: true,
+                reads: true,
+                audit: true,
+                sign: Sign::Inline,
+            },
+            Variant {
+                name: "4 reads + 2 writes + 2 signatures on the blocking pool",
+                store: true,
+                reads: true,
+                audit: true,
+                sign: Sign::Blocking,
+            },
+            Variant { name: "4 reads + 1 write + 2 signatures inline", store: true, reads: true, audit: false, sign: Sign::Inline },
+            Variant { name: "1 write + 2 signatures inline", store: true, reads: false, audit: false, sign: Sign::Inline },
+        ];
+        let secs = args.seconds.clamp(2, 5);
+        println!();
+        println!(
+            "diagnosis: the refresh hot path replayed in-process, {} concurrent chains, {cpus} async workers, {secs} s each, no HTTP",
+            args.chains
+        );
+        println!("| variant | ops/s | p50 ms | p99 ms | CPU cores |");
+        println!("|---|---:|---:|---:|---:|");
+        for v in &variants {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(cpus).enable_all().build()?;
+            let (ops, p50, p99, cpu) = rt.block_on(probe(v, args.chains, Duration::from_secs(secs)))?;
+            println!("| {} | {ops:.0} | {p50:.2} | {p99:.2} | {cpu:.2} |", v.name);
+        }
+        Ok(())
+    }
+
+    async fn probe(v: &Variant, chains: usize, d: Duration) -> anyhow::Result<(f64, f64, f64, f64)> {
+        let dir = tempfile::tempdir()?;
+        let store: Arc<dyn Store> = ratchet_store::open(&format!("sqlite://{}", dir.path().join("probe.db").display())).await?;
+        let now = 1_700_000_000;
+        let client = Client::new(
+            "0123456789abcdef0123456789abcdef".into(),
+            NewClient { name: "probe".into(), app_type: Some(AppType::Spa), callbacks: vec![super::CALLBACK.into()], ..Default::default() },
+            now,
+        )?;
+        store.insert_client(&client, None).await?;
+        store.insert_api(&Api::new("api_probe".into(), super::AUDIENCE.into(), None, true, None)?).await?;
+        let user = User {
+            user_id: "ratchet|probe".into(),
+            email: "probe@example.com".into(),
+            name: "probe".into(),
+            password_hash: "x".into(),
+            blocked: false,
+            created_at: now,
+        };
+        store.insert_user(&user).await?;
+        let key = Arc::new(SigningKey::generate()?.0);
+        let mut families = Vec::new();
+        for i in 0..chains {
+            let f = Family::born(
+                FamilyGrant {
+                    grant_id: format!("gr_{i}"),
+                    client_id: client.client_id.clone(),
+                    user_id: user.user_id.clone(),
+                    session_id: None,
+                    audience: Some(super::AUDIENCE.into()),
+                    scope: "openid offline_access".into(),
+                    auth_time: now,
+                },
+                &client.refresh_token,
+                now,
+            );
+            store.insert_family(&f).await?;
+            families.push(f);
+        }
+        let cpu0 = super::cpu_seconds(std::process::id());
+        let start = Instant::now();
+        let deadline = start + d;
+        let mut set = tokio::task::JoinSet::new();
+        for f in families {
+            let (store, key, client_id, policy) = (store.clone(), key.clone(), client.client_id.clone(), client.refresh_token.clone());
+            let (use_store, reads, audit, sign) = (v.store, v.reads, v.audit, v.sign);
+            set.spawn(async move {
+                let mut lat = Vec::new();
+                let mut counter = 0u64;
+                while Instant::now() < deadline {
+                    let t0 = Instant::now();
+                    if use_store && reads {
+                        store.client(&client_id).await?.expect("client");
+                        let fam = store.family(&f.id).await?.expect("family");
+                        assert!(store.advance_family(&fam.id, counter, now, idle_deadline(&policy, fam.expires_at, now)).await?, "uncontended advance");
+                        store.user(&fam.user_id).await?.expect("user");
+                        store.api(super::AUDIENCE).await?.expect("api");
+                    } else if use_store {
+                        assert!(store.advance_family(&f.id, counter, now, idle_deadline(&policy, f.expires_at, now)).await?, "uncontended advance");
+                    }
+                    counter += 1;
+                    let claims = json!({"iss": "http://127.0.0.1:3000/", "sub": "ratchet|probe", "aud": super::AUDIENCE, "iat": now, "exp": now + 3600, "jti": counter});
+                    match sign {
+                        Sign::None => {}
+                        Sign::Inline => {
+                            std::hint::black_box(key.sign(&claims)?);
+                            std::hint::black_box(key.sign(&claims)?);
+                        }
+                        Sign::Blocking => {
+                            let key = key.clone();
+                            tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+                                std::hint::black_box(key.sign(&claims)?);
+                                std::hint::black_box(key.sign(&claims)?);
+                                Ok(())
+                            })
+                            .await??;
+                        }
+                    }
+                    if use_store && audit {
+                        let e = Event { at: now, kind: "sertft".into(), client_id: Some(client_id.clone()), user_id: Some("ratchet|probe".into()), description: "Refresh token exchanged".into(), details: json!({"familyId": f.id.to_string(), "tokenCounter": counter, "rotated": true}) };
+                        store.record(&e).await?;
+                    }
+                    lat.push(u32::try_from(t0.elapsed().as_micros()).unwrap_or(u32::MAX));
+                }
+                anyhow::Ok(lat)
+            });
+        }
+        let mut all = Vec::new();
+        while let Some(r) = tokio::time::timeout(d + Duration::from_secs(30), set.join_next()).await? {
+            all.extend(r??);
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        let cpu = (super::cpu_seconds(std::process::id()) - cpu0) / elapsed;
+        all.sort_unstable();
+        Ok((all.len() as f64 / elapsed, super::percentile(&all, 50.0), super::percentile(&all, 99.0), cpu))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extracts_the_refresh_token() {
+        let body = r#"{"access_token":"a.b.c","token_type":"Bearer","expires_in":86400,"scope":"openid","id_token":"x.y.z","refresh_token":"AQE_-x"}"#;
+        assert_eq!(extract_refresh_token(body).as_deref(), Some("AQE_-x"));
+        assert_eq!(extract_refresh_token(r#"{"access_token":"a"}"#), None);
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let v: Vec<u32> = (1..=100).map(|i| i * 1000).collect();
+        assert_eq!(percentile(&v, 50.0), 51.0);
+        assert_eq!(percentile(&v, 100.0), 100.0);
+    }
+}

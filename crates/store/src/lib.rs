@@ -178,7 +178,9 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_family(&self, id: &FamilyId, now: UnixTime) -> Result<bool>;
     async fn revoke_families(&self, filter: &FamilyFilter, now: UnixTime) -> Result<u64>;
     /// Revokes the oldest live families of `user_id` at `client_id` beyond the newest `keep`.
-    async fn evict_families(&self, user_id: &str, client_id: &str, keep: u32, now: UnixTime) -> Result<u64>;
+    /// `spare` (the family just issued) is never revoked and counts as one of the `keep`: ages are
+    /// whole seconds, so "newest" alone cannot tell it from families born in the same second.
+    async fn evict_families(&self, user_id: &str, client_id: &str, keep: u32, spare: Option<&FamilyId>, now: UnixTime) -> Result<u64>;
     /// Deletes what can never be used again: expired codes and sessions, families revoked or
     /// expired for more than `grace` seconds, grants older than `grace` with no family or code
     /// left (so `grace` must cover the opaque access-token lifetime), and audit events older than

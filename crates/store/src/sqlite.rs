@@ -528,18 +528,20 @@ impl Store for SqliteStore {
         Ok(r.rows_affected())
     }
 
-    async fn evict_families(&self, user_id: &str, client_id: &str, keep: u32, now: UnixTime) -> Result<u64> {
+    async fn evict_families(&self, user_id: &str, client_id: &str, keep: u32, spare: Option<&FamilyId>, now: UnixTime) -> Result<u64> {
+        let offset = if spare.is_some() { keep.saturating_sub(1) } else { keep };
         let r = sqlx::query(
             "UPDATE families SET revoked_at = $4 WHERE family_id IN (
                SELECT family_id FROM families
-               WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL
+               WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL AND family_id <> $5
                  AND (expires_at IS NULL OR expires_at > $4) AND (idle_expires_at IS NULL OR idle_expires_at > $4)
                ORDER BY created_at DESC, family_id DESC LIMIT -1 OFFSET $3)",
         )
         .bind(user_id)
         .bind(client_id)
-        .bind(i64::from(keep))
+        .bind(i64::from(offset))
         .bind(now)
+        .bind(spare.map(|f| f.to_string()).unwrap_or_default())
         .execute(&self.writer)
         .await
         .map_err(map_err)?;

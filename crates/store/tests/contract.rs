@@ -693,6 +693,22 @@ async fn revoke_families_requires_every_condition_given(s: &Db) {
     revoke_and_expect(s, &w, FamilyFilter::default(), NOW + 4, &[]).await;
 }
 
+async fn evict_families_never_evicts_the_spared_family(s: &Db) {
+    // Three families born in the same second: age cannot tell which is newest.
+    let same_second: Vec<Family> = (0..3).map(|_| family("g", "c", "u")).collect();
+    for f in &same_second {
+        s.insert_family(f).await.unwrap();
+    }
+    for spare in &same_second {
+        let mut fresh = family("g", "c", "u");
+        fresh.created_at = same_second[0].created_at;
+        s.insert_family(&fresh).await.unwrap();
+        s.evict_families("u", "c", 1, Some(&fresh.id), NOW).await.unwrap();
+        assert_eq!(revoked_at(s, &fresh).await, None, "the spared family survives");
+        assert!(revoked_at(s, spare).await.is_some(), "every other one is beyond the newest one");
+    }
+}
+
 async fn evict_families_keeps_the_newest_n_live(s: &Db) {
     let at = |created: i64| Family { created_at: NOW + created, ..family("g", "c", "u") };
     let oldest: Vec<Family> = [-50, -40, -30].into_iter().map(at).collect();
@@ -707,7 +723,7 @@ async fn evict_families_keeps_the_newest_n_live(s: &Db) {
         s.insert_family(f).await.unwrap();
     }
 
-    assert_eq!(s.evict_families("u", "c", 2, NOW).await.unwrap(), 3);
+    assert_eq!(s.evict_families("u", "c", 2, None, NOW).await.unwrap(), 3);
     for f in &oldest {
         assert_eq!(revoked_at(s, f).await, Some(NOW), "the oldest beyond the newest two go");
     }
@@ -716,8 +732,8 @@ async fn evict_families_keeps_the_newest_n_live(s: &Db) {
     }
     assert_eq!(revoked_at(s, &revoked).await, Some(NOW - 2));
 
-    assert_eq!(s.evict_families("u", "c", 2, NOW + 1).await.unwrap(), 0);
-    assert_eq!(s.evict_families("u", "c", 0, NOW + 2).await.unwrap(), 2);
+    assert_eq!(s.evict_families("u", "c", 2, None, NOW + 1).await.unwrap(), 0);
+    assert_eq!(s.evict_families("u", "c", 0, None, NOW + 2).await.unwrap(), 2);
     for f in &kept {
         assert_eq!(revoked_at(s, f).await, Some(NOW + 2));
     }
@@ -1115,6 +1131,7 @@ contract! {
     revoke_families_by_rotating,
     revoke_families_requires_every_condition_given,
     evict_families_keeps_the_newest_n_live,
+    evict_families_never_evicts_the_spared_family,
     purge_deletes_only_what_can_never_be_used_again,
     events_are_newest_first_and_filtered_by_type_and_user,
     events_limit_caps_results_and_zero_means_a_hundred,

@@ -227,3 +227,42 @@ impl NowForTests for ManualClock {
         self.now()
     }
 }
+
+// ---- Refresh-token rotation helpers (rotation, revocation, rotation_model, storage) ----
+
+/// The one answer for every refused refresh token (Auth0's exact wording, DESIGN §3).
+pub fn invalid_refresh_token_body() -> Value {
+    serde_json::json!({"error": "invalid_grant", "error_description": "Unknown or invalid refresh token."})
+}
+
+/// Asserts `(status, body)` is exactly `403 {"error":"invalid_grant","error_description":"Unknown or invalid refresh token."}`.
+#[track_caller]
+pub fn assert_invalid_refresh_token(status: u16, body: &Value, context: &str) {
+    assert_eq!((status, body), (403, &invalid_refresh_token_body()), "{context}");
+}
+
+impl TestApp {
+    /// The stored family of a refresh token this server issued (panics on an unknown token).
+    pub async fn family_of(&self, rt: &str) -> ratchet_core::family::Family {
+        let (id, _) = self.state.keys.refresh.decode(rt).expect("a token issued by this server");
+        self.state.store.family(&id).await.unwrap().expect("its family is stored")
+    }
+
+    /// `POST /oauth/token` with a form body and extra request headers (e.g. `Origin`).
+    pub async fn token_with_headers(&self, form: &[(&str, &str)], headers: &[(&str, &str)]) -> (u16, Value) {
+        let mut req = reqwest::Client::new().post(self.url("/oauth/token")).form(form);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The value of `ratchet_events_total{type="kind"}` on `/metrics` (0 when absent).
+    pub async fn metric(&self, kind: &str) -> u64 {
+        let text = reqwest::get(self.url("/metrics")).await.unwrap().text().await.unwrap();
+        let prefix = format!("ratchet_events_total{{type=\"{kind}\"}} ");
+        text.lines().find_map(|l| l.strip_prefix(&prefix)).map_or(0, |v| v.trim().parse().unwrap())
+    }
+}
