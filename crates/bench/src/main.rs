@@ -518,7 +518,7 @@ fn redact(url: &str) -> String {
 
 /// In-process replays of the refresh hot path, without HTTP, on a runtime shaped like the server's
 /// (`cpus` async workers): the same store calls in the same order as
-/// `AppState::exchange_refresh_token` (client, family, advance_family, user, api, audit record),
+/// `AppState::exchange_refresh_token` (client, family, rotate, user, api, audit record),
 /// optionally with the two RS256 signatures inline on the async worker (as the server signs) or
 /// on the blocking pool.
 mod diagnose {
@@ -660,11 +660,11 @@ mod diagnose {
                     if use_store && reads {
                         store.client(&client_id).await?.expect("client");
                         let fam = store.family(&f.id).await?.expect("family");
-                        assert!(store.advance_family(&fam.id, counter, now, idle_deadline(&policy, fam.expires_at, now)).await?, "uncontended advance");
+                        assert!(store.rotate(&fam.id, &fam.client_id, counter, now, idle_deadline(&policy, fam.expires_at, now)).await?.is_some(), "uncontended rotation");
                         store.user(&fam.user_id).await?.expect("user");
                         store.api(super::AUDIENCE).await?.expect("api");
                     } else if use_store {
-                        assert!(store.advance_family(&f.id, counter, now, idle_deadline(&policy, f.expires_at, now)).await?, "uncontended advance");
+                        assert!(store.rotate(&f.id, &f.client_id, counter, now, idle_deadline(&policy, f.expires_at, now)).await?.is_some(), "uncontended rotation");
                     }
                     counter += 1;
                     let claims = json!({"iss": "http://127.0.0.1:3000/", "sub": "ratchet|probe", "aud": super::AUDIENCE, "iat": now, "exp": now + 3600, "jti": counter});

@@ -73,11 +73,11 @@ impl Application {
             None => crate::config::parse_issuer(&format!("http://{addr}/"))?,
         };
         let state = AppState(Arc::new(Inner {
+            audit: Audit::start(store.clone()),
             store,
             keys,
             issuer,
             clock,
-            audit: Audit::default(),
             throttle: Throttle::default(),
             hashing: Hashing::new(2),
         }));
@@ -91,6 +91,9 @@ impl Application {
     /// Serves until `shutdown` completes, then drains in-flight requests.
     pub async fn run_until_stopped(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let router = crate::http::router(self.state.clone());
-        axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await
+        let served =
+            axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await;
+        self.state.flush_audit().await;
+        served
     }
 }

@@ -169,9 +169,15 @@ pub trait Store: Send + Sync + 'static {
     // Refresh-token families.
     async fn insert_family(&self, family: &Family) -> Result<()>;
     async fn family(&self, id: &FamilyId) -> Result<Option<Family>>;
-    /// The rotation write: `counter` goes from `from` to `from + 1` only if it is still `from` and
-    /// the family is not revoked. Returns whether this call won.
-    async fn advance_family(&self, id: &FamilyId, from: u64, now: UnixTime, idle_expires_at: Option<UnixTime>) -> Result<bool>;
+    /// The rotation write, one conditional statement: `counter` goes from `from` to `from + 1`
+    /// only if it is still `from` and the family is live, rotating, issued to `client_id` and
+    /// unexpired at `now` (the conditions under which `ratchet_core::family::assess` decides
+    /// `Rotate`); `rotated_at` becomes `now` and the idle deadline `idle_expires_at`, capped by
+    /// the absolute expiry. Returns the family as written, or `None` when the conditions do not
+    /// hold (a lost race, or a case for the full decision). Of N concurrent callers with the same
+    /// `from`, exactly one gets `Some`.
+    async fn rotate(&self, id: &FamilyId, client_id: &str, from: u64, now: UnixTime, idle_expires_at: Option<UnixTime>)
+    -> Result<Option<Family>>;
     /// Moves the idle deadline of a non-rotating family after an exchange.
     async fn touch_family(&self, id: &FamilyId, now: UnixTime, idle_expires_at: Option<UnixTime>) -> Result<()>;
     /// Revokes one family; returns whether it was live until now.
@@ -189,6 +195,13 @@ pub trait Store: Send + Sync + 'static {
 
     // Audit trail.
     async fn record(&self, event: &Event) -> Result<()>;
+    /// Records several events at once (one transaction where the engine has them).
+    async fn record_many(&self, events: &[Event]) -> Result<()> {
+        for e in events {
+            self.record(e).await?;
+        }
+        Ok(())
+    }
     async fn events(&self, query: &EventQuery) -> Result<Vec<Event>>;
 }
 

@@ -1,7 +1,7 @@
 //! The PostgreSQL adapter: one database shared by any number of stateless nodes.
 //!
 //! Every method is one statement or one transaction at the default READ COMMITTED isolation. The
-//! writes that decide races are single conditional statements (`advance_family`, `redeem_code`,
+//! writes that decide races are single conditional statements (`rotate`, `redeem_code`,
 //! `insert_server_secret`): when two nodes update the same row, PostgreSQL makes the second wait
 //! for the first to commit and then re-evaluates its `WHERE` against the new row version, so
 //! exactly one of them matches. Migrations are embedded and serialised across nodes by the
@@ -526,21 +526,25 @@ impl Store for PostgresStore {
         row.as_ref().map(family_from).transpose()
     }
 
-    async fn advance_family(&self, id: &FamilyId, from: u64, now: UnixTime, idle_expires_at: Option<UnixTime>) -> Result<bool> {
-        // One statement: a concurrent winner's commit makes this row fail `counter = $2` on the
-        // re-check, so exactly one of N racing callers (on any node) sees one affected row.
-        let r = sqlx::query(
-            "UPDATE families SET counter = counter + 1, rotated_at = $3, idle_expires_at = $4
-             WHERE family_id = $1 AND counter = $2 AND revoked_at IS NULL",
+    async fn rotate(&self, id: &FamilyId, client_id: &str, from: u64, now: UnixTime, idle_expires_at: Option<UnixTime>) -> Result<Option<Family>> {
+        // One statement: a concurrent winner's commit makes this row fail `counter = $3` on the
+        // re-check, so exactly one of N racing callers (on any node) gets the row back.
+        let row = sqlx::query(
+            "UPDATE families SET counter = counter + 1, rotated_at = $4,
+               idle_expires_at = CASE WHEN $5::bigint IS NULL OR expires_at IS NULL THEN $5::bigint ELSE LEAST($5::bigint, expires_at) END
+             WHERE family_id = $1 AND client_id = $2 AND counter = $3 AND rotating AND revoked_at IS NULL
+               AND (expires_at IS NULL OR expires_at > $4) AND (idle_expires_at IS NULL OR idle_expires_at > $4)
+             RETURNING *",
         )
         .bind(id.to_string())
+        .bind(client_id)
         .bind(counter_param(from)?)
         .bind(now)
         .bind(idle_expires_at)
-        .execute(&self.pool)
+        .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?;
-        Ok(r.rows_affected() == 1)
+        row.as_ref().map(family_from).transpose()
     }
 
     async fn touch_family(&self, id: &FamilyId, _now: UnixTime, idle_expires_at: Option<UnixTime>) -> Result<()> {
@@ -639,20 +643,24 @@ impl Store for PostgresStore {
     }
 
     async fn record(&self, e: &Event) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO events (at, type, client_id, user_id, description, details)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(e.at)
-        .bind(&e.kind)
-        .bind(&e.client_id)
-        .bind(&e.user_id)
-        .bind(&e.description)
-        .bind(e.details.to_string())
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(())
+        self.record_many(std::slice::from_ref(e)).await
+    }
+
+    async fn record_many(&self, events: &[Event]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        for e in events {
+            sqlx::query("INSERT INTO events (at, type, client_id, user_id, description, details) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(e.at)
+                .bind(&e.kind)
+                .bind(&e.client_id)
+                .bind(&e.user_id)
+                .bind(&e.description)
+                .bind(e.details.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
     }
 
     async fn events(&self, q: &EventQuery) -> Result<Vec<Event>> {

@@ -458,7 +458,7 @@ impl Store for SqliteStore {
 
     async fn family(&self, id: &FamilyId) -> Result<Option<Family>> {
         // A reader sees every committed rotation (WAL snapshots start per statement); a stale
-        // read could only lose the conditional write in `advance_family`, never win it.
+        // read could only lose the conditional write in `rotate`, never win it.
         let row = sqlx::query("SELECT * FROM families WHERE family_id = $1")
             .bind(id.to_string())
             .fetch_optional(&self.reader)
@@ -467,19 +467,23 @@ impl Store for SqliteStore {
         row.as_ref().map(family_from).transpose()
     }
 
-    async fn advance_family(&self, id: &FamilyId, from: u64, now: UnixTime, idle_expires_at: Option<UnixTime>) -> Result<bool> {
-        let r = sqlx::query(
-            "UPDATE families SET counter = counter + 1, rotated_at = $3, idle_expires_at = $4
-             WHERE family_id = $1 AND counter = $2 AND revoked_at IS NULL",
+    async fn rotate(&self, id: &FamilyId, client_id: &str, from: u64, now: UnixTime, idle_expires_at: Option<UnixTime>) -> Result<Option<Family>> {
+        let row = sqlx::query(
+            "UPDATE families SET counter = counter + 1, rotated_at = $4,
+               idle_expires_at = CASE WHEN $5 IS NULL OR expires_at IS NULL THEN $5 ELSE MIN($5, expires_at) END
+             WHERE family_id = $1 AND client_id = $2 AND counter = $3 AND rotating = 1 AND revoked_at IS NULL
+               AND (expires_at IS NULL OR expires_at > $4) AND (idle_expires_at IS NULL OR idle_expires_at > $4)
+             RETURNING *",
         )
         .bind(id.to_string())
+        .bind(client_id)
         .bind(from as i64)
         .bind(now)
         .bind(idle_expires_at)
-        .execute(&self.writer)
+        .fetch_optional(&self.writer)
         .await
         .map_err(map_err)?;
-        Ok(r.rows_affected() == 1)
+        row.as_ref().map(family_from).transpose()
     }
 
     async fn touch_family(&self, id: &FamilyId, _now: UnixTime, idle_expires_at: Option<UnixTime>) -> Result<()> {
@@ -571,17 +575,24 @@ impl Store for SqliteStore {
     }
 
     async fn record(&self, e: &Event) -> Result<()> {
-        sqlx::query("INSERT INTO events (at, type, client_id, user_id, description, details) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(e.at)
-            .bind(&e.kind)
-            .bind(&e.client_id)
-            .bind(&e.user_id)
-            .bind(&e.description)
-            .bind(e.details.to_string())
-            .execute(&self.writer)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.record_many(std::slice::from_ref(e)).await
+    }
+
+    async fn record_many(&self, events: &[Event]) -> Result<()> {
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        for e in events {
+            sqlx::query("INSERT INTO events (at, type, client_id, user_id, description, details) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(e.at)
+                .bind(&e.kind)
+                .bind(&e.client_id)
+                .bind(&e.user_id)
+                .bind(&e.description)
+                .bind(e.details.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
     }
 
     async fn events(&self, q: &EventQuery) -> Result<Vec<Event>> {

@@ -531,32 +531,50 @@ async fn family_round_trips_every_field_including_nulls(s: &Db) {
     assert_eq!(s.family(&full.id).await.unwrap(), Some(full));
 }
 
-async fn advance_family_moves_counter_deadline_and_rotation_time(s: &Db) {
+async fn rotate_moves_counter_deadline_and_rotation_time(s: &Db) {
     let f = family("g", "c", "u");
     s.insert_family(&f).await.unwrap();
 
-    assert!(s.advance_family(&f.id, 0, NOW + 10, Some(NOW + 10 + 15 * DAY)).await.unwrap());
+    assert!(s.rotate(&f.id, "c", 0, NOW + 10, Some(NOW + 10 + 15 * DAY)).await.unwrap().is_some());
     let expected = Family { counter: 1, rotated_at: NOW + 10, idle_expires_at: Some(NOW + 10 + 15 * DAY), ..f.clone() };
     assert_eq!(get_family(s, &f).await, expected, "only counter, rotated_at and idle deadline move");
 
-    assert!(!s.advance_family(&f.id, 0, NOW + 11, Some(NOW + 99 * DAY)).await.unwrap(), "stale counter");
+    assert!(!s.rotate(&f.id, "c", 0, NOW + 11, Some(NOW + 99 * DAY)).await.unwrap().is_some(), "stale counter");
     assert_eq!(get_family(s, &f).await, expected, "a lost race writes nothing");
 
-    assert!(s.advance_family(&f.id, 1, NOW + 20, None).await.unwrap());
+    assert!(s.rotate(&f.id, "c", 1, NOW + 20, None).await.unwrap().is_some());
     let got = get_family(s, &f).await;
     assert_eq!((got.counter, got.rotated_at, got.idle_expires_at), (2, NOW + 20, None));
-    assert!(!s.advance_family(&f.id, 5, NOW + 21, None).await.unwrap(), "future counter");
-    assert!(!s.advance_family(&FamilyId::random(), 0, NOW, None).await.unwrap(), "unknown family");
+    assert!(!s.rotate(&f.id, "c", 5, NOW + 21, None).await.unwrap().is_some(), "future counter");
+    assert!(!s.rotate(&FamilyId::random(), "c", 0, NOW, None).await.unwrap().is_some(), "unknown family");
 }
 
-async fn advance_family_has_exactly_one_winner(s: &Db) {
+async fn rotate_refuses_what_assess_would_not_rotate(s: &Db) {
+    let other_client = family("g", "c2", "u");
+    let expired = Family { expires_at: Some(NOW), ..family("g", "c", "u") };
+    let idle = Family { idle_expires_at: Some(NOW), ..family("g", "c", "u") };
+    let non_rotating = Family { rotating: false, ..family("g", "c", "u") };
+    for f in [&other_client, &expired, &idle, &non_rotating] {
+        s.insert_family(f).await.unwrap();
+        assert!(s.rotate(&f.id, "c", 0, NOW, Some(NOW + DAY)).await.unwrap().is_none(), "{f:?}");
+        assert_eq!(get_family(s, f).await, *f, "nothing written");
+    }
+    // The new idle deadline never passes the absolute expiry.
+    let f = family("g", "c", "u");
+    s.insert_family(&f).await.unwrap();
+    let rotated = s.rotate(&f.id, "c", 0, NOW + 1, Some(NOW + 99 * DAY)).await.unwrap().expect("rotates");
+    assert_eq!(rotated.idle_expires_at, f.expires_at);
+    assert_eq!(rotated, get_family(s, &f).await, "returns the row as written");
+}
+
+async fn rotate_has_exactly_one_winner(s: &Db) {
     let f = family("g", "c", "u");
     s.insert_family(&f).await.unwrap();
     for round in 0..5u64 {
         let id = f.id;
         let wins = race(RACERS, s, |s, i| async move {
             let now = NOW + 100 * round as i64 + i as i64;
-            s.advance_family(&id, round, now, Some(now + DAY)).await.unwrap()
+            s.rotate(&id, "c", round, now, Some(now + DAY)).await.unwrap().is_some()
         })
         .await;
         let winners = wins.iter().filter(|w| **w).count();
@@ -565,17 +583,17 @@ async fn advance_family_has_exactly_one_winner(s: &Db) {
     }
 }
 
-async fn revoked_family_cannot_advance(s: &Db) {
+async fn revoked_family_cannot_rotate(s: &Db) {
     let f = family("g", "c", "u");
     s.insert_family(&f).await.unwrap();
     assert!(s.revoke_family(&f.id, NOW + 1).await.unwrap());
-    assert!(!s.advance_family(&f.id, 0, NOW + 2, Some(NOW + DAY)).await.unwrap());
+    assert!(!s.rotate(&f.id, "c", 0, NOW + 2, Some(NOW + DAY)).await.unwrap().is_some());
     s.touch_family(&f.id, NOW + 2, Some(NOW + 99 * DAY)).await.unwrap();
     assert_eq!(get_family(s, &f).await, Family { revoked_at: Some(NOW + 1), ..f });
 
     let born_revoked = Family { revoked_at: Some(NOW), ..family("g", "c", "u") };
     s.insert_family(&born_revoked).await.unwrap();
-    assert!(!s.advance_family(&born_revoked.id, 0, NOW + 2, None).await.unwrap());
+    assert!(!s.rotate(&born_revoked.id, "c", 0, NOW + 2, None).await.unwrap().is_some());
     assert_eq!(get_family(s, &born_revoked).await.counter, 0);
 }
 
@@ -900,7 +918,7 @@ async fn reconnects_after_server_drops_connections(s: &Db, db_name: &str) {
     assert!(s.user("u").await.unwrap().is_some());
     let f = family("g", "c", "u");
     s.insert_family(&f).await.unwrap();
-    assert!(s.advance_family(&f.id, 0, NOW + 1, None).await.unwrap());
+    assert!(s.rotate(&f.id, "c", 0, NOW + 1, None).await.unwrap().is_some());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1118,9 +1136,10 @@ contract! {
     revoke_grant_revokes_its_families_only,
     grant_is_live_until_revoked,
     family_round_trips_every_field_including_nulls,
-    advance_family_moves_counter_deadline_and_rotation_time,
-    advance_family_has_exactly_one_winner,
-    revoked_family_cannot_advance,
+    rotate_moves_counter_deadline_and_rotation_time,
+    rotate_has_exactly_one_winner,
+    rotate_refuses_what_assess_would_not_rotate,
+    revoked_family_cannot_rotate,
     touch_family_moves_only_the_idle_deadline,
     revoke_family_reports_whether_it_was_live,
     revoke_families_by_user,

@@ -1,20 +1,43 @@
 //! The audit trail (Auth0 log event codes) and the Prometheus counters for the same outcomes.
+//!
+//! Failures and security events (`f`, `fertft`, `ferrt`, `srrt`, `fco`, …) are written before the
+//! response is sent. High-volume successes (`sertft`, `seacft`, `s`, `ssa`, `slo`) go through a
+//! queue that one background task writes in batches, one transaction per batch, so a refresh does
+//! not wait for its own log row; the queue is flushed on shutdown and by [`AppState::flush_audit`].
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use ratchet_store::Event;
+use ratchet_store::{Event, Store};
 use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::app::AppState;
 
-/// Counters by event code since start, exported on `/metrics`.
-#[derive(Default)]
+/// Events waiting in the queue at most; past that, callers write synchronously (backpressure).
+const QUEUE: usize = 16_384;
+/// Events written per transaction at most.
+const BATCH: usize = 512;
+
+enum Queued {
+    Event(Event),
+    Flush(oneshot::Sender<()>),
+}
+
+/// Counters by event code since start (exported on `/metrics`) and the write queue.
 pub struct Audit {
     counts: Mutex<BTreeMap<&'static str, u64>>,
+    queue: mpsc::Sender<Queued>,
 }
 
 impl Audit {
+    /// Starts the background writer for `store`.
+    pub fn start(store: Arc<dyn Store>) -> Audit {
+        let (queue, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(write_batches(store, rx));
+        Audit { counts: Mutex::new(BTreeMap::new()), queue }
+    }
+
     /// Prometheus text exposition of the counters.
     pub fn render(&self) -> String {
         let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
@@ -25,6 +48,36 @@ impl Audit {
         }
         out
     }
+}
+
+async fn write_batches(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Queued>) {
+    let mut events = Vec::with_capacity(BATCH);
+    let mut acks = Vec::new();
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        while let Some(item) = next.take() {
+            match item {
+                Queued::Event(e) => events.push(e),
+                Queued::Flush(ack) => acks.push(ack),
+            }
+            if events.len() < BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !events.is_empty() {
+            if let Err(e) = store.record_many(&events).await {
+                tracing::warn!(error = %e, lost = events.len(), "could not record audit events");
+            }
+            events.clear();
+        }
+        for ack in acks.drain(..) {
+            let _ = ack.send(());
+        }
+    }
+}
+
+fn is_buffered(kind: &str) -> bool {
+    matches!(kind, "sertft" | "seacft" | "s" | "ssa" | "slo")
 }
 
 /// One audit event about to be recorded.
@@ -49,8 +102,25 @@ impl AppState {
             description: r.description.to_string(),
             details: r.details,
         };
+        let event = if is_buffered(r.kind) {
+            match self.audit.queue.try_send(Queued::Event(event)) {
+                Ok(()) => return,
+                Err(mpsc::error::TrySendError::Full(Queued::Event(e)) | mpsc::error::TrySendError::Closed(Queued::Event(e))) => e,
+                Err(_) => return,
+            }
+        } else {
+            event
+        };
         if let Err(e) = self.store.record(&event).await {
             tracing::warn!(error = %e, kind = r.kind, "could not record audit event");
+        }
+    }
+
+    /// Waits until every event queued so far is written.
+    pub async fn flush_audit(&self) {
+        let (ack, done) = oneshot::channel();
+        if self.audit.queue.send(Queued::Flush(ack)).await.is_ok() {
+            let _ = done.await;
         }
     }
 }

@@ -8,6 +8,7 @@
 use ratchet_core::client::{Client, GrantType};
 use ratchet_core::family::{Exchange, Family, FamilyGrant, Rejection, idle_deadline};
 use ratchet_core::oauth::Scope;
+use ratchet_core::secret::Secret;
 use ratchet_store::FamilyFilter;
 use serde_json::json;
 
@@ -27,23 +28,32 @@ impl AppState {
             return Err(self.refresh_failed(client, None, "unknown").await);
         };
         let policy = &client.refresh_token;
+        // The common case first, in one statement: the current token of a live rotating family.
+        // (A requested scope must be checked before anything is written: full decision.)
+        if requested.is_none() && policy.is_rotating() {
+            let now = self.now();
+            let idle = policy.idle().map(|s| now + i64::from(s));
+            if let Some(family) = self.store.rotate(&family_id, &client.client_id, presented, now, idle).await? {
+                let token = self.keys.refresh.encode(&family.id, presented + 1);
+                let event = json!({"familyId": family.id.to_string(), "tokenCounter": presented, "rotated": true});
+                return self.refreshed(client, &family, None, Some(token), event).await;
+            }
+        }
         // Two rounds suffice: after losing the conditional write, the winner's counter is visible.
         for _ in 0..3 {
             let now = self.now();
             let Some(family) = self.store.family(&family_id).await? else {
                 return Err(self.refresh_failed(client, None, "unknown").await);
             };
-            let scope = narrowed_scope(&family, requested.as_ref())?;
+            narrowed_scope(&family, requested.as_ref())?;
             let (token, event) = match ratchet_core::family::assess(&family, &client.client_id, policy, presented, now) {
                 Exchange::Rotate { from } => {
-                    let idle = idle_deadline(policy, family.expires_at, now);
-                    if !self.store.advance_family(&family.id, from, now, idle).await? {
+                    let idle = policy.idle().map(|s| now + i64::from(s));
+                    let Some(rotated) = self.store.rotate(&family.id, &client.client_id, from, now, idle).await? else {
                         continue;
-                    }
-                    (
-                        Some(self.keys.refresh.encode(&family.id, from + 1)),
-                        json!({"familyId": family.id.to_string(), "tokenCounter": from, "rotated": true}),
-                    )
+                    };
+                    let event = json!({"familyId": family.id.to_string(), "tokenCounter": from, "rotated": true});
+                    return self.refreshed(client, &rotated, requested.as_ref(), Some(self.keys.refresh.encode(&family.id, from + 1)), event).await;
                 }
                 Exchange::Retry { successor } => (
                     Some(self.keys.refresh.encode(&family.id, successor)),
@@ -74,37 +84,43 @@ impl AppState {
                 }
                 Exchange::Reject(r) => return Err(self.refresh_failed(client, Some(&family), rejection_reason(r)).await),
             };
-            let user = self.store.user(&family.user_id).await?.filter(|u| !u.blocked);
-            let Some(user) = user else {
-                return Err(self.refresh_failed(client, Some(&family), "user_not_found").await);
-            };
-            let api = match &family.audience {
-                Some(a) => self.store.api(a).await?,
-                None => None,
-            };
-            let grant = Grant {
-                client,
-                user: &user,
-                scope: &scope,
-                api: api.as_ref(),
-                grant_id: &family.grant_id,
-                auth_time: family.auth_time,
-                session_id: family.session_id.as_deref(),
-                nonce: None,
-            };
-            let response = self.issue(&grant, token.map(|t| t.expose().to_string()))?;
-            self.record(Record {
-                kind: "sertft",
-                description: "Refresh token exchanged",
-                client_id: Some(&client.client_id),
-                user_id: Some(&user.user_id),
-                details: event,
-            })
-            .await;
-            return Ok(response);
+            return self.refreshed(client, &family, requested.as_ref(), token, event).await;
         }
         tracing::error!("refresh did not converge after three rounds");
         Err(OAuthError::server_error())
+    }
+
+    /// The success response of a refresh: new access and ID tokens for the family's grant, with
+    /// `token` as the refresh token to hand back (if any).
+    async fn refreshed(
+        &self,
+        client: &Client,
+        family: &Family,
+        requested: Option<&Scope>,
+        token: Option<Secret>,
+        event: serde_json::Value,
+    ) -> Result<TokenResponse, OAuthError> {
+        let scope = narrowed_scope(family, requested)?;
+        let Some(user) = self.store.user(&family.user_id).await?.filter(|u| !u.blocked) else {
+            return Err(self.refresh_failed(client, Some(family), "user_not_found").await);
+        };
+        let api = match &family.audience {
+            Some(a) => self.store.api(a).await?,
+            None => None,
+        };
+        let grant = Grant {
+            client,
+            user: &user,
+            scope: &scope,
+            api: api.as_ref(),
+            grant_id: &family.grant_id,
+            auth_time: family.auth_time,
+            session_id: family.session_id.as_deref(),
+            nonce: None,
+        };
+        let response = self.issue(&grant, token.map(|t| t.expose().to_string()))?;
+        self.record(Record { kind: "sertft", description: "Refresh token exchanged", client_id: Some(&client.client_id), user_id: Some(&user.user_id), details: event }).await;
+        Ok(response)
     }
 
     async fn refresh_failed(&self, client: &Client, family: Option<&Family>, reason: &str) -> OAuthError {

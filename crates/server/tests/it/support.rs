@@ -213,6 +213,8 @@ impl TestApp {
 
     /// Audit events of `kind`, newest first.
     pub async fn events(&self, kind: &str) -> Vec<ratchet_store::Event> {
+        // Successes are written in the background; wait for what was queued so far.
+        self.state.flush_audit().await;
         self.state.store.events(&ratchet_store::EventQuery { kind: Some(kind.into()), user_id: None, limit: 1000 }).await.unwrap()
     }
 }
