@@ -127,6 +127,25 @@ fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
     serde_json::from_str(s).map_err(|e| StoreError::Other(format!("corrupt record: {e}")))
 }
 
+/// Bulk changes that must happen together.
+impl SqliteStore {
+    /// Runs `statements` in one transaction, binding `$1` to `key` and, in the statements that use
+    /// it, `$2` to `now`; returns the rows affected by the last statement.
+    async fn cascade(&self, statements: &[&'static str], key: &str, now: UnixTime) -> Result<u64> {
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let mut affected = 0;
+        for sql in statements {
+            let mut q = sqlx::query(*sql).bind(key);
+            if sql.contains("$2") {
+                q = q.bind(now);
+            }
+            affected = q.execute(&mut *tx).await.map_err(map_err)?.rows_affected();
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(affected)
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<()> {
@@ -197,23 +216,19 @@ impl Store for SqliteStore {
     }
 
     async fn delete_client(&self, client_id: &str, now: UnixTime) -> Result<bool> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
-        sqlx::query("UPDATE families SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL")
-            .bind(client_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        sqlx::query("UPDATE grants SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL")
-            .bind(client_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        sqlx::query("DELETE FROM codes WHERE client_id = $1").bind(client_id).execute(&mut *tx).await.map_err(map_err)?;
-        let r = sqlx::query("DELETE FROM clients WHERE client_id = $1").bind(client_id).execute(&mut *tx).await.map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(r.rows_affected() == 1)
+        let deleted = self
+            .cascade(
+                &[
+                    "UPDATE families SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL",
+                    "UPDATE grants SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL",
+                    "DELETE FROM codes WHERE client_id = $1",
+                    "DELETE FROM clients WHERE client_id = $1",
+                ],
+                client_id,
+                now,
+            )
+            .await?;
+        Ok(deleted == 1)
     }
 
     async fn insert_api(&self, api: &Api) -> Result<()> {
@@ -262,50 +277,33 @@ impl Store for SqliteStore {
     }
 
     async fn set_user_blocked(&self, user_id: &str, blocked: bool, now: UnixTime) -> Result<bool> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
-        let r = sqlx::query("UPDATE users SET blocked = $2 WHERE user_id = $1")
-            .bind(user_id)
-            .bind(i64::from(blocked))
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        if blocked {
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await.map_err(map_err)?;
-            sqlx::query("UPDATE families SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
-                .bind(user_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-            sqlx::query("UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
-                .bind(user_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        }
-        tx.commit().await.map_err(map_err)?;
-        Ok(r.rows_affected() == 1)
+        let statements: &[&'static str] = if blocked {
+            &[
+                "DELETE FROM sessions WHERE user_id = $1",
+                "UPDATE families SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+                "UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+                "UPDATE users SET blocked = 1 WHERE user_id = $1",
+            ]
+        } else {
+            &["UPDATE users SET blocked = 0 WHERE user_id = $1"]
+        };
+        Ok(self.cascade(statements, user_id, now).await? == 1)
     }
 
     async fn delete_user(&self, user_id: &str, now: UnixTime) -> Result<bool> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
-        sqlx::query("UPDATE families SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
-            .bind(user_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        sqlx::query("UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
-            .bind(user_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        sqlx::query("DELETE FROM codes WHERE user_id = $1").bind(user_id).execute(&mut *tx).await.map_err(map_err)?;
-        let r = sqlx::query("DELETE FROM users WHERE user_id = $1").bind(user_id).execute(&mut *tx).await.map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(r.rows_affected() == 1)
+        let deleted = self
+            .cascade(
+                &[
+                    "UPDATE families SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+                    "UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+                    "DELETE FROM codes WHERE user_id = $1",
+                    "DELETE FROM users WHERE user_id = $1",
+                ],
+                user_id,
+                now,
+            )
+            .await?;
+        Ok(deleted == 1)
     }
 
     async fn insert_session(&self, s: &Session) -> Result<()> {
@@ -338,18 +336,10 @@ impl Store for SqliteStore {
     }
 
     async fn delete_session(&self, id_hash: &str, revoke_families: bool, now: UnixTime) -> Result<bool> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
-        if revoke_families {
-            sqlx::query("UPDATE families SET revoked_at = $2 WHERE session_id = $1 AND revoked_at IS NULL")
-                .bind(id_hash)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        }
-        let r = sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&mut *tx).await.map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(r.rows_affected() == 1)
+        const REVOKE: &str = "UPDATE families SET revoked_at = $2 WHERE session_id = $1 AND revoked_at IS NULL";
+        const DELETE: &str = "DELETE FROM sessions WHERE id_hash = $1";
+        let statements: &[&'static str] = if revoke_families { &[REVOKE, DELETE] } else { &[DELETE] };
+        Ok(self.cascade(statements, id_hash, now).await? == 1)
     }
 
     async fn insert_code(&self, c: &AuthCode, now: UnixTime) -> Result<()> {
@@ -404,20 +394,15 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> Result<()> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
-        sqlx::query("UPDATE grants SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL")
-            .bind(grant_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        sqlx::query("UPDATE families SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL")
-            .bind(grant_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
+        self.cascade(
+            &[
+                "UPDATE grants SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL",
+                "UPDATE families SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL",
+            ],
+            grant_id,
+            now,
+        )
+        .await?;
         Ok(())
     }
 
