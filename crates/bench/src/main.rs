@@ -45,9 +45,10 @@ struct Args {
     warmup: u64,
     /// `sqlite` (the default: a fresh SQLite file in a temporary directory) or a database URL
     /// (`postgres://…`; the database must exist; it is migrated; to reuse it across runs, set the same
-    /// `RATCHET_MASTER_KEY` every time, otherwise a random master key is used).
+    /// `RATCHET_MASTER_KEY` every time, otherwise a random master key is used). Repeat it to measure
+    /// several stores in one run against the same signing bound.
     #[arg(long)]
-    database: Option<String>,
+    database: Vec<String>,
     /// Seconds spent measuring the RS256 signing rate.
     #[arg(long, default_value_t = 3)]
     sign_seconds: u64,
@@ -66,10 +67,7 @@ fn main() -> anyhow::Result<()> {
     ensure!(args.chains > 0 && args.seconds > 0, "--chains and --seconds must be positive");
     ensure!(args.server_bin.exists(), "{} not found: build it with `cargo build --release -p ratchet-server`", args.server_bin.display());
     let dir = tempfile::tempdir()?;
-    let database = match args.database.as_deref() {
-        None | Some("sqlite") => format!("sqlite://{}", dir.path().join("bench.db").display()),
-        Some(url) => url.to_string(),
-    };
+    let specs = if args.database.is_empty() { vec!["sqlite".to_string()] } else { args.database.clone() };
     // A reused database needs the master key its secrets were sealed under.
     let master_key = match std::env::var("RATCHET_MASTER_KEY") {
         Ok(k) if !k.trim().is_empty() => k,
@@ -77,13 +75,21 @@ fn main() -> anyhow::Result<()> {
     };
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
 
-    // The load generator is one thread: it leaves the rest of the machine to the server.
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let load = rt.block_on(run_load(&args, &database, &master_key))?;
-    drop(rt);
+    let mut loads = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        let database = match spec.as_str() {
+            "sqlite" => format!("sqlite://{}", dir.path().join(format!("bench-{i}.db")).display()),
+            url => url.to_string(),
+        };
+        // The load generator is one thread: it leaves the rest of the machine to the server.
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        loads.push((spec.clone(), database.clone(), rt.block_on(run_load(&args, &database, &master_key))?));
+    }
 
     let sign = measure_signing(cpus, Duration::from_secs(args.sign_seconds))?;
-    report(&args, &database, cpus, &load, &sign);
+    for (spec, database, load) in &loads {
+        report(&args, spec, database, cpus, load, &sign);
+    }
     if args.diagnose {
         diagnose::run(&args, cpus)?;
     }
@@ -450,7 +456,7 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[i]) / 1000.0
 }
 
-fn report(args: &Args, database: &str, cpus: usize, load: &Load, sign: &Signing) {
+fn report(args: &Args, spec: &str, database: &str, cpus: usize, load: &Load, sign: &Signing) {
     let mut lat = load.latencies.clone();
     lat.sort_unstable();
     let n = lat.len();
@@ -459,7 +465,7 @@ fn report(args: &Args, database: &str, cpus: usize, load: &Load, sign: &Signing)
     let bound = sign.rate / 2.0;
     let fraction = rps / bound;
     let engine =
-        if matches!(args.database.as_deref(), None | Some("sqlite")) { "sqlite (fresh temp file)".to_string() } else { redact(database) };
+        if spec == "sqlite" { "sqlite (fresh temp file)".to_string() } else { redact(database) };
     let server_us_per_refresh = load.server_cpu / rps * 1e6;
     let sign_us = 1e6 / sign.single;
     println!(

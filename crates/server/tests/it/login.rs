@@ -134,6 +134,23 @@ async fn repeated_failures_are_throttled_with_retry_after() {
 }
 
 #[tokio::test]
+async fn failures_from_one_ip_are_throttled_across_usernames() {
+    let app = TestApp::spawn().await;
+    let c = app.spa().await;
+    app.user("alice@example.com").await;
+    let b = browser();
+    let (tx, _) = login_page(&app, &b, &c.client_id).await;
+    // Nine failures per username stay under the per-user limit; the IP's limit (100) is reached.
+    for i in 0..100 {
+        let user = format!("guess{}@example.com", i / 9);
+        assert_eq!(post_login(&app, &b, &tx, &user, "wrong-password").await.status(), 400, "attempt {i}");
+    }
+    let r = post_login(&app, &b, &tx, "alice@example.com", PASSWORD).await;
+    assert_eq!(r.status(), 429, "the IP is throttled, whatever the username");
+    assert!(r.headers().get("retry-after").is_some());
+}
+
+#[tokio::test]
 async fn blocked_user_cannot_sign_in() {
     let app = TestApp::spawn().await;
     let c = app.spa().await;

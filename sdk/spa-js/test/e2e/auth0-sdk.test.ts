@@ -130,6 +130,8 @@ test('Auth0 SDK: the seed example (v2 option names) signs in, getUser has the em
     const v1Res = await v1Req.response();
     assert.equal(new URL(v1Req.url()).searchParams.has('client_id'), false, 'v2 ignores the v1 `client_id` option');
     assert.equal(v1Res?.status(), 400, 'ratchet rejects /authorize without client_id');
+    // Let that navigation finish (the error page) before the next one starts, or it interrupts it.
+    await page.waitForURL((u) => u.href.startsWith(`${server.url}/authorize?`), { waitUntil: 'load' });
 
     const q = await login(page, server, spa.origin, opts);
     assert.equal(q.searchParams.get('client_id'), server.clientId);
