@@ -464,8 +464,7 @@ fn report(args: &Args, spec: &str, database: &str, cpus: usize, load: &Load, sig
     let (p50, p90, p99, max) = (percentile(&lat, 50.0), percentile(&lat, 90.0), percentile(&lat, 99.0), percentile(&lat, 100.0));
     let bound = sign.rate / 2.0;
     let fraction = rps / bound;
-    let engine =
-        if spec == "sqlite" { "sqlite (fresh temp file)".to_string() } else { redact(database) };
+    let engine = if spec == "sqlite" { "sqlite (fresh temp file)".to_string() } else { redact(database) };
     let server_us_per_refresh = load.server_cpu / rps * 1e6;
     let sign_us = 1e6 / sign.single;
     println!(

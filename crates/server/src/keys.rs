@@ -6,7 +6,6 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use hmac_lite::derive;
 use ratchet_core::crypto::MasterKey;
 use ratchet_core::family::{MacKey, TokenCodec};
 use ratchet_core::jws::SigningKey;
@@ -31,16 +30,12 @@ impl std::fmt::Debug for Keys {
     }
 }
 
-mod hmac_lite {
+/// A key for `label` derived from `key`: `HMAC-SHA256(key, label)` (one HKDF-Expand block).
+fn derive(key: &[u8], label: &str) -> [u8; 32] {
     use hmac::{Hmac, Mac};
-    use sha2::Sha256;
-
-    /// HKDF-like single-block derivation: `HMAC(key, label)`.
-    pub fn derive(key: &[u8], label: &str) -> [u8; 32] {
-        let mut m = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
-        m.update(label.as_bytes());
-        m.finalize().into_bytes().into()
-    }
+    let mut m = Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+    m.update(label.as_bytes());
+    m.finalize().into_bytes().into()
 }
 
 /// Resolves the master key: the configured hex key, else (SQLite only) a 0600 key file beside the

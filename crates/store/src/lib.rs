@@ -176,8 +176,14 @@ pub trait Store: Send + Sync + 'static {
     /// the absolute expiry. Returns the family as written, or `None` when the conditions do not
     /// hold (a lost race, or a case for the full decision). Of N concurrent callers with the same
     /// `from`, exactly one gets `Some`.
-    async fn rotate(&self, id: &FamilyId, client_id: &str, from: u64, now: UnixTime, idle_expires_at: Option<UnixTime>)
-    -> Result<Option<Family>>;
+    async fn rotate(
+        &self,
+        id: &FamilyId,
+        client_id: &str,
+        from: u64,
+        now: UnixTime,
+        idle_expires_at: Option<UnixTime>,
+    ) -> Result<Option<Family>>;
     /// Moves the idle deadline of a non-rotating family after an exchange.
     async fn touch_family(&self, id: &FamilyId, now: UnixTime, idle_expires_at: Option<UnixTime>) -> Result<()>;
     /// Revokes one family; returns whether it was live until now.

@@ -510,7 +510,14 @@ impl Store for PostgresStore {
         row.as_ref().map(family_from).transpose()
     }
 
-    async fn rotate(&self, id: &FamilyId, client_id: &str, from: u64, now: UnixTime, idle_expires_at: Option<UnixTime>) -> Result<Option<Family>> {
+    async fn rotate(
+        &self,
+        id: &FamilyId,
+        client_id: &str,
+        from: u64,
+        now: UnixTime,
+        idle_expires_at: Option<UnixTime>,
+    ) -> Result<Option<Family>> {
         // One statement: a concurrent winner's commit makes this row fail `counter = $3` on the
         // re-check, so exactly one of N racing callers (on any node) gets the row back.
         let row = sqlx::query(

@@ -452,7 +452,14 @@ impl Store for SqliteStore {
         row.as_ref().map(family_from).transpose()
     }
 
-    async fn rotate(&self, id: &FamilyId, client_id: &str, from: u64, now: UnixTime, idle_expires_at: Option<UnixTime>) -> Result<Option<Family>> {
+    async fn rotate(
+        &self,
+        id: &FamilyId,
+        client_id: &str,
+        from: u64,
+        now: UnixTime,
+        idle_expires_at: Option<UnixTime>,
+    ) -> Result<Option<Family>> {
         let row = sqlx::query(
             "UPDATE families SET counter = counter + 1, rotated_at = $4,
                idle_expires_at = CASE WHEN $5 IS NULL OR expires_at IS NULL THEN $5 ELSE MIN($5, expires_at) END

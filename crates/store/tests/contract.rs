@@ -539,14 +539,14 @@ async fn rotate_moves_counter_deadline_and_rotation_time(s: &Db) {
     let expected = Family { counter: 1, rotated_at: NOW + 10, idle_expires_at: Some(NOW + 10 + 15 * DAY), ..f.clone() };
     assert_eq!(get_family(s, &f).await, expected, "only counter, rotated_at and idle deadline move");
 
-    assert!(!s.rotate(&f.id, "c", 0, NOW + 11, Some(NOW + 99 * DAY)).await.unwrap().is_some(), "stale counter");
+    assert!(s.rotate(&f.id, "c", 0, NOW + 11, Some(NOW + 99 * DAY)).await.unwrap().is_none(), "stale counter");
     assert_eq!(get_family(s, &f).await, expected, "a lost race writes nothing");
 
     assert!(s.rotate(&f.id, "c", 1, NOW + 20, None).await.unwrap().is_some());
     let got = get_family(s, &f).await;
     assert_eq!((got.counter, got.rotated_at, got.idle_expires_at), (2, NOW + 20, None));
-    assert!(!s.rotate(&f.id, "c", 5, NOW + 21, None).await.unwrap().is_some(), "future counter");
-    assert!(!s.rotate(&FamilyId::random(), "c", 0, NOW, None).await.unwrap().is_some(), "unknown family");
+    assert!(s.rotate(&f.id, "c", 5, NOW + 21, None).await.unwrap().is_none(), "future counter");
+    assert!(s.rotate(&FamilyId::random(), "c", 0, NOW, None).await.unwrap().is_none(), "unknown family");
 }
 
 async fn rotate_refuses_what_assess_would_not_rotate(s: &Db) {
@@ -587,13 +587,13 @@ async fn revoked_family_cannot_rotate(s: &Db) {
     let f = family("g", "c", "u");
     s.insert_family(&f).await.unwrap();
     assert!(s.revoke_family(&f.id, NOW + 1).await.unwrap());
-    assert!(!s.rotate(&f.id, "c", 0, NOW + 2, Some(NOW + DAY)).await.unwrap().is_some());
+    assert!(s.rotate(&f.id, "c", 0, NOW + 2, Some(NOW + DAY)).await.unwrap().is_none());
     s.touch_family(&f.id, NOW + 2, Some(NOW + 99 * DAY)).await.unwrap();
     assert_eq!(get_family(s, &f).await, Family { revoked_at: Some(NOW + 1), ..f });
 
     let born_revoked = Family { revoked_at: Some(NOW), ..family("g", "c", "u") };
     s.insert_family(&born_revoked).await.unwrap();
-    assert!(!s.rotate(&born_revoked.id, "c", 0, NOW + 2, None).await.unwrap().is_some());
+    assert!(s.rotate(&born_revoked.id, "c", 0, NOW + 2, None).await.unwrap().is_none());
     assert_eq!(get_family(s, &born_revoked).await.counter, 0);
 }
 

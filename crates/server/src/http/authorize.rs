@@ -22,7 +22,7 @@ pub async fn authorize(State(state): State<AppState>, headers: HeaderMap, RawQue
         Some(c) => (c.to_string(), false),
         None => (random_token(), true),
     };
-    let (req, _client) = match state.validate_authorization(&p, hash(&csrf)).await {
+    let (req, _) = match state.validate_authorization(&p, hash(&csrf)).await {
         Ok(v) => v,
         Err(Rejection::Page(msg)) => return pages::error_page(StatusCode::BAD_REQUEST, &msg),
         Err(Rejection::Redirect { target, error, description }) => {

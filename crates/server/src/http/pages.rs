@@ -130,17 +130,6 @@ pub fn web_message(target_origin: &str, params: &[(&str, String)]) -> Response {
     res
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escaping_neutralises_markup() {
-        assert_eq!(esc("<a href=\"x\">'&"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;");
-        assert_eq!(js_literal(&serde_json::Value::from("</script><x>")), "\"\\u003c/script\\u003e\\u003cx\\u003e\"");
-    }
-}
-
 /// `302 Found` to `location` (the status RFC 6749 §4.1.2 uses for authorization responses).
 pub fn found(location: &str) -> Response {
     match HeaderValue::from_str(location) {
@@ -150,5 +139,16 @@ pub fn found(location: &str) -> Response {
             res
         }
         Err(_) => error_page(StatusCode::BAD_REQUEST, "Invalid redirect location"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_neutralises_markup() {
+        assert_eq!(esc("<a href=\"x\">'&"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;");
+        assert_eq!(js_literal(&serde_json::Value::from("</script><x>")), "\"\\u003c/script\\u003e\\u003cx\\u003e\"");
     }
 }

@@ -92,7 +92,8 @@ impl AppState {
                 now,
             );
             self.store.insert_family(&family).await?;
-            let evicted = self.store.evict_families(&user.user_id, &client.client_id, MAX_FAMILIES_PER_USER_CLIENT, Some(&family.id), now).await?;
+            let evicted =
+                self.store.evict_families(&user.user_id, &client.client_id, MAX_FAMILIES_PER_USER_CLIENT, Some(&family.id), now).await?;
             if evicted > 0 {
                 self.record(Record {
                     kind: "resource_cleanup",

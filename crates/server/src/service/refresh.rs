@@ -53,7 +53,9 @@ impl AppState {
                         continue;
                     };
                     let event = json!({"familyId": family.id.to_string(), "tokenCounter": from, "rotated": true});
-                    return self.refreshed(client, &rotated, requested.as_ref(), Some(self.keys.refresh.encode(&family.id, from + 1)), event).await;
+                    return self
+                        .refreshed(client, &rotated, requested.as_ref(), Some(self.keys.refresh.encode(&family.id, from + 1)), event)
+                        .await;
                 }
                 Exchange::Retry { successor } => (
                     Some(self.keys.refresh.encode(&family.id, successor)),
@@ -119,7 +121,14 @@ impl AppState {
             nonce: None,
         };
         let response = self.issue(&grant, token.map(|t| t.expose().to_string()))?;
-        self.record(Record { kind: "sertft", description: "Refresh token exchanged", client_id: Some(&client.client_id), user_id: Some(&user.user_id), details: event }).await;
+        self.record(Record {
+            kind: "sertft",
+            description: "Refresh token exchanged",
+            client_id: Some(&client.client_id),
+            user_id: Some(&user.user_id),
+            details: event,
+        })
+        .await;
         Ok(response)
     }
 
