@@ -69,20 +69,6 @@ async fn sso_code(app: &TestApp, browser: &reqwest::Client, client: &Client) -> 
     (param(&loc, "code").expect("a code"), verifier)
 }
 
-async fn exchange(app: &TestApp, client: &Client, code: &str, verifier: &str) -> String {
-    let (s, body) = app
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("client_id", &client.client_id),
-            ("code", code),
-            ("code_verifier", verifier),
-            ("redirect_uri", CALLBACK),
-        ])
-        .await;
-    assert_eq!(s, 200, "{body}");
-    body["refresh_token"].as_str().expect("a refresh token").to_string()
-}
-
 // ---- POST /oauth/revoke ----
 
 #[tokio::test]
@@ -222,9 +208,9 @@ async fn revoking_a_session_revokes_the_families_born_in_it() {
     let a =
         Authorize { client_id: &client.client_id, redirect_uri: CALLBACK, scope: "openid offline_access", audience: None, extra: vec![] };
     let (code, verifier) = app.code(&b1, &a, EMAIL).await;
-    let s1_first = exchange(&app, &client, &code, &verifier).await;
+    let s1_first = app.exchange_for_refresh_token(&client, &code, &verifier).await;
     let (code, verifier) = sso_code(&app, &b1, &client).await;
-    let s1_second = exchange(&app, &client, &code, &verifier).await;
+    let s1_second = app.exchange_for_refresh_token(&client, &code, &verifier).await;
     // Session 2: another browser.
     let s2 = app.refresh_token(&client, EMAIL).await;
     let session1 = app.family_of(&s1_first).await.session_id.expect("families remember their session");
@@ -269,18 +255,18 @@ async fn the_201st_sign_in_evicts_the_oldest_family_through_the_code_exchange() 
     let a =
         Authorize { client_id: &client.client_id, redirect_uri: CALLBACK, scope: "openid offline_access", audience: None, extra: vec![] };
     let (code, verifier) = app.code(&b, &a, EMAIL).await;
-    let mut rts = vec![exchange(&app, &client, &code, &verifier).await];
+    let mut rts = vec![app.exchange_for_refresh_token(&client, &code, &verifier).await];
     for _ in 1..MAX_FAMILIES_PER_USER_CLIENT {
         app.clock.advance(1); // distinct birth times: "oldest" is well defined
         let (code, verifier) = sso_code(&app, &b, &client).await;
-        rts.push(exchange(&app, &client, &code, &verifier).await);
+        rts.push(app.exchange_for_refresh_token(&client, &code, &verifier).await);
     }
     assert_eq!(live_families(&app, &alice.user_id, &client.client_id).await, 200);
     assert!(app.events("resource_cleanup").await.is_empty(), "200 families are within the limit");
 
     app.clock.advance(1);
     let (code, verifier) = sso_code(&app, &b, &client).await;
-    rts.push(exchange(&app, &client, &code, &verifier).await);
+    rts.push(app.exchange_for_refresh_token(&client, &code, &verifier).await);
     assert_eq!(live_families(&app, &alice.user_id, &client.client_id).await, 200, "the newest 200 stay live");
     assert!(app.family_of(&rts[0]).await.revoked_at.is_some(), "the oldest family is evicted");
     for rt in &rts[1..] {

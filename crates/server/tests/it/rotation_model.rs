@@ -121,20 +121,6 @@ async fn sso_code(app: &TestApp, browser: &reqwest::Client, client: &Client) -> 
     (param(&loc, "code").unwrap_or_else(|| panic!("SSO returns a code: {loc}")), verifier)
 }
 
-async fn exchange(app: &TestApp, client: &Client, code: &str, verifier: &str) -> String {
-    let (s, body) = app
-        .token(&[
-            ("grant_type", "authorization_code"),
-            ("client_id", &client.client_id),
-            ("code", code),
-            ("code_verifier", verifier),
-            ("redirect_uri", CALLBACK),
-        ])
-        .await;
-    assert_eq!(s, 200, "{body}");
-    body["refresh_token"].as_str().expect("a refresh token").to_string()
-}
-
 async fn run_case((leeway, abs, idle): (u32, u32, u32), ops: Vec<Op>) {
     let app = TestApp::spawn().await;
     let (client, _): (Client, _) = app
@@ -149,7 +135,7 @@ async fn run_case((leeway, abs, idle): (u32, u32, u32), ops: Vec<Op>) {
     let a =
         Authorize { client_id: &client.client_id, redirect_uri: CALLBACK, scope: "openid offline_access", audience: None, extra: vec![] };
     let (code, verifier) = app.code(&browser, &a, "model@example.com").await;
-    let mut tokens = vec![exchange(&app, &client, &code, &verifier).await];
+    let mut tokens = vec![app.exchange_for_refresh_token(&client, &code, &verifier).await];
     let mut family_id = app.family_of(&tokens[0]).await.id;
     let mut m = Model::born(app.clock.now(), leeway, abs, idle);
     let mut reuse_events = 0;
@@ -189,7 +175,7 @@ async fn run_case((leeway, abs, idle): (u32, u32, u32), ops: Vec<Op>) {
                 if m.is_dead(now) {
                     reuse_events += m.reuse_events;
                     let (code, verifier) = sso_code(&app, &browser, &client).await;
-                    tokens = vec![exchange(&app, &client, &code, &verifier).await];
+                    tokens = vec![app.exchange_for_refresh_token(&client, &code, &verifier).await];
                     family_id = app.family_of(&tokens[0]).await.id;
                     m = Model::born(now, leeway, abs, idle);
                 }

@@ -182,22 +182,32 @@ impl TestApp {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    /// Signs `email` in at `client` and exchanges the code; returns the token response.
-    pub async fn sign_in_tokens(&self, client: &Client, email: &str, scope: &str, audience: Option<&str>) -> Value {
-        let b = browser();
-        let a = Authorize { client_id: &client.client_id, redirect_uri: CALLBACK, scope, audience, extra: vec![] };
-        let (code, verifier) = self.code(&b, &a, email).await;
+    /// Exchanges `code` at the token endpoint for a public `client`; returns the token response.
+    pub async fn exchange(&self, client: &Client, code: &str, verifier: &str) -> Value {
         let (status, body) = self
             .token(&[
                 ("grant_type", "authorization_code"),
                 ("client_id", &client.client_id),
-                ("code", &code),
-                ("code_verifier", &verifier),
+                ("code", code),
+                ("code_verifier", verifier),
                 ("redirect_uri", CALLBACK),
             ])
             .await;
         assert_eq!(status, 200, "{body}");
         body
+    }
+
+    /// The refresh token of a code exchange.
+    pub async fn exchange_for_refresh_token(&self, client: &Client, code: &str, verifier: &str) -> String {
+        self.exchange(client, code, verifier).await["refresh_token"].as_str().expect("a refresh token").to_string()
+    }
+
+    /// Signs `email` in at `client` and exchanges the code; returns the token response.
+    pub async fn sign_in_tokens(&self, client: &Client, email: &str, scope: &str, audience: Option<&str>) -> Value {
+        let b = browser();
+        let a = Authorize { client_id: &client.client_id, redirect_uri: CALLBACK, scope, audience, extra: vec![] };
+        let (code, verifier) = self.code(&b, &a, email).await;
+        self.exchange(client, &code, &verifier).await
     }
 
     /// A refresh token for a fresh sign-in at `client`.
