@@ -205,7 +205,7 @@ impl Client {
             grant_types,
             callbacks: spec.callbacks,
             allowed_logout_urls: spec.logout_urls,
-            web_origins: spec.web_origins.iter().map(|o| origin_of(o).unwrap_or_else(|| o.clone())).collect(),
+            web_origins: normalize_origins(&spec.web_origins),
             refresh_token: RefreshTokenPolicy::default_for(app_type),
             id_token_lifetime: 36_000,
             created_at: now,
@@ -246,6 +246,12 @@ impl Client {
     pub fn is_web_origin(&self, origin: &str) -> bool {
         self.web_origins.iter().any(|o| o == origin)
     }
+}
+
+/// Web origins as browsers serialise them (`https://app.example/` → `https://app.example`); a value
+/// that is not an origin is kept as given, for [`Client::validate`] to refuse.
+pub fn normalize_origins(origins: &[String]) -> Vec<String> {
+    origins.iter().map(|o| origin_of(o).unwrap_or_else(|| o.clone())).collect()
 }
 
 /// A protected API (Auth0 "resource server").

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use ratchet_core::client::{Api, AppType, Client, ExpirationType, NewClient, RefreshTokenPolicy, RotationType};
+use ratchet_core::client::{Api, AppType, Client, ExpirationType, NewClient, RefreshTokenPolicy, RotationType, normalize_origins};
 use ratchet_core::secret::{hash, random_id, random_token};
 use ratchet_store::{EventQuery, Store, User};
 use serde_json::{Value, json};
@@ -81,6 +81,17 @@ pub struct RefreshFlags {
     pub non_expiring: bool,
 }
 
+/// A client's URL lists (Allowed Callback URLs, Allowed Logout URLs, Allowed Web Origins).
+#[derive(Args, Debug, Default, Clone)]
+pub struct UrlFlags {
+    #[arg(long = "callback")]
+    pub callbacks: Vec<String>,
+    #[arg(long = "logout-url")]
+    pub logout_urls: Vec<String>,
+    #[arg(long = "web-origin")]
+    pub web_origins: Vec<String>,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum ClientsCmd {
     Create {
@@ -89,12 +100,8 @@ pub enum ClientsCmd {
         /// spa | regular | native | m2m
         #[arg(long = "type", default_value = "spa")]
         app_type: String,
-        #[arg(long = "callback")]
-        callbacks: Vec<String>,
-        #[arg(long = "logout-url")]
-        logout_urls: Vec<String>,
-        #[arg(long = "web-origin")]
-        web_origins: Vec<String>,
+        #[command(flatten)]
+        urls: UrlFlags,
         #[command(flatten)]
         refresh: RefreshFlags,
         #[arg(long)]
@@ -103,12 +110,8 @@ pub enum ClientsCmd {
     /// Change a client's refresh-token settings or URLs (lists replace the old ones when given).
     Update {
         id: String,
-        #[arg(long = "callback")]
-        callbacks: Vec<String>,
-        #[arg(long = "logout-url")]
-        logout_urls: Vec<String>,
-        #[arg(long = "web-origin")]
-        web_origins: Vec<String>,
+        #[command(flatten)]
+        urls: UrlFlags,
         #[command(flatten)]
         refresh: RefreshFlags,
         #[arg(long)]
@@ -273,11 +276,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn clients(store: &dyn Store, cmd: ClientsCmd, now: i64) -> anyhow::Result<()> {
     match cmd {
-        ClientsCmd::Create { name, app_type, callbacks, logout_urls, web_origins, refresh, json } => {
+        ClientsCmd::Create { name, app_type, urls, refresh, json } => {
             let app_type = AppType::parse(&app_type)?;
             let mut client = Client::new(
                 hex::encode(ratchet_core::secret::random_bytes::<16>()),
-                NewClient { name, app_type: Some(app_type), callbacks, logout_urls, web_origins },
+                NewClient {
+                    name,
+                    app_type: Some(app_type),
+                    callbacks: urls.callbacks,
+                    logout_urls: urls.logout_urls,
+                    web_origins: urls.web_origins,
+                },
                 now,
             )?;
             client.refresh_token = refresh.apply(client.refresh_token)?;
@@ -298,16 +307,16 @@ async fn clients(store: &dyn Store, cmd: ClientsCmd, now: i64) -> anyhow::Result
             });
             Ok(())
         }
-        ClientsCmd::Update { id, callbacks, logout_urls, web_origins, refresh, json } => {
+        ClientsCmd::Update { id, urls, refresh, json } => {
             let mut client = store.client(&id).await?.context("no such client")?.client;
-            if !callbacks.is_empty() {
-                client.callbacks = callbacks;
+            if !urls.callbacks.is_empty() {
+                client.callbacks = urls.callbacks;
             }
-            if !logout_urls.is_empty() {
-                client.allowed_logout_urls = logout_urls;
+            if !urls.logout_urls.is_empty() {
+                client.allowed_logout_urls = urls.logout_urls;
             }
-            if !web_origins.is_empty() {
-                client.web_origins = web_origins.iter().map(|o| ratchet_core::oauth::origin_of(o).unwrap_or_else(|| o.clone())).collect();
+            if !urls.web_origins.is_empty() {
+                client.web_origins = normalize_origins(&urls.web_origins);
             }
             client.refresh_token = refresh.apply(client.refresh_token)?;
             client.validate()?;
