@@ -307,7 +307,9 @@ async fn duplicate_user_email_is_a_conflict(s: &Db) {
     assert_eq!(s.user("alice2").await.unwrap(), None);
 }
 
-async fn blocking_a_user_ends_sessions_and_revokes_families(s: &Db) {
+/// Users `u` and `v`, each with a session `sess-*`, a code `code-*` of grant `grant-*`, and a
+/// family of that grant; returns the two families.
+async fn two_users_with_session_code_and_family(s: &Db) -> (Family, Family) {
     for u in ["u", "v"] {
         s.insert_user(&user(u)).await.unwrap();
         s.insert_session(&session(&format!("sess-{u}"), u)).await.unwrap();
@@ -317,6 +319,11 @@ async fn blocking_a_user_ends_sessions_and_revokes_families(s: &Db) {
     let fv = family("grant-v", "c", "v");
     s.insert_family(&fu).await.unwrap();
     s.insert_family(&fv).await.unwrap();
+    (fu, fv)
+}
+
+async fn blocking_a_user_ends_sessions_and_revokes_families(s: &Db) {
+    let (fu, fv) = two_users_with_session_code_and_family(s).await;
 
     assert!(s.set_user_blocked("u", true, NOW + 5).await.unwrap());
     assert!(s.user("u").await.unwrap().expect("kept").blocked);
@@ -343,15 +350,7 @@ async fn set_user_blocked_reports_unknown_users(s: &Db) {
 }
 
 async fn delete_user_removes_sessions_codes_and_revokes_families(s: &Db) {
-    for u in ["u", "v"] {
-        s.insert_user(&user(u)).await.unwrap();
-        s.insert_session(&session(&format!("sess-{u}"), u)).await.unwrap();
-        s.insert_code(&code(&format!("code-{u}"), &format!("grant-{u}"), "c", u), NOW).await.unwrap();
-    }
-    let fu = family("grant-u", "c", "u");
-    let fv = family("grant-v", "c", "v");
-    s.insert_family(&fu).await.unwrap();
-    s.insert_family(&fv).await.unwrap();
+    let (fu, fv) = two_users_with_session_code_and_family(s).await;
 
     assert!(s.delete_user("u", NOW + 7).await.unwrap());
     assert_eq!(s.user("u").await.unwrap(), None);
