@@ -1,228 +1,360 @@
 //! The embedded SQLite adapter: one file, WAL, foreign keys, migrations embedded in the binary.
-//! Writes go through a single-connection pool so that SQLite never has to upgrade a reader to a
-//! writer (which fails with `SQLITE_BUSY` instead of waiting); reads use their own pool.
+//!
+//! SQLite runs in-process, so a statement on a warm page cache takes microseconds: less than
+//! handing it to another thread and waking the caller again (the cost that dominated the refresh
+//! path when this adapter went through a driver with one worker thread per connection). So the
+//! request-path methods run their statement on the calling thread, on a connection taken from a
+//! mutex. What can take long runs on tokio's blocking pool instead: bulk cascades, purges, audit
+//! batches, log queries. Writes go through the single writer connection, so SQLite never has to
+//! upgrade a reader to a writer (which fails with `SQLITE_BUSY` instead of waiting); reads use a
+//! few read-only connections, each of which sees every committed write. Checkpoints, which copy
+//! the WAL into the database file and flush it to disk, run on a background thread instead of
+//! inside whichever commit happens to fill the WAL.
 
-use std::str::FromStr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use ratchet_core::UnixTime;
 use ratchet_core::client::{Api, Client};
 use ratchet_core::family::{Family, FamilyId};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
 
 use crate::{AuthCode, Event, EventQuery, FamilyFilter, Redemption, Result, Session, Store, StoreError, StoredClient, User};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+/// The schema, in order; `PRAGMA user_version` records how many are applied.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_init.sql")];
+
+/// How long a statement waits for another process's write lock (e.g. a CLI command) before the
+/// store reports `Unavailable`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Read-only connections: enough for every tokio worker of a small machine to read at once.
+const READERS: usize = 4;
+/// How often the background thread copies the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
 /// A SQLite database file.
 #[derive(Clone)]
 pub struct SqliteStore {
-    writer: SqlitePool,
-    reader: SqlitePool,
+    db: Arc<Db>,
 }
 
-pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
+struct Db {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+    /// Dropping it (with the last store handle) stops the checkpoint thread.
+    _stop_checkpoints: mpsc::Sender<()>,
+}
+
+fn map_err(e: rusqlite::Error) -> StoreError {
     match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_string()),
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
-            StoreError::Unavailable(e.to_string())
-        }
+        rusqlite::Error::SqliteFailure(f, msg) => match f.code {
+            ErrorCode::ConstraintViolation
+                if matches!(f.extended_code, rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY) =>
+            {
+                StoreError::Conflict(msg.clone().unwrap_or_else(|| e.to_string()))
+            }
+            ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::CannotOpen
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::DiskFull
+            | ErrorCode::OutOfMemory => StoreError::Unavailable(e.to_string()),
+            _ => StoreError::Other(e.to_string()),
+        },
         _ => StoreError::Other(e.to_string()),
+    }
+}
+
+/// The file path of a `sqlite://path` (or `sqlite:path`) URL; a `?query` is ignored.
+fn path_of(url: &str) -> Result<PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Err(StoreError::Other(format!("bad SQLite URL (expected sqlite://path/to/file.db): {url}")));
+    }
+    Ok(PathBuf::from(path))
+}
+
+fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    // A panic while a connection was held leaves nothing half-done: an open transaction rolled
+    // back when it was dropped during unwinding.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn connect(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Applies the migrations the database does not have yet, in one transaction each.
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let mut applied: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if applied == 0 {
+        // Databases created by the earlier sqlx-based adapter record migrations in a table.
+        let legacy: Option<u32> = conn
+            .query_row("SELECT name FROM sqlite_master WHERE name = '_sqlx_migrations'", [], |_| Ok(()))
+            .optional()?
+            .map(|()| conn.query_row("SELECT count(*) FROM _sqlx_migrations WHERE success", [], |r| r.get(0)))
+            .transpose()?;
+        if let Some(n) = legacy {
+            conn.pragma_update(None, "user_version", n)?;
+            applied = n;
+        }
+    }
+    for (version, sql) in (1u32..).zip(MIGRATIONS).skip(applied as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Runs passive checkpoints (they never block readers or the writer) until told to stop.
+fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
+    loop {
+        let stopping = !matches!(stop.recv_timeout(CHECKPOINT_EVERY), Err(mpsc::RecvTimeoutError::Timeout));
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            // Another process checkpointing at the same moment is not a problem; anything else
+            // is retried on the next round.
+            if !matches!(e.sqlite_error_code(), Some(ErrorCode::DatabaseBusy)) {
+                eprintln!("sqlite checkpoint failed: {e}");
+            }
+        }
+        if stopping {
+            return;
+        }
     }
 }
 
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url` (`sqlite://path`) and migrates it.
     pub async fn open(url: &str) -> Result<Self> {
-        let opts = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Other(format!("bad SQLite URL: {e}")))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(opts.clone())
+        let path = path_of(url)?;
+        tokio::task::spawn_blocking(move || Self::open_blocking(&path))
             .await
+            .map_err(|e| StoreError::Other(format!("opening the database failed: {e}")))?
+    }
+
+    fn open_blocking(path: &Path) -> Result<Self> {
+        let mut writer = connect(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .map_err(map_err)?;
-        MIGRATOR.run(&writer).await.map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(opts.read_only(true))
-            .await
-            .map_err(map_err)?;
-        Ok(SqliteStore { writer, reader })
+        writer.pragma_update(None, "journal_mode", "WAL").map_err(map_err)?;
+        writer.pragma_update(None, "synchronous", "NORMAL").map_err(map_err)?;
+        writer.pragma_update(None, "foreign_keys", true).map_err(map_err)?;
+        // Checkpoints happen on the background thread, not inside a request's commit.
+        writer.pragma_update(None, "wal_autocheckpoint", 0).map_err(map_err)?;
+        migrate(&mut writer).map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
+        let read_only = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let readers =
+            (0..READERS).map(|_| connect(path, read_only).map(Mutex::new)).collect::<rusqlite::Result<Vec<_>>>().map_err(map_err)?;
+        let checkpointer = connect(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(map_err)?;
+        let (stop, stopped) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, stopped))
+            .map_err(|e| StoreError::Other(format!("cannot start the checkpoint thread: {e}")))?;
+        Ok(SqliteStore {
+            db: Arc::new(Db { writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0), _stop_checkpoints: stop }),
+        })
+    }
+
+    /// Runs `f` on the writer connection, on this thread (request-path writes: one short statement).
+    fn write<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
+        f(&mut lock(&self.db.writer)).map_err(map_err)
+    }
+
+    /// Runs `f` on a read-only connection, on this thread: a free one if there is one.
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let readers = &self.db.readers;
+        let start = self.db.next_reader.fetch_add(1, Ordering::Relaxed);
+        let conn = (0..readers.len())
+            .find_map(|i| readers[(start + i) % readers.len()].try_lock().ok())
+            .unwrap_or_else(|| lock(&readers[start % readers.len()]));
+        f(&conn).map_err(map_err)
+    }
+
+    /// Runs `f` on the writer connection on tokio's blocking pool (work whose size the request does
+    /// not bound: cascades over a user's rows, purges, audit batches).
+    async fn write_in_background<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.write(f)).await.map_err(|e| StoreError::Other(format!("database task failed: {e}")))?
+    }
+
+    /// Runs `statements` in one transaction, binding `?1` to `key` and, in the statements that use
+    /// it, `?2` to `now`; returns the rows affected by the last statement.
+    async fn cascade(&self, statements: &'static [&'static str], key: &str, now: UnixTime) -> Result<u64> {
+        let key = key.to_string();
+        self.write_in_background(move |c| {
+            let tx = c.transaction()?;
+            let mut affected = 0;
+            for sql in statements {
+                let mut stmt = tx.prepare_cached(sql)?;
+                affected = if sql.contains("?2") { stmt.execute(params![key, now])? } else { stmt.execute(params![key])? };
+            }
+            tx.commit()?;
+            Ok(affected as u64)
+        })
+        .await
     }
 }
 
-fn user_from(r: &SqliteRow) -> Result<User> {
+fn user_from(r: &Row) -> rusqlite::Result<User> {
     Ok(User {
-        user_id: r.try_get("user_id").map_err(map_err)?,
-        email: r.try_get("email").map_err(map_err)?,
-        name: r.try_get("name").map_err(map_err)?,
-        password_hash: r.try_get("password_hash").map_err(map_err)?,
-        blocked: r.try_get::<i64, _>("blocked").map_err(map_err)? != 0,
-        created_at: r.try_get("created_at").map_err(map_err)?,
+        user_id: r.get("user_id")?,
+        email: r.get("email")?,
+        name: r.get("name")?,
+        password_hash: r.get("password_hash")?,
+        blocked: r.get("blocked")?,
+        created_at: r.get("created_at")?,
     })
 }
 
-fn session_from(r: &SqliteRow) -> Result<Session> {
+fn session_from(r: &Row) -> rusqlite::Result<Session> {
     Ok(Session {
-        id_hash: r.try_get("id_hash").map_err(map_err)?,
-        user_id: r.try_get("user_id").map_err(map_err)?,
-        auth_time: r.try_get("auth_time").map_err(map_err)?,
-        expires_at: r.try_get("expires_at").map_err(map_err)?,
-        idle_expires_at: r.try_get("idle_expires_at").map_err(map_err)?,
+        id_hash: r.get("id_hash")?,
+        user_id: r.get("user_id")?,
+        auth_time: r.get("auth_time")?,
+        expires_at: r.get("expires_at")?,
+        idle_expires_at: r.get("idle_expires_at")?,
     })
 }
 
-fn code_from(r: &SqliteRow) -> Result<AuthCode> {
+fn code_from(r: &Row) -> rusqlite::Result<AuthCode> {
     Ok(AuthCode {
-        code_hash: r.try_get("code_hash").map_err(map_err)?,
-        grant_id: r.try_get("grant_id").map_err(map_err)?,
-        client_id: r.try_get("client_id").map_err(map_err)?,
-        user_id: r.try_get("user_id").map_err(map_err)?,
-        session_id: r.try_get("session_id").map_err(map_err)?,
-        redirect_uri: r.try_get("redirect_uri").map_err(map_err)?,
-        code_challenge: r.try_get("code_challenge").map_err(map_err)?,
-        scope: r.try_get("scope").map_err(map_err)?,
-        audience: r.try_get("audience").map_err(map_err)?,
-        nonce: r.try_get("nonce").map_err(map_err)?,
-        auth_time: r.try_get("auth_time").map_err(map_err)?,
-        expires_at: r.try_get("expires_at").map_err(map_err)?,
+        code_hash: r.get("code_hash")?,
+        grant_id: r.get("grant_id")?,
+        client_id: r.get("client_id")?,
+        user_id: r.get("user_id")?,
+        session_id: r.get("session_id")?,
+        redirect_uri: r.get("redirect_uri")?,
+        code_challenge: r.get("code_challenge")?,
+        scope: r.get("scope")?,
+        audience: r.get("audience")?,
+        nonce: r.get("nonce")?,
+        auth_time: r.get("auth_time")?,
+        expires_at: r.get("expires_at")?,
     })
 }
 
-fn family_from(r: &SqliteRow) -> Result<Family> {
-    let id: String = r.try_get("family_id").map_err(map_err)?;
+fn family_from(r: &Row) -> rusqlite::Result<Family> {
+    let id: String = r.get("family_id")?;
     Ok(Family {
-        id: FamilyId::parse(&id).ok_or_else(|| StoreError::Other("corrupt family id".into()))?,
-        grant_id: r.try_get("grant_id").map_err(map_err)?,
-        client_id: r.try_get("client_id").map_err(map_err)?,
-        user_id: r.try_get("user_id").map_err(map_err)?,
-        session_id: r.try_get("session_id").map_err(map_err)?,
-        audience: r.try_get("audience").map_err(map_err)?,
-        scope: r.try_get("scope").map_err(map_err)?,
-        rotating: r.try_get::<i64, _>("rotating").map_err(map_err)? != 0,
-        counter: r.try_get::<i64, _>("counter").map_err(map_err)? as u64,
-        created_at: r.try_get("created_at").map_err(map_err)?,
-        expires_at: r.try_get("expires_at").map_err(map_err)?,
-        idle_expires_at: r.try_get("idle_expires_at").map_err(map_err)?,
-        rotated_at: r.try_get("rotated_at").map_err(map_err)?,
-        revoked_at: r.try_get("revoked_at").map_err(map_err)?,
-        auth_time: r.try_get("auth_time").map_err(map_err)?,
+        id: FamilyId::parse(&id).ok_or_else(|| corrupt("family id"))?,
+        grant_id: r.get("grant_id")?,
+        client_id: r.get("client_id")?,
+        user_id: r.get("user_id")?,
+        session_id: r.get("session_id")?,
+        audience: r.get("audience")?,
+        scope: r.get("scope")?,
+        rotating: r.get("rotating")?,
+        counter: r.get::<_, i64>("counter")? as u64,
+        created_at: r.get("created_at")?,
+        expires_at: r.get("expires_at")?,
+        idle_expires_at: r.get("idle_expires_at")?,
+        rotated_at: r.get("rotated_at")?,
+        revoked_at: r.get("revoked_at")?,
+        auth_time: r.get("auth_time")?,
     })
+}
+
+fn event_from(r: &Row) -> rusqlite::Result<Event> {
+    Ok(Event {
+        at: r.get("at")?,
+        kind: r.get("type")?,
+        client_id: r.get("client_id")?,
+        user_id: r.get("user_id")?,
+        description: r.get("description")?,
+        details: from_json(&r.get::<_, String>("details")?)?,
+    })
+}
+
+fn corrupt(what: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, format!("corrupt record: {what}").into())
 }
 
 fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("records serialise")
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
-    serde_json::from_str(s).map_err(|e| StoreError::Other(format!("corrupt record: {e}")))
-}
-
-/// Bulk changes that must happen together.
-impl SqliteStore {
-    /// Runs `statements` in one transaction, binding `$1` to `key` and, in the statements that use
-    /// it, `$2` to `now`; returns the rows affected by the last statement.
-    async fn cascade(&self, statements: &[&'static str], key: &str, now: UnixTime) -> Result<u64> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
-        let mut affected = 0;
-        for sql in statements {
-            let mut q = sqlx::query(*sql).bind(key);
-            if sql.contains("$2") {
-                q = q.bind(now);
-            }
-            affected = q.execute(&mut *tx).await.map_err(map_err)?.rows_affected();
-        }
-        tx.commit().await.map_err(map_err)?;
-        Ok(affected)
-    }
+fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> rusqlite::Result<T> {
+    serde_json::from_str(s).map_err(|e| corrupt(&e.to_string()))
 }
 
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(map_err)?;
-        Ok(())
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())))
     }
 
     async fn server_secrets(&self, kind: &str) -> Result<Vec<(u8, Vec<u8>)>> {
-        let rows = sqlx::query("SELECT kid, sealed FROM server_secrets WHERE kind = $1 ORDER BY kid")
-            .bind(kind)
-            .fetch_all(&self.writer)
-            .await
-            .map_err(map_err)?;
-        rows.iter().map(|r| Ok((r.try_get::<i64, _>("kid").map_err(map_err)? as u8, r.try_get("sealed").map_err(map_err)?))).collect()
+        // From the writer: a node that just lost the insert race reads the winner's key.
+        self.write(|c| {
+            let mut stmt = c.prepare_cached("SELECT kid, sealed FROM server_secrets WHERE kind = ?1 ORDER BY kid")?;
+            stmt.query_map([kind], |r| Ok((r.get::<_, u8>(0)?, r.get(1)?)))?.collect()
+        })
     }
 
     async fn insert_server_secret(&self, kind: &str, kid: u8, sealed: &[u8], now: UnixTime) -> Result<bool> {
-        let r = sqlx::query("INSERT INTO server_secrets (kind, kid, sealed, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
-            .bind(kind)
-            .bind(i64::from(kid))
-            .bind(sealed)
-            .bind(now)
-            .execute(&self.writer)
-            .await
-            .map_err(map_err)?;
-        Ok(r.rows_affected() == 1)
+        self.write(|c| {
+            c.prepare_cached("INSERT INTO server_secrets (kind, kid, sealed, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING")?
+                .execute(params![kind, kid, sealed, now])
+        })
+        .map(|n| n == 1)
     }
 
     async fn insert_client(&self, client: &Client, secret_hash: Option<&str>) -> Result<()> {
-        sqlx::query("INSERT INTO clients (client_id, secret_hash, data) VALUES ($1, $2, $3)")
-            .bind(&client.client_id)
-            .bind(secret_hash)
-            .bind(json(client))
-            .execute(&self.writer)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.write(|c| {
+            c.prepare_cached("INSERT INTO clients (client_id, secret_hash, data) VALUES (?1, ?2, ?3)")?.execute(params![
+                client.client_id,
+                secret_hash,
+                json(client)
+            ])
+        })
+        .map(drop)
     }
 
     async fn update_client(&self, client: &Client) -> Result<bool> {
-        let r = sqlx::query("UPDATE clients SET data = $2 WHERE client_id = $1")
-            .bind(&client.client_id)
-            .bind(json(client))
-            .execute(&self.writer)
-            .await
-            .map_err(map_err)?;
-        Ok(r.rows_affected() == 1)
+        self.write(|c| {
+            c.prepare_cached("UPDATE clients SET data = ?2 WHERE client_id = ?1")?.execute(params![client.client_id, json(client)])
+        })
+        .map(|n| n == 1)
     }
 
     async fn client(&self, client_id: &str) -> Result<Option<StoredClient>> {
-        let row = sqlx::query("SELECT secret_hash, data FROM clients WHERE client_id = $1")
-            .bind(client_id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(map_err)?;
-        row.map(|r| {
-            Ok(StoredClient {
-                client: from_json(r.try_get::<&str, _>("data").map_err(map_err)?)?,
-                secret_hash: r.try_get("secret_hash").map_err(map_err)?,
-            })
+        self.read(|c| {
+            c.prepare_cached("SELECT secret_hash, data FROM clients WHERE client_id = ?1")?
+                .query_row([client_id], |r| Ok(StoredClient { secret_hash: r.get(0)?, client: from_json(&r.get::<_, String>(1)?)? }))
+                .optional()
         })
-        .transpose()
     }
 
     async fn clients(&self) -> Result<Vec<Client>> {
-        let rows = sqlx::query("SELECT data FROM clients ORDER BY client_id").fetch_all(&self.reader).await.map_err(map_err)?;
-        rows.iter().map(|r| from_json(r.try_get::<&str, _>("data").map_err(map_err)?)).collect()
+        self.read(|c| {
+            c.prepare_cached("SELECT data FROM clients ORDER BY client_id")?
+                .query_map([], |r| from_json(&r.get::<_, String>(0)?))?
+                .collect()
+        })
     }
 
     async fn delete_client(&self, client_id: &str, now: UnixTime) -> Result<bool> {
         let deleted = self
             .cascade(
                 &[
-                    "UPDATE families SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL",
-                    "UPDATE grants SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL",
-                    "DELETE FROM codes WHERE client_id = $1",
-                    "DELETE FROM clients WHERE client_id = $1",
+                    "UPDATE families SET revoked_at = ?2 WHERE client_id = ?1 AND revoked_at IS NULL",
+                    "UPDATE grants SET revoked_at = ?2 WHERE client_id = ?1 AND revoked_at IS NULL",
+                    "DELETE FROM codes WHERE client_id = ?1",
+                    "DELETE FROM clients WHERE client_id = ?1",
                 ],
                 client_id,
                 now,
@@ -232,60 +364,52 @@ impl Store for SqliteStore {
     }
 
     async fn insert_api(&self, api: &Api) -> Result<()> {
-        sqlx::query("INSERT INTO apis (id, identifier, data) VALUES ($1, $2, $3)")
-            .bind(&api.id)
-            .bind(&api.identifier)
-            .bind(json(api))
-            .execute(&self.writer)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.write(|c| {
+            c.prepare_cached("INSERT INTO apis (id, identifier, data) VALUES (?1, ?2, ?3)")?.execute(params![
+                api.id,
+                api.identifier,
+                json(api)
+            ])
+        })
+        .map(drop)
     }
 
     async fn api(&self, identifier: &str) -> Result<Option<Api>> {
-        let row = sqlx::query("SELECT data FROM apis WHERE identifier = $1")
-            .bind(identifier)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(map_err)?;
-        row.map(|r| from_json(r.try_get::<&str, _>("data").map_err(map_err)?)).transpose()
+        self.read(|c| {
+            c.prepare_cached("SELECT data FROM apis WHERE identifier = ?1")?
+                .query_row([identifier], |r| from_json(&r.get::<_, String>(0)?))
+                .optional()
+        })
     }
 
-    async fn insert_user(&self, user: &User) -> Result<()> {
-        sqlx::query("INSERT INTO users (user_id, email, name, password_hash, blocked, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(&user.user_id)
-            .bind(&user.email)
-            .bind(&user.name)
-            .bind(&user.password_hash)
-            .bind(i64::from(user.blocked))
-            .bind(user.created_at)
-            .execute(&self.writer)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+    async fn insert_user(&self, u: &User) -> Result<()> {
+        self.write(|c| {
+            c.prepare_cached(
+                "INSERT INTO users (user_id, email, name, password_hash, blocked, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![u.user_id, u.email, u.name, u.password_hash, u.blocked, u.created_at])
+        })
+        .map(drop)
     }
 
     async fn user(&self, user_id: &str) -> Result<Option<User>> {
-        let row =
-            sqlx::query("SELECT * FROM users WHERE user_id = $1").bind(user_id).fetch_optional(&self.reader).await.map_err(map_err)?;
-        row.as_ref().map(user_from).transpose()
+        self.read(|c| c.prepare_cached("SELECT * FROM users WHERE user_id = ?1")?.query_row([user_id], user_from).optional())
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
-        let row = sqlx::query("SELECT * FROM users WHERE email = $1").bind(email).fetch_optional(&self.reader).await.map_err(map_err)?;
-        row.as_ref().map(user_from).transpose()
+        self.read(|c| c.prepare_cached("SELECT * FROM users WHERE email = ?1")?.query_row([email], user_from).optional())
     }
 
     async fn set_user_blocked(&self, user_id: &str, blocked: bool, now: UnixTime) -> Result<bool> {
-        let statements: &[&'static str] = if blocked {
+        let statements: &'static [&'static str] = if blocked {
             &[
-                "DELETE FROM sessions WHERE user_id = $1",
-                "UPDATE families SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
-                "UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
-                "UPDATE users SET blocked = 1 WHERE user_id = $1",
+                "DELETE FROM sessions WHERE user_id = ?1",
+                "UPDATE families SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+                "UPDATE grants SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+                "UPDATE users SET blocked = 1 WHERE user_id = ?1",
             ]
         } else {
-            &["UPDATE users SET blocked = 0 WHERE user_id = $1"]
+            &["UPDATE users SET blocked = 0 WHERE user_id = ?1"]
         };
         Ok(self.cascade(statements, user_id, now).await? == 1)
     }
@@ -294,10 +418,10 @@ impl Store for SqliteStore {
         let deleted = self
             .cascade(
                 &[
-                    "UPDATE families SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
-                    "UPDATE grants SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
-                    "DELETE FROM codes WHERE user_id = $1",
-                    "DELETE FROM users WHERE user_id = $1",
+                    "UPDATE families SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+                    "UPDATE grants SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
+                    "DELETE FROM codes WHERE user_id = ?1",
+                    "DELETE FROM users WHERE user_id = ?1",
                 ],
                 user_id,
                 now,
@@ -307,149 +431,125 @@ impl Store for SqliteStore {
     }
 
     async fn insert_session(&self, s: &Session) -> Result<()> {
-        sqlx::query("INSERT INTO sessions (id_hash, user_id, auth_time, expires_at, idle_expires_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&s.id_hash)
-            .bind(&s.user_id)
-            .bind(s.auth_time)
-            .bind(s.expires_at)
-            .bind(s.idle_expires_at)
-            .execute(&self.writer)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.write(|c| {
+            c.prepare_cached("INSERT INTO sessions (id_hash, user_id, auth_time, expires_at, idle_expires_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
+                .execute(params![s.id_hash, s.user_id, s.auth_time, s.expires_at, s.idle_expires_at])
+        })
+        .map(drop)
     }
 
     async fn session(&self, id_hash: &str) -> Result<Option<Session>> {
-        let row =
-            sqlx::query("SELECT * FROM sessions WHERE id_hash = $1").bind(id_hash).fetch_optional(&self.reader).await.map_err(map_err)?;
-        row.as_ref().map(session_from).transpose()
+        self.read(|c| c.prepare_cached("SELECT * FROM sessions WHERE id_hash = ?1")?.query_row([id_hash], session_from).optional())
     }
 
     async fn touch_session(&self, id_hash: &str, idle_expires_at: UnixTime) -> Result<()> {
-        sqlx::query("UPDATE sessions SET idle_expires_at = MIN($2, expires_at) WHERE id_hash = $1")
-            .bind(id_hash)
-            .bind(idle_expires_at)
-            .execute(&self.writer)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.write(|c| {
+            c.prepare_cached("UPDATE sessions SET idle_expires_at = MIN(?2, expires_at) WHERE id_hash = ?1")?
+                .execute(params![id_hash, idle_expires_at])
+        })
+        .map(drop)
     }
 
     async fn delete_session(&self, id_hash: &str, revoke_families: bool, now: UnixTime) -> Result<bool> {
-        const REVOKE: &str = "UPDATE families SET revoked_at = $2 WHERE session_id = $1 AND revoked_at IS NULL";
-        const DELETE: &str = "DELETE FROM sessions WHERE id_hash = $1";
-        let statements: &[&'static str] = if revoke_families { &[REVOKE, DELETE] } else { &[DELETE] };
+        const REVOKE: &str = "UPDATE families SET revoked_at = ?2 WHERE session_id = ?1 AND revoked_at IS NULL";
+        const DELETE: &str = "DELETE FROM sessions WHERE id_hash = ?1";
+        let statements: &'static [&'static str] = if revoke_families { &[REVOKE, DELETE] } else { &[DELETE] };
         Ok(self.cascade(statements, id_hash, now).await? == 1)
     }
 
-    async fn insert_code(&self, c: &AuthCode, now: UnixTime) -> Result<()> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
-        sqlx::query("INSERT INTO grants (grant_id, client_id, user_id, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(&c.grant_id)
-            .bind(&c.client_id)
-            .bind(&c.user_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        sqlx::query(
-            "INSERT INTO codes (code_hash, grant_id, client_id, user_id, session_id, redirect_uri, code_challenge, scope, audience, nonce, auth_time, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(&c.code_hash)
-        .bind(&c.grant_id)
-        .bind(&c.client_id)
-        .bind(&c.user_id)
-        .bind(&c.session_id)
-        .bind(&c.redirect_uri)
-        .bind(&c.code_challenge)
-        .bind(&c.scope)
-        .bind(&c.audience)
-        .bind(&c.nonce)
-        .bind(c.auth_time)
-        .bind(c.expires_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(())
+    async fn insert_code(&self, code: &AuthCode, now: UnixTime) -> Result<()> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            tx.prepare_cached("INSERT INTO grants (grant_id, client_id, user_id, created_at) VALUES (?1, ?2, ?3, ?4)")?.execute(params![
+                code.grant_id,
+                code.client_id,
+                code.user_id,
+                now
+            ])?;
+            tx.prepare_cached(
+                "INSERT INTO codes (code_hash, grant_id, client_id, user_id, session_id, redirect_uri, code_challenge, scope, audience, nonce, auth_time, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?
+            .execute(params![
+                code.code_hash,
+                code.grant_id,
+                code.client_id,
+                code.user_id,
+                code.session_id,
+                code.redirect_uri,
+                code.code_challenge,
+                code.scope,
+                code.audience,
+                code.nonce,
+                code.auth_time,
+                code.expires_at
+            ])?;
+            tx.commit()
+        })
     }
 
     async fn redeem_code(&self, code_hash: &str, now: UnixTime) -> Result<Redemption> {
-        let fresh = sqlx::query("UPDATE codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL RETURNING *")
-            .bind(code_hash)
-            .bind(now)
-            .fetch_optional(&self.writer)
-            .await
-            .map_err(map_err)?;
-        if let Some(r) = fresh {
-            return Ok(Redemption::Fresh(code_from(&r)?));
-        }
-        let spent =
-            sqlx::query("SELECT * FROM codes WHERE code_hash = $1").bind(code_hash).fetch_optional(&self.writer).await.map_err(map_err)?;
-        Ok(match spent {
-            Some(r) => Redemption::Replayed(code_from(&r)?),
-            None => Redemption::NotFound,
+        self.write(|c| {
+            let fresh = c
+                .prepare_cached("UPDATE codes SET used_at = ?2 WHERE code_hash = ?1 AND used_at IS NULL RETURNING *")?
+                .query_row(params![code_hash, now], code_from)
+                .optional()?;
+            if let Some(code) = fresh {
+                return Ok(Redemption::Fresh(code));
+            }
+            let spent = c.prepare_cached("SELECT * FROM codes WHERE code_hash = ?1")?.query_row([code_hash], code_from).optional()?;
+            Ok(spent.map_or(Redemption::NotFound, Redemption::Replayed))
         })
     }
 
     async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> Result<()> {
         self.cascade(
             &[
-                "UPDATE grants SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL",
-                "UPDATE families SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL",
+                "UPDATE grants SET revoked_at = ?2 WHERE grant_id = ?1 AND revoked_at IS NULL",
+                "UPDATE families SET revoked_at = ?2 WHERE grant_id = ?1 AND revoked_at IS NULL",
             ],
             grant_id,
             now,
         )
-        .await?;
-        Ok(())
+        .await
+        .map(drop)
     }
 
     async fn grant_is_live(&self, grant_id: &str) -> Result<bool> {
-        let row = sqlx::query("SELECT 1 FROM grants WHERE grant_id = $1 AND revoked_at IS NULL")
-            .bind(grant_id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(map_err)?;
-        Ok(row.is_some())
+        self.read(|c| c.prepare_cached("SELECT 1 FROM grants WHERE grant_id = ?1 AND revoked_at IS NULL")?.exists([grant_id]))
     }
 
     async fn insert_family(&self, f: &Family) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO families (family_id, grant_id, client_id, user_id, session_id, audience, scope, rotating, counter, created_at, expires_at, idle_expires_at, rotated_at, revoked_at, auth_time)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
-        .bind(f.id.to_string())
-        .bind(&f.grant_id)
-        .bind(&f.client_id)
-        .bind(&f.user_id)
-        .bind(&f.session_id)
-        .bind(&f.audience)
-        .bind(&f.scope)
-        .bind(i64::from(f.rotating))
-        .bind(f.counter as i64)
-        .bind(f.created_at)
-        .bind(f.expires_at)
-        .bind(f.idle_expires_at)
-        .bind(f.rotated_at)
-        .bind(f.revoked_at)
-        .bind(f.auth_time)
-        .execute(&self.writer)
-        .await
-        .map_err(map_err)?;
-        Ok(())
+        self.write(|c| {
+            c.prepare_cached(
+                "INSERT INTO families (family_id, grant_id, client_id, user_id, session_id, audience, scope, rotating, counter, created_at, expires_at, idle_expires_at, rotated_at, revoked_at, auth_time)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            )?
+            .execute(params![
+                f.id.to_string(),
+                f.grant_id,
+                f.client_id,
+                f.user_id,
+                f.session_id,
+                f.audience,
+                f.scope,
+                f.rotating,
+                f.counter as i64,
+                f.created_at,
+                f.expires_at,
+                f.idle_expires_at,
+                f.rotated_at,
+                f.revoked_at,
+                f.auth_time
+            ])
+        })
+        .map(drop)
     }
 
     async fn family(&self, id: &FamilyId) -> Result<Option<Family>> {
         // A reader sees every committed rotation (WAL snapshots start per statement); a stale
         // read could only lose the conditional write in `rotate`, never win it.
-        let row = sqlx::query("SELECT * FROM families WHERE family_id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(family_from).transpose()
+        self.read(|c| c.prepare_cached("SELECT * FROM families WHERE family_id = ?1")?.query_row([id.to_string()], family_from).optional())
     }
 
     async fn rotate(
@@ -460,110 +560,89 @@ impl Store for SqliteStore {
         now: UnixTime,
         idle_expires_at: Option<UnixTime>,
     ) -> Result<Option<Family>> {
-        let row = sqlx::query(
-            "UPDATE families SET counter = counter + 1, rotated_at = $4,
-               idle_expires_at = CASE WHEN $5 IS NULL OR expires_at IS NULL THEN $5 ELSE MIN($5, expires_at) END
-             WHERE family_id = $1 AND client_id = $2 AND counter = $3 AND rotating = 1 AND revoked_at IS NULL
-               AND (expires_at IS NULL OR expires_at > $4) AND (idle_expires_at IS NULL OR idle_expires_at > $4)
-             RETURNING *",
-        )
-        .bind(id.to_string())
-        .bind(client_id)
-        .bind(from as i64)
-        .bind(now)
-        .bind(idle_expires_at)
-        .fetch_optional(&self.writer)
-        .await
-        .map_err(map_err)?;
-        row.as_ref().map(family_from).transpose()
+        self.write(|c| {
+            c.prepare_cached(
+                "UPDATE families SET counter = counter + 1, rotated_at = ?4,
+                   idle_expires_at = CASE WHEN ?5 IS NULL OR expires_at IS NULL THEN ?5 ELSE MIN(?5, expires_at) END
+                 WHERE family_id = ?1 AND client_id = ?2 AND counter = ?3 AND rotating = 1 AND revoked_at IS NULL
+                   AND (expires_at IS NULL OR expires_at > ?4) AND (idle_expires_at IS NULL OR idle_expires_at > ?4)
+                 RETURNING *",
+            )?
+            .query_row(params![id.to_string(), client_id, from as i64, now, idle_expires_at], family_from)
+            .optional()
+        })
     }
 
     async fn touch_family(&self, id: &FamilyId, _now: UnixTime, idle_expires_at: Option<UnixTime>) -> Result<()> {
-        sqlx::query("UPDATE families SET idle_expires_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
-            .bind(id.to_string())
-            .bind(idle_expires_at)
-            .execute(&self.writer)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.write(|c| {
+            c.prepare_cached("UPDATE families SET idle_expires_at = ?2 WHERE family_id = ?1 AND revoked_at IS NULL")?
+                .execute(params![id.to_string(), idle_expires_at])
+        })
+        .map(drop)
     }
 
     async fn revoke_family(&self, id: &FamilyId, now: UnixTime) -> Result<bool> {
-        let r = sqlx::query("UPDATE families SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
-            .bind(id.to_string())
-            .bind(now)
-            .execute(&self.writer)
-            .await
-            .map_err(map_err)?;
-        Ok(r.rows_affected() == 1)
+        self.write(|c| {
+            c.prepare_cached("UPDATE families SET revoked_at = ?2 WHERE family_id = ?1 AND revoked_at IS NULL")?
+                .execute(params![id.to_string(), now])
+        })
+        .map(|n| n == 1)
     }
 
     async fn revoke_families(&self, f: &FamilyFilter, now: UnixTime) -> Result<u64> {
         // Each condition is skipped when its parameter is NULL, so one statement serves all filters.
         let (aud_given, aud) = match &f.audience {
-            Some(a) => (1i64, a.clone()),
-            None => (0, None),
+            Some(a) => (true, a.clone()),
+            None => (false, None),
         };
-        let r = sqlx::query(
-            "UPDATE families SET revoked_at = $1 WHERE revoked_at IS NULL
-               AND ($2 IS NULL OR user_id = $2) AND ($3 IS NULL OR client_id = $3)
-               AND ($4 IS NULL OR session_id = $4) AND ($5 IS NULL OR grant_id = $5)
-               AND ($6 = 0 OR audience IS $7) AND ($8 IS NULL OR rotating = $8)",
-        )
-        .bind(now)
-        .bind(&f.user_id)
-        .bind(&f.client_id)
-        .bind(&f.session_id)
-        .bind(&f.grant_id)
-        .bind(aud_given)
-        .bind(aud)
-        .bind(f.rotating.map(i64::from))
-        .execute(&self.writer)
+        let f = f.clone();
+        self.write_in_background(move |c| {
+            c.prepare_cached(
+                "UPDATE families SET revoked_at = ?1 WHERE revoked_at IS NULL
+                   AND (?2 IS NULL OR user_id = ?2) AND (?3 IS NULL OR client_id = ?3)
+                   AND (?4 IS NULL OR session_id = ?4) AND (?5 IS NULL OR grant_id = ?5)
+                   AND (?6 = 0 OR audience IS ?7) AND (?8 IS NULL OR rotating = ?8)",
+            )?
+            .execute(params![now, f.user_id, f.client_id, f.session_id, f.grant_id, aud_given, aud, f.rotating])
+            .map(|n| n as u64)
+        })
         .await
-        .map_err(map_err)?;
-        Ok(r.rows_affected())
     }
 
     async fn evict_families(&self, user_id: &str, client_id: &str, keep: u32, spare: Option<&FamilyId>, now: UnixTime) -> Result<u64> {
         let offset = if spare.is_some() { keep.saturating_sub(1) } else { keep };
-        let r = sqlx::query(
-            "UPDATE families SET revoked_at = $4 WHERE family_id IN (
-               SELECT family_id FROM families
-               WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL AND family_id <> $5
-                 AND (expires_at IS NULL OR expires_at > $4) AND (idle_expires_at IS NULL OR idle_expires_at > $4)
-               ORDER BY created_at DESC, family_id DESC LIMIT -1 OFFSET $3)",
-        )
-        .bind(user_id)
-        .bind(client_id)
-        .bind(i64::from(offset))
-        .bind(now)
-        .bind(spare.map(|f| f.to_string()).unwrap_or_default())
-        .execute(&self.writer)
-        .await
-        .map_err(map_err)?;
-        Ok(r.rows_affected())
+        let spare = spare.map(|f| f.to_string()).unwrap_or_default();
+        self.write(|c| {
+            c.prepare_cached(
+                "UPDATE families SET revoked_at = ?4 WHERE family_id IN (
+                   SELECT family_id FROM families
+                   WHERE user_id = ?1 AND client_id = ?2 AND revoked_at IS NULL AND family_id <> ?5
+                     AND (expires_at IS NULL OR expires_at > ?4) AND (idle_expires_at IS NULL OR idle_expires_at > ?4)
+                   ORDER BY created_at DESC, family_id DESC LIMIT -1 OFFSET ?3)",
+            )?
+            .execute(params![user_id, client_id, offset, now, spare])
+            .map(|n| n as u64)
+        })
     }
 
     async fn purge(&self, now: UnixTime, grace: i64) -> Result<u64> {
         let cutoff = now - grace;
-        let mut n = 0;
-        for sql in [
-            "DELETE FROM codes WHERE expires_at < $1",
-            "DELETE FROM sessions WHERE expires_at < $1 OR idle_expires_at < $1",
-            "DELETE FROM families WHERE revoked_at < $1 OR expires_at < $1 OR idle_expires_at < $1",
-            "DELETE FROM grants WHERE created_at < $1
-               AND NOT EXISTS (SELECT 1 FROM families f WHERE f.grant_id = grants.grant_id)
-               AND NOT EXISTS (SELECT 1 FROM codes c WHERE c.grant_id = grants.grant_id)",
-        ] {
-            n += sqlx::query(sql).bind(cutoff).execute(&self.writer).await.map_err(map_err)?.rows_affected();
-        }
-        n += sqlx::query("DELETE FROM events WHERE at < $1")
-            .bind(now - crate::EVENT_RETENTION)
-            .execute(&self.writer)
-            .await
-            .map_err(map_err)?
-            .rows_affected();
-        Ok(n)
+        self.write_in_background(move |c| {
+            let mut n = 0;
+            for sql in [
+                "DELETE FROM codes WHERE expires_at < ?1",
+                "DELETE FROM sessions WHERE expires_at < ?1 OR idle_expires_at < ?1",
+                "DELETE FROM families WHERE revoked_at < ?1 OR expires_at < ?1 OR idle_expires_at < ?1",
+                "DELETE FROM grants WHERE created_at < ?1
+                   AND NOT EXISTS (SELECT 1 FROM families f WHERE f.grant_id = grants.grant_id)
+                   AND NOT EXISTS (SELECT 1 FROM codes c WHERE c.grant_id = grants.grant_id)",
+            ] {
+                n += c.execute(sql, [cutoff])?;
+            }
+            n += c.execute("DELETE FROM events WHERE at < ?1", [now - crate::EVENT_RETENTION])?;
+            Ok(n as u64)
+        })
+        .await
     }
 
     async fn record(&self, e: &Event) -> Result<()> {
@@ -571,42 +650,77 @@ impl Store for SqliteStore {
     }
 
     async fn record_many(&self, events: &[Event]) -> Result<()> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
-        for e in events {
-            sqlx::query("INSERT INTO events (at, type, client_id, user_id, description, details) VALUES ($1, $2, $3, $4, $5, $6)")
-                .bind(e.at)
-                .bind(&e.kind)
-                .bind(&e.client_id)
-                .bind(&e.user_id)
-                .bind(&e.description)
-                .bind(e.details.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        }
-        tx.commit().await.map_err(map_err)
+        let events = events.to_vec();
+        self.write_in_background(move |c| {
+            let tx = c.transaction()?;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO events (at, type, client_id, user_id, description, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?;
+                for e in &events {
+                    insert.execute(params![e.at, e.kind, e.client_id, e.user_id, e.description, e.details.to_string()])?;
+                }
+            }
+            tx.commit()
+        })
+        .await
     }
 
     async fn events(&self, q: &EventQuery) -> Result<Vec<Event>> {
-        let rows =
-            sqlx::query("SELECT * FROM events WHERE ($1 IS NULL OR type = $1) AND ($2 IS NULL OR user_id = $2) ORDER BY id DESC LIMIT $3")
-                .bind(&q.kind)
-                .bind(&q.user_id)
-                .bind(i64::from(if q.limit == 0 { 100 } else { q.limit }))
-                .fetch_all(&self.reader)
-                .await
-                .map_err(map_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(Event {
-                    at: r.try_get("at").map_err(map_err)?,
-                    kind: r.try_get("type").map_err(map_err)?,
-                    client_id: r.try_get("client_id").map_err(map_err)?,
-                    user_id: r.try_get("user_id").map_err(map_err)?,
-                    description: r.try_get("description").map_err(map_err)?,
-                    details: from_json(r.try_get::<&str, _>("details").map_err(map_err)?)?,
-                })
-            })
+        let limit = if q.limit == 0 { 100 } else { q.limit };
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT * FROM events WHERE (?1 IS NULL OR type = ?1) AND (?2 IS NULL OR user_id = ?2) ORDER BY id DESC LIMIT ?3",
+            )?
+            .query_map(params![q.kind, q.user_id, limit], event_from)?
             .collect()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user_version(path: &Path) -> u32 {
+        Connection::open(path).unwrap().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn reopening_applies_no_migration_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        let url = format!("sqlite://{}", path.display());
+        SqliteStore::open(&url).await.unwrap();
+        assert_eq!(user_version(&path), MIGRATIONS.len() as u32);
+        SqliteStore::open(&url).await.unwrap().ping().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_database_migrated_by_the_earlier_sqlx_adapter_is_taken_as_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, success BOOLEAN NOT NULL);
+                 INSERT INTO _sqlx_migrations VALUES (1, TRUE);
+                 INSERT INTO clients (client_id, data) VALUES ('kept', '{}');",
+            )
+            .unwrap();
+        }
+        SqliteStore::open(&format!("sqlite://{}", path.display())).await.unwrap();
+        assert_eq!(user_version(&path), 1);
+        let kept: i64 = Connection::open(&path).unwrap().query_row("SELECT count(*) FROM clients", [], |r| r.get(0)).unwrap();
+        assert_eq!(kept, 1, "nothing stored is lost");
+    }
+
+    #[test]
+    fn urls_name_a_file() {
+        assert_eq!(path_of("sqlite://ratchet.db").unwrap(), PathBuf::from("ratchet.db"));
+        assert_eq!(path_of("sqlite:///var/lib/r.db?mode=rwc").unwrap(), PathBuf::from("/var/lib/r.db"));
+        assert!(path_of("sqlite::memory:").is_err());
+        assert!(path_of("sqlite://").is_err());
     }
 }

@@ -229,16 +229,12 @@ async fn revoking_a_session_revokes_the_families_born_in_it() {
 
 // ---- The 200-family limit per user and client (Auth0 RTR spec §8) ----
 
-async fn live_families(app: &TestApp, user_id: &str, client_id: &str) -> i64 {
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", app.db_path.display())).await.unwrap();
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM families WHERE user_id = ? AND client_id = ? AND revoked_at IS NULL")
-        .bind(user_id)
-        .bind(client_id)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    n
+fn live_families(app: &TestApp, user_id: &str, client_id: &str) -> i64 {
+    let db = rusqlite::Connection::open_with_flags(&app.db_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    db.query_row("SELECT count(*) FROM families WHERE user_id = ?1 AND client_id = ?2 AND revoked_at IS NULL", [user_id, client_id], |r| {
+        r.get(0)
+    })
+    .unwrap()
 }
 
 #[tokio::test]
@@ -261,13 +257,13 @@ async fn the_201st_sign_in_evicts_the_oldest_family_through_the_code_exchange() 
         let (code, verifier) = sso_code(&app, &b, &client).await;
         rts.push(app.exchange_for_refresh_token(&client, &code, &verifier).await);
     }
-    assert_eq!(live_families(&app, &alice.user_id, &client.client_id).await, 200);
+    assert_eq!(live_families(&app, &alice.user_id, &client.client_id), 200);
     assert!(app.events("resource_cleanup").await.is_empty(), "200 families are within the limit");
 
     app.clock.advance(1);
     let (code, verifier) = sso_code(&app, &b, &client).await;
     rts.push(app.exchange_for_refresh_token(&client, &code, &verifier).await);
-    assert_eq!(live_families(&app, &alice.user_id, &client.client_id).await, 200, "the newest 200 stay live");
+    assert_eq!(live_families(&app, &alice.user_id, &client.client_id), 200, "the newest 200 stay live");
     assert!(app.family_of(&rts[0]).await.revoked_at.is_some(), "the oldest family is evicted");
     for rt in &rts[1..] {
         assert!(app.family_of(rt).await.revoked_at.is_none(), "the newest 200 are untouched");
@@ -312,7 +308,7 @@ async fn eviction_never_revokes_the_family_just_issued() {
         app.state.store.insert_family(&f).await.unwrap();
     }
     let rt = app.refresh_token(&client, EMAIL).await; // same second
-    assert_eq!(live_families(&app, &alice.user_id, &client.client_id).await, 200);
+    assert_eq!(live_families(&app, &alice.user_id, &client.client_id), 200);
     assert!(app.family_of(&rt).await.revoked_at.is_none(), "the family just issued was evicted");
     assert_live(&app, &client, &rt, "the token just issued works").await;
 }

@@ -6,36 +6,32 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ratchet_core::client::{AppType, Client};
+use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
-use sqlx::{AssertSqlSafe, Row, SqlitePool};
 
 use crate::support::*;
 
 const EMAIL: &str = "alice@example.com";
 
-async fn read_only_pool(app: &TestApp) -> SqlitePool {
-    SqlitePool::connect(&format!("sqlite://{}?mode=ro", app.db_path.display())).await.unwrap()
+fn read_only(app: &TestApp) -> Connection {
+    Connection::open_with_flags(&app.db_path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap()
 }
 
-async fn table_names(pool: &SqlitePool) -> Vec<String> {
-    sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").fetch_all(pool).await.unwrap()
+fn table_names(db: &Connection) -> Vec<String> {
+    let mut stmt = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").unwrap();
+    stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
 }
 
-async fn column_names(pool: &SqlitePool, table: &str) -> Vec<String> {
-    sqlx::query(AssertSqlSafe(format!("PRAGMA table_info(\"{table}\")")))
-        .fetch_all(pool)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get::<String, _>("name"))
-        .collect()
+fn column_names(db: &Connection, table: &str) -> Vec<String> {
+    let mut stmt = db.prepare(&format!("PRAGMA table_info(\"{table}\")")).unwrap();
+    stmt.query_map([], |r| r.get("name")).unwrap().collect::<Result<_, _>>().unwrap()
 }
 
 /// `(rows, bytes)` the `families` table holds for one family. Bytes count every column of the row:
 /// text and blobs by length, integers as 8 bytes (SQLite's variable-width integer encoding would
 /// otherwise make counter 1000 two bytes "larger" than counter 1, which is not growth).
-async fn family_footprint(pool: &SqlitePool, family_id: &str) -> (i64, i64) {
-    let cols = column_names(pool, "families").await;
+fn family_footprint(db: &Connection, family_id: &str) -> (i64, i64) {
+    let cols = column_names(db, "families");
     let bytes = cols
         .iter()
         .map(|c| {
@@ -45,19 +41,17 @@ async fn family_footprint(pool: &SqlitePool, family_id: &str) -> (i64, i64) {
         })
         .collect::<Vec<_>>()
         .join(" + ");
-    let row = sqlx::query(AssertSqlSafe(format!("SELECT count(*), coalesce(sum({bytes}), 0) FROM families WHERE family_id = ?")))
-        .bind(family_id)
-        .fetch_one(pool)
-        .await
-        .unwrap();
-    (row.get(0), row.get(1))
+    db.query_row(&format!("SELECT count(*), coalesce(sum({bytes}), 0) FROM families WHERE family_id = ?1"), [family_id], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
+    .unwrap()
 }
 
 /// Row counts of every table.
-async fn row_counts(pool: &SqlitePool) -> BTreeMap<String, i64> {
+fn row_counts(db: &Connection) -> BTreeMap<String, i64> {
     let mut out = BTreeMap::new();
-    for t in table_names(pool).await {
-        let n: i64 = sqlx::query_scalar(AssertSqlSafe(format!("SELECT count(*) FROM \"{t}\""))).fetch_one(pool).await.unwrap();
+    for t in table_names(db) {
+        let n: i64 = db.query_row(&format!("SELECT count(*) FROM \"{t}\""), [], |r| r.get(0)).unwrap();
         out.insert(t, n);
     }
     out
@@ -86,10 +80,10 @@ async fn a_family_takes_the_same_storage_after_1000_rotations_as_after_one() {
     let a = rotate(app.refresh_token(&client, EMAIL).await).await;
     let mut b = rotate(app.refresh_token(&client, EMAIL).await).await;
     let (fa, fb) = (app.family_of(&a).await.id.to_string(), app.family_of(&b).await.id.to_string());
-    let pool = read_only_pool(&app).await;
-    let a_after_1 = family_footprint(&pool, &fa).await;
-    let b_after_1 = family_footprint(&pool, &fb).await;
-    let counts_after_1 = row_counts(&pool).await;
+    let db = read_only(&app);
+    let a_after_1 = family_footprint(&db, &fa);
+    let b_after_1 = family_footprint(&db, &fb);
+    let counts_after_1 = row_counts(&db);
     assert_eq!(a_after_1.0, 1, "one row per family");
     assert_eq!(a_after_1, b_after_1, "two families after one rotation each are the same size");
 
@@ -97,16 +91,15 @@ async fn a_family_takes_the_same_storage_after_1000_rotations_as_after_one() {
         b = rotate(b).await;
     }
     assert_eq!(app.family_of(&b).await.counter, 1000);
-    let b_after_1000 = family_footprint(&pool, &fb).await;
-    let counts_after_1000 = row_counts(&pool).await;
+    let b_after_1000 = family_footprint(&db, &fb);
+    let counts_after_1000 = row_counts(&db);
     assert_eq!(b_after_1000, b_after_1, "rows and bytes of the family after 1000 rotations vs after 1");
-    assert_eq!(family_footprint(&pool, &fa).await, a_after_1, "the other family is untouched");
+    assert_eq!(family_footprint(&db, &fa), a_after_1, "the other family is untouched");
     // No table other than the audit trail gains rows from rotations.
     let mut grown: Vec<(String, i64, i64)> =
         counts_after_1000.iter().filter(|(t, n)| counts_after_1[*t] != **n).map(|(t, n)| (t.clone(), counts_after_1[t], *n)).collect();
     grown.retain(|(t, _, _)| t != "events");
     assert!(grown.is_empty(), "tables that grew with rotations: {grown:?}");
-    pool.close().await;
 }
 
 /// Everything a dump of the database could leak from.
@@ -270,21 +263,22 @@ async fn a_database_dump_contains_no_usable_token_or_secret() {
         }
     }
     assert!(files.iter().any(|(p, b)| p.ends_with("-wal") && !b.is_empty()), "the WAL is part of the dump");
-    let pool = read_only_pool(&app).await;
+    let db = read_only(&app);
     let mut dump: Vec<u8> = Vec::new();
-    for t in table_names(&pool).await {
-        let cols = column_names(&pool, &t).await;
+    for t in table_names(&db) {
+        let cols = column_names(&db, &t);
         let select = cols.iter().map(|c| format!("CAST(\"{c}\" AS BLOB)")).collect::<Vec<_>>().join(", ");
-        for row in sqlx::query(AssertSqlSafe(format!("SELECT {select} FROM \"{t}\""))).fetch_all(&pool).await.unwrap() {
+        let mut stmt = db.prepare(&format!("SELECT {select} FROM \"{t}\"")).unwrap();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
             for i in 0..cols.len() {
-                if let Some(v) = row.get::<Option<Vec<u8>>, _>(i) {
+                if let Some(v) = row.get::<_, Option<Vec<u8>>>(i).unwrap() {
                     dump.extend_from_slice(&v);
                     dump.push(0);
                 }
             }
         }
     }
-    pool.close().await;
     files.push(("logical dump of every table".into(), dump));
 
     // Positive controls: the dump does hold the non-secret data (so the search can fail).
