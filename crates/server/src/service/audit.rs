@@ -18,6 +18,10 @@ use crate::app::AppState;
 const QUEUE: usize = 16_384;
 /// Events written per transaction at most.
 const BATCH: usize = 512;
+/// How long the writer waits after the first event of a batch for more to join it. Under load a
+/// write per few events would cost more in thread wake-ups than the inserts themselves; idle, an
+/// event is on disk this much later (and a flush waits at most this long).
+const LINGER: std::time::Duration = std::time::Duration::from_millis(10);
 
 enum Queued {
     Event(Event),
@@ -54,6 +58,9 @@ async fn write_batches(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Queued>) {
     let mut events = Vec::with_capacity(BATCH);
     let mut acks = Vec::new();
     while let Some(first) = rx.recv().await {
+        if matches!(first, Queued::Event(_)) {
+            tokio::time::sleep(LINGER).await;
+        }
         let mut next = Some(first);
         while let Some(item) = next.take() {
             match item {
