@@ -26,7 +26,7 @@ use async_trait::async_trait;
 use ratchet_core::UnixTime;
 use ratchet_core::client::{Api, Client};
 use ratchet_core::family::{Family, FamilyId};
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 
 use crate::{AuthCode, Event, EventQuery, FamilyFilter, Redemption, Result, Session, Store, StoreError, StoredClient, User};
 
@@ -96,28 +96,23 @@ fn connect(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-/// Applies the migrations the database does not have yet, in one transaction each.
+/// Applies the migrations the database does not have yet, in one transaction that holds the
+/// write lock from the start, so two processes opening a new file at once migrate it once.
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
-    let mut applied: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut applied: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if applied == 0 {
         // Databases created by the earlier sqlx-based adapter record migrations in a table.
-        let legacy: Option<u32> = conn
-            .query_row("SELECT name FROM sqlite_master WHERE name = '_sqlx_migrations'", [], |_| Ok(()))
-            .optional()?
-            .map(|()| conn.query_row("SELECT count(*) FROM _sqlx_migrations WHERE success", [], |r| r.get(0)))
-            .transpose()?;
-        if let Some(n) = legacy {
-            conn.pragma_update(None, "user_version", n)?;
-            applied = n;
+        let legacy = tx.query_row("SELECT name FROM sqlite_master WHERE name = '_sqlx_migrations'", [], |_| Ok(())).optional()?;
+        if legacy.is_some() {
+            applied = tx.query_row("SELECT count(*) FROM _sqlx_migrations WHERE success", [], |r| r.get(0))?;
         }
     }
-    for (version, sql) in (1u32..).zip(MIGRATIONS).skip(applied as usize) {
-        let tx = conn.transaction()?;
+    for sql in MIGRATIONS.iter().skip(applied as usize) {
         tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", version)?;
-        tx.commit()?;
     }
-    Ok(())
+    tx.pragma_update(None, "user_version", MIGRATIONS.len().max(applied as usize) as u32)?;
+    tx.commit()
 }
 
 /// Copies the WAL into the database file every [`CHECKPOINT_EVERY`] until the store is dropped.
@@ -160,7 +155,15 @@ impl SqliteStore {
     fn open_blocking(path: &Path) -> Result<Self> {
         let mut conn = connect(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .map_err(map_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(map_err)?;
+        // Switching a new file to WAL needs it to itself, and SQLite reports a concurrent opener
+        // as busy without calling the busy handler: wait here instead.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        while let Err(e) = conn.pragma_update(None, "journal_mode", "WAL") {
+            if e.sqlite_error_code() != Some(ErrorCode::DatabaseBusy) || std::time::Instant::now() > deadline {
+                return Err(map_err(e));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(map_err)?;
         conn.pragma_update(None, "foreign_keys", true).map_err(map_err)?;
         // Checkpoints happen on the background thread, not inside a request's commit.
@@ -204,7 +207,7 @@ impl SqliteStore {
     async fn cascade(&self, statements: &'static [&'static str], key: &str, now: UnixTime) -> Result<u64> {
         let key = key.to_string();
         self.run_in_background(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut affected = 0;
             for sql in statements {
                 let mut stmt = tx.prepare_cached(sql)?;
@@ -466,7 +469,7 @@ impl Store for SqliteStore {
 
     async fn insert_code(&self, code: &AuthCode, now: UnixTime) -> Result<()> {
         self.run(|c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.prepare_cached("INSERT INTO grants (grant_id, client_id, user_id, created_at) VALUES (?1, ?2, ?3, ?4)")?.execute(params![
                 code.grant_id,
                 code.client_id,
@@ -660,7 +663,7 @@ impl Store for SqliteStore {
     async fn record_many(&self, events: &[Event]) -> Result<()> {
         let events = events.to_vec();
         self.run_in_background(move |c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             {
                 let mut insert = tx.prepare_cached(
                     "INSERT INTO events (at, type, client_id, user_id, description, details) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -747,6 +750,17 @@ mod tests {
         assert!(sizes[0] > 1_000_000, "the writes went through the WAL: {sizes:?}");
         assert!(sizes[2] < sizes[0] * 2, "the WAL does not keep growing: {sizes:?}");
         assert_eq!(store.server_secrets(&format!("test-{}", rows - 1)).await.unwrap().len(), 1, "nothing written is lost");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_connections_opening_a_new_file_at_once_both_migrate_it() {
+        for _ in 0..10 {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join("new.db").display());
+            let (a, b) = tokio::join!(SqliteStore::open(&url), SqliteStore::open(&url));
+            a.unwrap().ping().await.unwrap();
+            b.unwrap().ping().await.unwrap();
+        }
     }
 
     #[test]
