@@ -7,7 +7,7 @@
 //!    PKCE → `/u/login` → callback code → `/oauth/token`).
 //! 3. Runs the chains closed-loop for a bounded time: each request presents the token the previous
 //!    response returned. Reports refresh/s and latency percentiles.
-//! 4. Measures the machine's RS256 signing rate with the server's own code
+//! 4. Measures, before and after the load, the machine's RS256 signing rate with the server's own code
 //!    (`ratchet_core::jws::SigningKey::sign`) on every core, and reports throughput as a fraction
 //!    of the bound `signing rate / 2 signatures per refresh`.
 //!
@@ -49,7 +49,7 @@ struct Args {
     /// several stores in one run against the same signing bound.
     #[arg(long)]
     database: Vec<String>,
-    /// Seconds spent measuring the RS256 signing rate.
+    /// Seconds spent measuring the RS256 signing rate (twice: before and after the load).
     #[arg(long, default_value_t = 3)]
     sign_seconds: u64,
     /// Also replay the server's per-refresh work in-process (store calls as `exchange_refresh_token`
@@ -75,6 +75,7 @@ fn main() -> anyhow::Result<()> {
     };
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
 
+    let sign_before = measure_signing(cpus, Duration::from_secs(args.sign_seconds))?;
     let mut loads = Vec::new();
     for (i, spec) in specs.iter().enumerate() {
         let database = match spec.as_str() {
@@ -86,7 +87,7 @@ fn main() -> anyhow::Result<()> {
         loads.push((spec.clone(), database.clone(), rt.block_on(run_load(&args, &database, &master_key))?));
     }
 
-    let sign = measure_signing(cpus, Duration::from_secs(args.sign_seconds))?;
+    let sign = Signing::around(sign_before, measure_signing(cpus, Duration::from_secs(args.sign_seconds))?);
     for (spec, database, load) in &loads {
         report(&args, spec, database, cpus, load, &sign);
     }
@@ -453,6 +454,21 @@ struct Signing {
     rate: f64,
     /// Signatures per second on one thread.
     single: f64,
+    /// The two measurements `rate` averages: before and after the load runs.
+    before_after: (f64, f64),
+}
+
+impl Signing {
+    /// The mean of a measurement before and one after the load, so that a machine whose speed
+    /// drifts during the run (this one is a VM with neighbours) biases neither side of the ratio.
+    fn around(before: Signing, after: Signing) -> Signing {
+        Signing {
+            threads: before.threads,
+            rate: (before.rate + after.rate) / 2.0,
+            single: (before.single + after.single) / 2.0,
+            before_after: (before.rate, after.rate),
+        }
+    }
 }
 
 /// Signs ID-token-sized claims with the server's code on `threads` threads for `d`.
@@ -489,7 +505,7 @@ fn measure_signing(cpus: usize, d: Duration) -> anyhow::Result<Signing> {
     let (_, der) = SigningKey::generate()?;
     let single = sign_rate(&der, 1, d / 2)?;
     let rate = sign_rate(&der, cpus, d)?;
-    Ok(Signing { threads: cpus, rate, single })
+    Ok(Signing { threads: cpus, rate, single, before_after: (rate, rate) })
 }
 
 // ---- Report ----
@@ -528,9 +544,13 @@ fn report(args: &Args, spec: &str, database: &str, cpus: usize, load: &Load, sig
         load.server_cpu, load.self_cpu, load.machine_cpu
     );
     println!(
-        "RS256 signing: {:.0} signatures/s on {} threads ({:.0}/s on one thread = {sign_us:.0} µs each), server code `SigningKey::sign`",
-        sign.rate, sign.threads, sign.single
+        "RS256 signing: {:.0} signatures/s on {} threads (mean of {:.0} before and {:.0} after the load; {:.0}/s on one thread = {sign_us:.0} µs each), server code `SigningKey::sign`",
+        sign.rate, sign.threads, sign.before_after.0, sign.before_after.1, sign.single
     );
+    let (b, a) = sign.before_after;
+    if (b - a).abs() > 0.1 * b.max(a) {
+        println!("warning:       the signing rate changed by more than 10 % during the run: the machine was not steady, repeat the run");
+    }
     println!("bound:         {bound:.0} refresh/s (2 RS256 signatures per refresh: ID token + JWT access token)");
     println!("efficiency:    {:.1} % of the bound", fraction * 100.0);
     println!(
