@@ -109,6 +109,18 @@ pub struct EventQuery {
     pub limit: u32,
 }
 
+/// A rotated family with what the refresh response is made of: the family's user and the API it
+/// was issued for, read in the same round trip as the rotation (the refresh hot path).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rotated {
+    /// The family as written.
+    pub family: Family,
+    /// `None` if the user no longer exists.
+    pub user: Option<User>,
+    /// `None` without an audience, or if the API no longer exists.
+    pub api: Option<Api>,
+}
+
 /// Which families a bulk revocation targets (all conditions given must hold).
 #[derive(Debug, Clone, Default)]
 pub struct FamilyFilter {
@@ -173,9 +185,9 @@ pub trait Store: Send + Sync + 'static {
     /// only if it is still `from` and the family is live, rotating, issued to `client_id` and
     /// unexpired at `now` (the conditions under which `ratchet_core::family::assess` decides
     /// `Rotate`); `rotated_at` becomes `now` and the idle deadline `idle_expires_at`, capped by
-    /// the absolute expiry. Returns the family as written, or `None` when the conditions do not
-    /// hold (a lost race, or a case for the full decision). Of N concurrent callers with the same
-    /// `from`, exactly one gets `Some`.
+    /// the absolute expiry. Returns the family as written with its user and API, or `None` when
+    /// the conditions do not hold (a lost race, or a case for the full decision). Of N concurrent
+    /// callers with the same `from`, exactly one gets `Some`.
     async fn rotate(
         &self,
         id: &FamilyId,
@@ -183,7 +195,7 @@ pub trait Store: Send + Sync + 'static {
         from: u64,
         now: UnixTime,
         idle_expires_at: Option<UnixTime>,
-    ) -> Result<Option<Family>>;
+    ) -> Result<Option<Rotated>>;
     /// Moves the idle deadline of a non-rotating family after an exchange.
     async fn touch_family(&self, id: &FamilyId, now: UnixTime, idle_expires_at: Option<UnixTime>) -> Result<()>;
     /// Revokes one family; returns whether it was live until now.

@@ -18,7 +18,7 @@ use sqlx::migrate::MigrateError;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Row};
 
-use crate::{AuthCode, Event, EventQuery, FamilyFilter, Redemption, Result, Session, Store, StoreError, StoredClient, User};
+use crate::{AuthCode, Event, EventQuery, FamilyFilter, Redemption, Result, Rotated, Session, Store, StoreError, StoredClient, User};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -517,15 +517,20 @@ impl Store for PostgresStore {
         from: u64,
         now: UnixTime,
         idle_expires_at: Option<UnixTime>,
-    ) -> Result<Option<Family>> {
+    ) -> Result<Option<Rotated>> {
         // One statement: a concurrent winner's commit makes this row fail `counter = $3` on the
-        // re-check, so exactly one of N racing callers (on any node) gets the row back.
+        // re-check, so exactly one of N racing callers (on any node) gets the row back. The user
+        // and API come back with it, saving the hot path two round trips.
         let row = sqlx::query(
-            "UPDATE families SET counter = counter + 1, rotated_at = $4,
-               idle_expires_at = CASE WHEN $5::bigint IS NULL OR expires_at IS NULL THEN $5::bigint ELSE LEAST($5::bigint, expires_at) END
-             WHERE family_id = $1 AND client_id = $2 AND counter = $3 AND rotating AND revoked_at IS NULL
-               AND (expires_at IS NULL OR expires_at > $4) AND (idle_expires_at IS NULL OR idle_expires_at > $4)
-             RETURNING *",
+            "WITH r AS (
+               UPDATE families SET counter = counter + 1, rotated_at = $4,
+                 idle_expires_at = CASE WHEN $5::bigint IS NULL OR expires_at IS NULL THEN $5::bigint ELSE LEAST($5::bigint, expires_at) END
+               WHERE family_id = $1 AND client_id = $2 AND counter = $3 AND rotating AND revoked_at IS NULL
+                 AND (expires_at IS NULL OR expires_at > $4) AND (idle_expires_at IS NULL OR idle_expires_at > $4)
+               RETURNING *)
+             SELECT r.*, u.email AS user_email, u.name AS user_name, u.password_hash AS user_password_hash,
+                    u.blocked AS user_blocked, u.created_at AS user_created_at, a.data AS api_data
+             FROM r LEFT JOIN users u ON u.user_id = r.user_id LEFT JOIN apis a ON a.identifier = r.audience",
         )
         .bind(id.to_string())
         .bind(client_id)
@@ -535,7 +540,21 @@ impl Store for PostgresStore {
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?;
-        row.as_ref().map(family_from).transpose()
+        let Some(r) = row else { return Ok(None) };
+        let family = family_from(&r)?;
+        let user = match r.try_get::<Option<String>, _>("user_email").map_err(map_err)? {
+            Some(email) => Some(User {
+                user_id: family.user_id.clone(),
+                email,
+                name: r.try_get("user_name").map_err(map_err)?,
+                password_hash: r.try_get("user_password_hash").map_err(map_err)?,
+                blocked: r.try_get("user_blocked").map_err(map_err)?,
+                created_at: r.try_get("user_created_at").map_err(map_err)?,
+            }),
+            None => None,
+        };
+        let api = r.try_get::<Option<&str>, _>("api_data").map_err(map_err)?.map(from_json).transpose()?;
+        Ok(Some(Rotated { family, user, api }))
     }
 
     async fn touch_family(&self, id: &FamilyId, _now: UnixTime, idle_expires_at: Option<UnixTime>) -> Result<()> {

@@ -561,9 +561,29 @@ async fn rotate_refuses_what_assess_would_not_rotate(s: &Db) {
     // The new idle deadline never passes the absolute expiry.
     let f = family("g", "c", "u");
     s.insert_family(&f).await.unwrap();
-    let rotated = s.rotate(&f.id, "c", 0, NOW + 1, Some(NOW + 99 * DAY)).await.unwrap().expect("rotates");
+    let rotated = s.rotate(&f.id, "c", 0, NOW + 1, Some(NOW + 99 * DAY)).await.unwrap().expect("rotates").family;
     assert_eq!(rotated.idle_expires_at, f.expires_at);
     assert_eq!(rotated, get_family(s, &f).await, "returns the row as written");
+}
+
+async fn rotate_brings_back_the_user_and_the_api(s: &Db) {
+    let api = Api::new("api-1".into(), "https://api.example.com".into(), None, true, None).unwrap();
+    s.insert_api(&api).await.unwrap();
+    s.insert_user(&user("u")).await.unwrap();
+    let f = family("g", "c", "u");
+    s.insert_family(&f).await.unwrap();
+    let r = s.rotate(&f.id, "c", 0, NOW + 1, None).await.unwrap().expect("rotates");
+    assert_eq!((r.family.counter, r.user, r.api), (1, Some(user("u")), Some(api)));
+
+    let no_audience = Family { audience: None, ..family("g", "c", "u") };
+    s.insert_family(&no_audience).await.unwrap();
+    let r = s.rotate(&no_audience.id, "c", 0, NOW + 1, None).await.unwrap().expect("rotates");
+    assert_eq!((r.user, r.api), (Some(user("u")), None), "no audience, no API");
+
+    let orphan = Family { audience: Some("https://gone.example.com".into()), ..family("g", "c", "gone") };
+    s.insert_family(&orphan).await.unwrap();
+    let r = s.rotate(&orphan.id, "c", 0, NOW + 1, None).await.unwrap().expect("rotates");
+    assert_eq!((r.user, r.api), (None, None), "a deleted user or API comes back as None: the caller refuses");
 }
 
 async fn rotate_has_exactly_one_winner(s: &Db) {
@@ -1136,6 +1156,7 @@ contract! {
     grant_is_live_until_revoked,
     family_round_trips_every_field_including_nulls,
     rotate_moves_counter_deadline_and_rotation_time,
+    rotate_brings_back_the_user_and_the_api,
     rotate_has_exactly_one_winner,
     rotate_refuses_what_assess_would_not_rotate,
     revoked_family_cannot_rotate,

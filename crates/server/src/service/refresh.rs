@@ -1,15 +1,16 @@
 //! The `refresh_token` grant (RFC 6749 §6) with rotation and reuse detection (RFC 9700 §4.14.2,
 //! DESIGN §4), and revocation of refresh tokens (RFC 7009 §2).
 //!
-//! The decision comes from `ratchet_core::family::assess`; the only write on the hot path is the
-//! store's conditional `advance_family`. A lost race re-reads the family and decides again, which
+//! The decision comes from `ratchet_core::family::assess`; the hot path (the current token of a
+//! live rotating family, no scope requested) is one store call, the conditional `rotate`, which
+//! also brings back the user and API. A lost race re-reads the family and decides again, which
 //! turns the loser into a leeway retry (same successor) or a reuse (family revoked).
 
 use ratchet_core::client::{Client, GrantType};
 use ratchet_core::family::{Exchange, Family, FamilyGrant, Rejection, idle_deadline};
 use ratchet_core::oauth::Scope;
 use ratchet_core::secret::Secret;
-use ratchet_store::FamilyFilter;
+use ratchet_store::{FamilyFilter, Rotated};
 use serde_json::json;
 
 use crate::app::AppState;
@@ -33,10 +34,10 @@ impl AppState {
         if requested.is_none() && policy.is_rotating() {
             let now = self.now();
             let idle = policy.idle().map(|s| now + i64::from(s));
-            if let Some(family) = self.store.rotate(&family_id, &client.client_id, presented, now, idle).await? {
-                let token = self.keys.refresh.encode(&family.id, presented + 1);
-                let event = json!({"familyId": family.id.to_string(), "tokenCounter": presented, "rotated": true});
-                return self.refreshed(client, &family, None, Some(token), event).await;
+            if let Some(rotated) = self.store.rotate(&family_id, &client.client_id, presented, now, idle).await? {
+                let token = self.keys.refresh.encode(&family_id, presented + 1);
+                let event = json!({"familyId": family_id.to_string(), "tokenCounter": presented, "rotated": true});
+                return self.refreshed(client, Loaded::Rotated(rotated), None, Some(token), event).await;
             }
         }
         // Two rounds suffice: after losing the conditional write, the winner's counter is visible.
@@ -53,9 +54,8 @@ impl AppState {
                         continue;
                     };
                     let event = json!({"familyId": family.id.to_string(), "tokenCounter": from, "rotated": true});
-                    return self
-                        .refreshed(client, &rotated, requested.as_ref(), Some(self.keys.refresh.encode(&family.id, from + 1)), event)
-                        .await;
+                    let token = self.keys.refresh.encode(&family.id, from + 1);
+                    return self.refreshed(client, Loaded::Rotated(rotated), requested.as_ref(), Some(token), event).await;
                 }
                 Exchange::Retry { successor } => (
                     Some(self.keys.refresh.encode(&family.id, successor)),
@@ -86,7 +86,7 @@ impl AppState {
                 }
                 Exchange::Reject(r) => return Err(self.refresh_failed(client, Some(&family), rejection_reason(r)).await),
             };
-            return self.refreshed(client, &family, requested.as_ref(), token, event).await;
+            return self.refreshed(client, Loaded::Family(family), requested.as_ref(), token, event).await;
         }
         tracing::error!("refresh did not converge after three rounds");
         Err(OAuthError::server_error())
@@ -97,18 +97,26 @@ impl AppState {
     async fn refreshed(
         &self,
         client: &Client,
-        family: &Family,
+        loaded: Loaded,
         requested: Option<&Scope>,
         token: Option<Secret>,
         event: serde_json::Value,
     ) -> Result<TokenResponse, OAuthError> {
-        let scope = narrowed_scope(family, requested)?;
-        let Some(user) = self.store.user(&family.user_id).await?.filter(|u| !u.blocked) else {
-            return Err(self.refresh_failed(client, Some(family), "user_not_found").await);
+        let (family, user, api) = match loaded {
+            Loaded::Rotated(Rotated { family, user, api }) => (family, user, api),
+            Loaded::Family(family) => {
+                let user = self.store.user(&family.user_id).await?;
+                let api = match &family.audience {
+                    Some(a) => self.store.api(a).await?,
+                    None => None,
+                };
+                (family, user, api)
+            }
         };
-        let api = match &family.audience {
-            Some(a) => self.store.api(a).await?,
-            None => None,
+        let family = &family;
+        let scope = narrowed_scope(family, requested)?;
+        let Some(user) = user.filter(|u| !u.blocked) else {
+            return Err(self.refresh_failed(client, Some(family), "user_not_found").await);
         };
         let grant = Grant {
             client,
@@ -199,6 +207,13 @@ impl AppState {
         }
         Ok(())
     }
+}
+
+/// What a success response is made from: a rotation brings its user and API along; the other
+/// outcomes (leeway retry, non-rotating exchange, migration) have only the family.
+enum Loaded {
+    Rotated(Rotated),
+    Family(Family),
 }
 
 /// The scope of a refresh response: the family's, or a subset of it (RFC 6749 §6). Scopes the
