@@ -36,6 +36,8 @@ const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_init.sql")
 /// How long a statement waits for another process's write lock (e.g. a CLI command) before the
 /// store reports `Unavailable`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Rowids a purge step examines: about a millisecond of holding the connection.
+const PURGE_STEP: i64 = 2_000;
 /// How often the background thread copies the WAL into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
@@ -200,6 +202,21 @@ impl SqliteStore {
     ) -> Result<T> {
         let store = self.clone();
         tokio::task::spawn_blocking(move || store.run(f)).await.map_err(|e| StoreError::Other(format!("database task failed: {e}")))?
+    }
+
+    /// Deletes the rows of `table` that meet `condition` (with `?1` bound to `at`), a window of
+    /// [`PURGE_STEP`] rowids at a time: every step holds the shared connection briefly, so
+    /// requests go on between the steps of a purge of any size (a single `DELETE` of a month of
+    /// audit rows would stall every request for seconds).
+    async fn delete_in_steps(&self, table: &'static str, condition: &'static str, at: UnixTime) -> Result<u64> {
+        let last: i64 = self.run(|c| c.query_row(&format!("SELECT coalesce(max(rowid), 0) FROM {table}"), [], |r| r.get(0)))?;
+        let sql: Arc<str> = format!("DELETE FROM {table} WHERE rowid > ?2 AND rowid <= ?3 AND ({condition})").into();
+        let mut deleted = 0;
+        for from in (0..last).step_by(PURGE_STEP as usize) {
+            let sql = sql.clone();
+            deleted += self.run_in_background(move |c| c.prepare_cached(&sql)?.execute(params![at, from, from + PURGE_STEP])).await?;
+        }
+        Ok(deleted as u64)
     }
 
     /// Runs `statements` in one transaction, binding `?1` to `key` and, in the statements that use
@@ -651,22 +668,21 @@ impl Store for SqliteStore {
 
     async fn purge(&self, now: UnixTime, grace: i64) -> Result<u64> {
         let cutoff = now - grace;
-        self.run_in_background(move |c| {
-            let mut n = 0;
-            for sql in [
-                "DELETE FROM codes WHERE expires_at < ?1",
-                "DELETE FROM sessions WHERE expires_at < ?1 OR idle_expires_at < ?1",
-                "DELETE FROM families WHERE revoked_at < ?1 OR expires_at < ?1 OR idle_expires_at < ?1",
-                "DELETE FROM grants WHERE created_at < ?1
-                   AND NOT EXISTS (SELECT 1 FROM families f WHERE f.grant_id = grants.grant_id)
+        let mut n = 0;
+        for (table, condition) in [
+            ("codes", "expires_at < ?1"),
+            ("sessions", "expires_at < ?1 OR idle_expires_at < ?1"),
+            ("families", "revoked_at < ?1 OR expires_at < ?1 OR idle_expires_at < ?1"),
+            (
+                "grants",
+                "created_at < ?1 AND NOT EXISTS (SELECT 1 FROM families f WHERE f.grant_id = grants.grant_id)
                    AND NOT EXISTS (SELECT 1 FROM codes c WHERE c.grant_id = grants.grant_id)",
-            ] {
-                n += c.execute(sql, [cutoff])?;
-            }
-            n += c.execute("DELETE FROM events WHERE at < ?1", [now - crate::EVENT_RETENTION])?;
-            Ok(n as u64)
-        })
-        .await
+            ),
+        ] {
+            n += self.delete_in_steps(table, condition, cutoff).await?;
+        }
+        n += self.delete_in_steps("events", "at < ?1", now - crate::EVENT_RETENTION).await?;
+        Ok(n)
     }
 
     async fn record(&self, e: &Event) -> Result<()> {
@@ -774,6 +790,29 @@ mod tests {
             a.unwrap().ping().await.unwrap();
             b.unwrap().ping().await.unwrap();
         }
+    }
+
+    #[tokio::test]
+    async fn purge_deletes_more_rows_than_one_step_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&format!("sqlite://{}", dir.path().join("p.db").display())).await.unwrap();
+        let now = 10 * crate::EVENT_RETENTION;
+        let old = now - crate::EVENT_RETENTION - 1;
+        let event = |at| Event {
+            at,
+            kind: "sertft".into(),
+            client_id: None,
+            user_id: Some("u".into()),
+            description: "d".into(),
+            details: serde_json::json!({}),
+        };
+        // Old and recent rows interleaved, over several steps.
+        let events: Vec<Event> = (0..3 * PURGE_STEP).map(|i| event(if i % 3 == 0 { now } else { old })).collect();
+        store.record_many(&events).await.unwrap();
+        assert_eq!(store.purge(now, 86_400).await.unwrap(), 2 * PURGE_STEP as u64);
+        let left = store.events(&EventQuery { limit: u32::MAX, ..Default::default() }).await.unwrap();
+        assert_eq!(left.len(), PURGE_STEP as usize);
+        assert!(left.iter().all(|e| e.at == now), "only the recent rows stay");
     }
 
     #[test]
