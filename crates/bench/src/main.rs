@@ -599,7 +599,7 @@ mod diagnose {
     use ratchet_core::client::{Api, AppType, Client, NewClient};
     use ratchet_core::family::{Family, FamilyGrant, idle_deadline};
     use ratchet_core::jws::SigningKey;
-    use ratchet_store::{Store, User};
+    use ratchet_store::{Rotation, Seen, Store, User};
     use serde_json::json;
 
     use super::Args;
@@ -685,7 +685,7 @@ mod diagnose {
                 &client.refresh_token,
                 now,
             );
-            store.insert_family(&f).await?;
+            store.insert_family(&f, &Seen::default()).await?;
             families.push(f);
         }
         let cpu0 = super::cpu_seconds(std::process::id());
@@ -704,7 +704,9 @@ mod diagnose {
                         store.client(&client_id).await?.expect("client");
                     }
                     if use_store {
-                        let r = store.rotate(&f.id, &f.client_id, counter, now, idle_deadline(&policy, f.expires_at, now)).await?;
+                        let seen = Seen::default();
+                        let rotation = Rotation { id: &f.id, client_id: &f.client_id, from: counter, now, idle_expires_at: idle_deadline(&policy, f.expires_at, now), seen: &seen };
+                        let r = store.rotate(&rotation).await?;
                         let r = r.expect("uncontended rotation");
                         assert!(r.user.is_some() && r.api.is_some(), "the user and API come back");
                     }

@@ -1,6 +1,6 @@
-//! The storage port of Ratchet: one trait, [`Store`], that every engine implements, plus the
-//! records it stores. The domain decides; a store persists decisions, each as one statement or one
-//! transaction. Adapters: [`sqlite`] (the embedded default) and [`postgres`] (shared by many nodes).
+//! The storage port of Ratchet: one trait per aggregate (clients, users, sessions, families, …)
+//! under [`Store`], which every engine implements, plus the records they store. The domain
+//! decides; a store persists decisions, each as one statement or one transaction. Adapters: [`sqlite`] (the embedded default) and [`postgres`] (shared by many nodes).
 //!
 //! Secrets never reach a store in usable form: session ids and codes arrive as SHA-256 hashes,
 //! server keys sealed under the master key, refresh tokens not at all (only family state).
@@ -132,29 +132,58 @@ pub struct FamilyFilter {
     pub rotating: Option<bool>,
 }
 
-/// The storage port. Every method is atomic on its own.
-#[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// Cheap round trip to the database (readiness).
-    async fn ping(&self) -> Result<()>;
+/// Where a request came from, as recorded on sessions and refresh-token families (the
+/// Management API's `device` object). Neither is a secret; both are truncated before storage.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Seen {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
 
-    // Server secrets (sealed under the master key).
+/// The rotation write: the presented current token of family `id` moves its counter from `from`
+/// to `from + 1` (see [`FamilyStore::rotate`]).
+#[derive(Debug, Clone)]
+pub struct Rotation<'a> {
+    pub id: &'a FamilyId,
+    pub client_id: &'a str,
+    pub from: u64,
+    pub now: UnixTime,
+    /// The new idle deadline (capped by the absolute expiry in the write).
+    pub idle_expires_at: Option<UnixTime>,
+    /// Where the presentation came from: becomes the family's last device.
+    pub seen: &'a Seen,
+}
+
+/// Server secrets, sealed under the master key.
+#[async_trait]
+pub trait SecretStore: Send + Sync {
     async fn server_secrets(&self, kind: &str) -> Result<Vec<(u8, Vec<u8>)>>;
     /// Inserts unless `(kind, kid)` exists; returns whether this call inserted it (two nodes
     /// starting at once race here, and both then read the winner's key).
     async fn insert_server_secret(&self, kind: &str, kid: u8, sealed: &[u8], now: UnixTime) -> Result<bool>;
+}
 
-    // Clients and APIs.
+/// Applications.
+#[async_trait]
+pub trait ClientStore: Send + Sync {
     async fn insert_client(&self, client: &Client, secret_hash: Option<&str>) -> Result<()>;
     async fn update_client(&self, client: &Client) -> Result<bool>;
     async fn client(&self, client_id: &str) -> Result<Option<StoredClient>>;
     async fn clients(&self) -> Result<Vec<Client>>;
     /// Deletes the client and revokes every family issued to it.
     async fn delete_client(&self, client_id: &str, now: UnixTime) -> Result<bool>;
+}
+
+/// APIs (resource servers).
+#[async_trait]
+pub trait ApiStore: Send + Sync {
     async fn insert_api(&self, api: &Api) -> Result<()>;
     async fn api(&self, identifier: &str) -> Result<Option<Api>>;
+}
 
-    // Users.
+/// User accounts.
+#[async_trait]
+pub trait UserStore: Send + Sync {
     async fn insert_user(&self, user: &User) -> Result<()>;
     async fn user(&self, user_id: &str) -> Result<Option<User>>;
     async fn user_by_email(&self, email: &str) -> Result<Option<User>>;
@@ -162,42 +191,47 @@ pub trait Store: Send + Sync + 'static {
     async fn set_user_blocked(&self, user_id: &str, blocked: bool, now: UnixTime) -> Result<bool>;
     /// Deletes the user, their sessions and grants, and revokes their families.
     async fn delete_user(&self, user_id: &str, now: UnixTime) -> Result<bool>;
+}
 
-    // Sessions.
+/// Browser sessions at the authorization server (the SSO cookie).
+#[async_trait]
+pub trait SessionStore: Send + Sync {
     async fn insert_session(&self, session: &Session) -> Result<()>;
     async fn session(&self, id_hash: &str) -> Result<Option<Session>>;
     async fn touch_session(&self, id_hash: &str, idle_expires_at: UnixTime) -> Result<()>;
     /// Ends a session (logout). With `revoke_families`, the families born in it are revoked too.
     async fn delete_session(&self, id_hash: &str, revoke_families: bool, now: UnixTime) -> Result<bool>;
+}
 
-    // Authorization codes and grants.
+/// Authorization codes and the grants they start.
+#[async_trait]
+pub trait GrantStore: Send + Sync {
     async fn insert_code(&self, code: &AuthCode, now: UnixTime) -> Result<()>;
     /// Marks the code used, atomically: exactly one caller gets `Fresh`.
     async fn redeem_code(&self, code_hash: &str, now: UnixTime) -> Result<Redemption>;
     /// Revokes a grant: the families issued from it and its opaque access tokens.
     async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> Result<()>;
     async fn grant_is_live(&self, grant_id: &str) -> Result<bool>;
+}
 
-    // Refresh-token families.
-    async fn insert_family(&self, family: &Family) -> Result<()>;
+/// Refresh-token families (DESIGN §4): one row per family, whatever the number of rotations.
+#[async_trait]
+pub trait FamilyStore: Send + Sync {
+    /// Stores a new family; `seen` is where it was issued (its first and last device).
+    async fn insert_family(&self, family: &Family, seen: &Seen) -> Result<()>;
     async fn family(&self, id: &FamilyId) -> Result<Option<Family>>;
-    /// The rotation write, one conditional statement: `counter` goes from `from` to `from + 1`
-    /// only if it is still `from` and the family is live, rotating, issued to `client_id` and
-    /// unexpired at `now` (the conditions under which `ratchet_core::family::assess` decides
-    /// `Rotate`); `rotated_at` becomes `now` and the idle deadline `idle_expires_at`, capped by
-    /// the absolute expiry. Returns the family as written with its user and API, or `None` when
-    /// the conditions do not hold (a lost race, or a case for the full decision). Of N concurrent
-    /// callers with the same `from`, exactly one gets `Some`.
-    async fn rotate(
-        &self,
-        id: &FamilyId,
-        client_id: &str,
-        from: u64,
-        now: UnixTime,
-        idle_expires_at: Option<UnixTime>,
-    ) -> Result<Option<Rotated>>;
-    /// Moves the idle deadline of a non-rotating family after an exchange.
-    async fn touch_family(&self, id: &FamilyId, now: UnixTime, idle_expires_at: Option<UnixTime>) -> Result<()>;
+    /// The rotation write, one conditional statement: `counter` goes from `r.from` to
+    /// `r.from + 1` only if it is still `r.from` and the family is live, rotating, issued to
+    /// `r.client_id` and unexpired at `r.now` (the conditions under which
+    /// `ratchet_core::family::assess` decides `Rotate`); `rotated_at` becomes `now`, the idle
+    /// deadline `r.idle_expires_at` capped by the absolute expiry, and the last device `r.seen`.
+    /// Returns the family as written with its user and API, or `None` when the conditions do not
+    /// hold (a lost race, or a case for the full decision). Of N concurrent callers with the same
+    /// `from`, exactly one gets `Some`.
+    async fn rotate(&self, r: &Rotation<'_>) -> Result<Option<Rotated>>;
+    /// Records an exchange that does not rotate (a non-rotating family): the idle deadline, the
+    /// time and the device.
+    async fn touch_family(&self, id: &FamilyId, now: UnixTime, idle_expires_at: Option<UnixTime>, seen: &Seen) -> Result<()>;
     /// Revokes one family; returns whether it was live until now.
     async fn revoke_family(&self, id: &FamilyId, now: UnixTime) -> Result<bool>;
     async fn revoke_families(&self, filter: &FamilyFilter, now: UnixTime) -> Result<u64>;
@@ -205,13 +239,11 @@ pub trait Store: Send + Sync + 'static {
     /// `spare` (the family just issued) is never revoked and counts as one of the `keep`: ages are
     /// whole seconds, so "newest" alone cannot tell it from families born in the same second.
     async fn evict_families(&self, user_id: &str, client_id: &str, keep: u32, spare: Option<&FamilyId>, now: UnixTime) -> Result<u64>;
-    /// Deletes what can never be used again: expired codes and sessions, families revoked or
-    /// expired for more than `grace` seconds, grants older than `grace` with no family or code
-    /// left (so `grace` must cover the opaque access-token lifetime), and audit events older than
-    /// [`EVENT_RETENTION`].
-    async fn purge(&self, now: UnixTime, grace: i64) -> Result<u64>;
+}
 
-    // Audit trail.
+/// The audit trail.
+#[async_trait]
+pub trait EventStore: Send + Sync {
     async fn record(&self, event: &Event) -> Result<()>;
     /// Records several events at once (one transaction where the engine has them).
     async fn record_many(&self, events: &[Event]) -> Result<()> {
@@ -221,6 +253,21 @@ pub trait Store: Send + Sync + 'static {
         Ok(())
     }
     async fn events(&self, query: &EventQuery) -> Result<Vec<Event>>;
+}
+
+/// The whole storage port: one part per aggregate, plus what spans them. Every method is atomic
+/// on its own.
+#[async_trait]
+pub trait Store:
+    SecretStore + ClientStore + ApiStore + UserStore + SessionStore + GrantStore + FamilyStore + EventStore + Send + Sync + 'static
+{
+    /// Cheap round trip to the database (readiness).
+    async fn ping(&self) -> Result<()>;
+    /// Deletes what can never be used again: expired codes and sessions, families revoked or
+    /// expired for more than `grace` seconds, grants older than `grace` with no family or code
+    /// left (so `grace` must cover the opaque access-token lifetime), and audit events older than
+    /// [`EVENT_RETENTION`].
+    async fn purge(&self, now: UnixTime, grace: i64) -> Result<u64>;
 }
 
 /// Opens the store named by `url`: `sqlite://path` (created and migrated if missing) or
@@ -247,4 +294,9 @@ pub fn redact_url(url: &str) -> String {
         },
         None => url.to_string(),
     }
+}
+
+/// The storage traits, for `use ratchet_store::prelude::*` where a `dyn Store` is called.
+pub mod prelude {
+    pub use crate::{ApiStore, ClientStore, EventStore, FamilyStore, GrantStore, SecretStore, SessionStore, Store, UserStore};
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use ratchet_core::UnixTime;
 use ratchet_core::client::{Api, AppType, Client, NewClient};
 use ratchet_core::family::{Family, FamilyId};
-use ratchet_store::{AuthCode, Event, EventQuery, FamilyFilter, Redemption, Session, Store, StoreError, User};
+use ratchet_store::{AuthCode, Event, EventQuery, FamilyFilter, Redemption, Rotated, Rotation, Seen, Session, Store, StoreError, User};
 
 type Db = Arc<dyn Store>;
 
@@ -243,8 +243,8 @@ async fn delete_client_revokes_its_families_grants_and_codes(s: &Db) {
     s.insert_code(&code("code-b", "grant-b", "b", "u"), NOW).await.unwrap();
     let fa = family("grant-a0", "a", "u");
     let fb = family("grant-b0", "b", "u");
-    s.insert_family(&fa).await.unwrap();
-    s.insert_family(&fb).await.unwrap();
+    s.insert_family(&fa, &Seen::default()).await.unwrap();
+    s.insert_family(&fb, &Seen::default()).await.unwrap();
 
     assert!(s.delete_client("a", NOW + 10).await.unwrap());
     assert!(s.client("a").await.unwrap().is_none());
@@ -317,8 +317,8 @@ async fn two_users_with_session_code_and_family(s: &Db) -> (Family, Family) {
     }
     let fu = family("grant-u", "c", "u");
     let fv = family("grant-v", "c", "v");
-    s.insert_family(&fu).await.unwrap();
-    s.insert_family(&fv).await.unwrap();
+    s.insert_family(&fu, &Seen::default()).await.unwrap();
+    s.insert_family(&fv, &Seen::default()).await.unwrap();
     (fu, fv)
 }
 
@@ -406,7 +406,7 @@ async fn delete_session_keeps_families_unless_asked(s: &Db) {
     s.insert_session(&session("sess-1", "u")).await.unwrap();
     let mut f = family("g", "c", "u");
     f.session_id = Some("sess-1".into());
-    s.insert_family(&f).await.unwrap();
+    s.insert_family(&f, &Seen::default()).await.unwrap();
 
     assert!(s.delete_session("sess-1", false, NOW + 1).await.unwrap());
     assert_eq!(s.session("sess-1").await.unwrap(), None);
@@ -425,7 +425,7 @@ async fn delete_session_with_revocation_revokes_its_families(s: &Db) {
     };
     let (f1a, f1b, f2, f_none) = (in_session(Some("sess-1")), in_session(Some("sess-1")), in_session(Some("sess-2")), in_session(None));
     for f in [&f1a, &f1b, &f2, &f_none] {
-        s.insert_family(f).await.unwrap();
+        s.insert_family(f, &Seen::default()).await.unwrap();
     }
 
     assert!(s.delete_session("sess-1", true, NOW + 9).await.unwrap());
@@ -486,7 +486,7 @@ async fn revoke_grant_revokes_its_families_only(s: &Db) {
     s.insert_code(&code("code-2", "grant-2", "c", "u"), NOW).await.unwrap();
     let (f1a, f1b, f2) = (family("grant-1", "c", "u"), family("grant-1", "c", "u"), family("grant-2", "c", "u"));
     for f in [&f1a, &f1b, &f2] {
-        s.insert_family(f).await.unwrap();
+        s.insert_family(f, &Seen::default()).await.unwrap();
     }
 
     s.revoke_grant("grant-1", NOW + 3).await.unwrap();
@@ -519,33 +519,33 @@ async fn family_round_trips_every_field_including_nulls(s: &Db) {
         revoked_at: None,
         ..family("grant-2", "client-2", "user-2")
     };
-    s.insert_family(&full).await.unwrap();
-    s.insert_family(&nulls).await.unwrap();
+    s.insert_family(&full, &Seen::default()).await.unwrap();
+    s.insert_family(&nulls, &Seen::default()).await.unwrap();
     assert_eq!(s.family(&full.id).await.unwrap(), Some(full.clone()));
     assert_eq!(s.family(&nulls.id).await.unwrap(), Some(nulls));
     assert_eq!(s.family(&FamilyId::random()).await.unwrap(), None);
 
-    let r = s.insert_family(&Family { counter: 0, ..full.clone() }).await;
+    let r = s.insert_family(&Family { counter: 0, ..full.clone() }, &Seen::default()).await;
     assert!(matches!(r, Err(StoreError::Conflict(_))), "same family id: {r:?}");
     assert_eq!(s.family(&full.id).await.unwrap(), Some(full));
 }
 
 async fn rotate_moves_counter_deadline_and_rotation_time(s: &Db) {
     let f = family("g", "c", "u");
-    s.insert_family(&f).await.unwrap();
+    s.insert_family(&f, &Seen::default()).await.unwrap();
 
-    assert!(s.rotate(&f.id, "c", 0, NOW + 10, Some(NOW + 10 + 15 * DAY)).await.unwrap().is_some());
+    assert!(rotate(s, &f.id, "c", 0, NOW + 10, Some(NOW + 10 + 15 * DAY)).await.unwrap().is_some());
     let expected = Family { counter: 1, rotated_at: NOW + 10, idle_expires_at: Some(NOW + 10 + 15 * DAY), ..f.clone() };
     assert_eq!(get_family(s, &f).await, expected, "only counter, rotated_at and idle deadline move");
 
-    assert!(s.rotate(&f.id, "c", 0, NOW + 11, Some(NOW + 99 * DAY)).await.unwrap().is_none(), "stale counter");
+    assert!(rotate(s, &f.id, "c", 0, NOW + 11, Some(NOW + 99 * DAY)).await.unwrap().is_none(), "stale counter");
     assert_eq!(get_family(s, &f).await, expected, "a lost race writes nothing");
 
-    assert!(s.rotate(&f.id, "c", 1, NOW + 20, None).await.unwrap().is_some());
+    assert!(rotate(s, &f.id, "c", 1, NOW + 20, None).await.unwrap().is_some());
     let got = get_family(s, &f).await;
     assert_eq!((got.counter, got.rotated_at, got.idle_expires_at), (2, NOW + 20, None));
-    assert!(s.rotate(&f.id, "c", 5, NOW + 21, None).await.unwrap().is_none(), "future counter");
-    assert!(s.rotate(&FamilyId::random(), "c", 0, NOW, None).await.unwrap().is_none(), "unknown family");
+    assert!(rotate(s, &f.id, "c", 5, NOW + 21, None).await.unwrap().is_none(), "future counter");
+    assert!(rotate(s, &FamilyId::random(), "c", 0, NOW, None).await.unwrap().is_none(), "unknown family");
 }
 
 async fn rotate_refuses_what_assess_would_not_rotate(s: &Db) {
@@ -554,14 +554,14 @@ async fn rotate_refuses_what_assess_would_not_rotate(s: &Db) {
     let idle = Family { idle_expires_at: Some(NOW), ..family("g", "c", "u") };
     let non_rotating = Family { rotating: false, ..family("g", "c", "u") };
     for f in [&other_client, &expired, &idle, &non_rotating] {
-        s.insert_family(f).await.unwrap();
-        assert!(s.rotate(&f.id, "c", 0, NOW, Some(NOW + DAY)).await.unwrap().is_none(), "{f:?}");
+        s.insert_family(f, &Seen::default()).await.unwrap();
+        assert!(rotate(s, &f.id, "c", 0, NOW, Some(NOW + DAY)).await.unwrap().is_none(), "{f:?}");
         assert_eq!(get_family(s, f).await, *f, "nothing written");
     }
     // The new idle deadline never passes the absolute expiry.
     let f = family("g", "c", "u");
-    s.insert_family(&f).await.unwrap();
-    let rotated = s.rotate(&f.id, "c", 0, NOW + 1, Some(NOW + 99 * DAY)).await.unwrap().expect("rotates").family;
+    s.insert_family(&f, &Seen::default()).await.unwrap();
+    let rotated = rotate(s, &f.id, "c", 0, NOW + 1, Some(NOW + 99 * DAY)).await.unwrap().expect("rotates").family;
     assert_eq!(rotated.idle_expires_at, f.expires_at);
     assert_eq!(rotated, get_family(s, &f).await, "returns the row as written");
 }
@@ -571,29 +571,29 @@ async fn rotate_brings_back_the_user_and_the_api(s: &Db) {
     s.insert_api(&api).await.unwrap();
     s.insert_user(&user("u")).await.unwrap();
     let f = family("g", "c", "u");
-    s.insert_family(&f).await.unwrap();
-    let r = s.rotate(&f.id, "c", 0, NOW + 1, None).await.unwrap().expect("rotates");
+    s.insert_family(&f, &Seen::default()).await.unwrap();
+    let r = rotate(s, &f.id, "c", 0, NOW + 1, None).await.unwrap().expect("rotates");
     assert_eq!((r.family.counter, r.user, r.api), (1, Some(user("u")), Some(api)));
 
     let no_audience = Family { audience: None, ..family("g", "c", "u") };
-    s.insert_family(&no_audience).await.unwrap();
-    let r = s.rotate(&no_audience.id, "c", 0, NOW + 1, None).await.unwrap().expect("rotates");
+    s.insert_family(&no_audience, &Seen::default()).await.unwrap();
+    let r = rotate(s, &no_audience.id, "c", 0, NOW + 1, None).await.unwrap().expect("rotates");
     assert_eq!((r.user, r.api), (Some(user("u")), None), "no audience, no API");
 
     let orphan = Family { audience: Some("https://gone.example.com".into()), ..family("g", "c", "gone") };
-    s.insert_family(&orphan).await.unwrap();
-    let r = s.rotate(&orphan.id, "c", 0, NOW + 1, None).await.unwrap().expect("rotates");
+    s.insert_family(&orphan, &Seen::default()).await.unwrap();
+    let r = rotate(s, &orphan.id, "c", 0, NOW + 1, None).await.unwrap().expect("rotates");
     assert_eq!((r.user, r.api), (None, None), "a deleted user or API comes back as None: the caller refuses");
 }
 
 async fn rotate_has_exactly_one_winner(s: &Db) {
     let f = family("g", "c", "u");
-    s.insert_family(&f).await.unwrap();
+    s.insert_family(&f, &Seen::default()).await.unwrap();
     for round in 0..5u64 {
         let id = f.id;
         let wins = race(RACERS, s, |s, i| async move {
             let now = NOW + 100 * round as i64 + i as i64;
-            s.rotate(&id, "c", round, now, Some(now + DAY)).await.unwrap().is_some()
+            rotate(&s, &id, "c", round, now, Some(now + DAY)).await.unwrap().is_some()
         })
         .await;
         let winners = wins.iter().filter(|w| **w).count();
@@ -604,33 +604,33 @@ async fn rotate_has_exactly_one_winner(s: &Db) {
 
 async fn revoked_family_cannot_rotate(s: &Db) {
     let f = family("g", "c", "u");
-    s.insert_family(&f).await.unwrap();
+    s.insert_family(&f, &Seen::default()).await.unwrap();
     assert!(s.revoke_family(&f.id, NOW + 1).await.unwrap());
-    assert!(s.rotate(&f.id, "c", 0, NOW + 2, Some(NOW + DAY)).await.unwrap().is_none());
-    s.touch_family(&f.id, NOW + 2, Some(NOW + 99 * DAY)).await.unwrap();
+    assert!(rotate(s, &f.id, "c", 0, NOW + 2, Some(NOW + DAY)).await.unwrap().is_none());
+    s.touch_family(&f.id, NOW + 2, Some(NOW + 99 * DAY), &Seen::default()).await.unwrap();
     assert_eq!(get_family(s, &f).await, Family { revoked_at: Some(NOW + 1), ..f });
 
     let born_revoked = Family { revoked_at: Some(NOW), ..family("g", "c", "u") };
-    s.insert_family(&born_revoked).await.unwrap();
-    assert!(s.rotate(&born_revoked.id, "c", 0, NOW + 2, None).await.unwrap().is_none());
+    s.insert_family(&born_revoked, &Seen::default()).await.unwrap();
+    assert!(rotate(s, &born_revoked.id, "c", 0, NOW + 2, None).await.unwrap().is_none());
     assert_eq!(get_family(s, &born_revoked).await.counter, 0);
 }
 
 async fn touch_family_moves_only_the_idle_deadline(s: &Db) {
     let f = Family { rotating: false, ..family("g", "c", "u") };
-    s.insert_family(&f).await.unwrap();
-    s.touch_family(&f.id, NOW + 5, Some(NOW + 99)).await.unwrap();
+    s.insert_family(&f, &Seen::default()).await.unwrap();
+    s.touch_family(&f.id, NOW + 5, Some(NOW + 99), &Seen::default()).await.unwrap();
     assert_eq!(get_family(s, &f).await, Family { idle_expires_at: Some(NOW + 99), ..f.clone() });
-    s.touch_family(&f.id, NOW + 6, None).await.unwrap();
+    s.touch_family(&f.id, NOW + 6, None, &Seen::default()).await.unwrap();
     assert_eq!(get_family(s, &f).await, Family { idle_expires_at: None, ..f });
-    s.touch_family(&FamilyId::random(), NOW, None).await.expect("touching nothing is fine");
+    s.touch_family(&FamilyId::random(), NOW, None, &Seen::default()).await.expect("touching nothing is fine");
 }
 
 async fn revoke_family_reports_whether_it_was_live(s: &Db) {
     let f = family("g", "c", "u");
     let other = family("g", "c", "u");
-    s.insert_family(&f).await.unwrap();
-    s.insert_family(&other).await.unwrap();
+    s.insert_family(&f, &Seen::default()).await.unwrap();
+    s.insert_family(&other, &Seen::default()).await.unwrap();
     assert!(s.revoke_family(&f.id, NOW + 1).await.unwrap());
     assert_eq!(revoked_at(s, &f).await, Some(NOW + 1));
     assert!(!s.revoke_family(&f.id, NOW + 2).await.unwrap());
@@ -655,7 +655,7 @@ async fn filter_world(s: &Db) -> Vec<Family> {
         Family { revoked_at: Some(NOW - 1), ..mk("u1", "c1", Some("s1"), "g1", Some("https://a.example.com"), true) },
     ];
     for f in &fams {
-        s.insert_family(f).await.unwrap();
+        s.insert_family(f, &Seen::default()).await.unwrap();
     }
     fams
 }
@@ -734,12 +734,12 @@ async fn evict_families_never_evicts_the_spared_family(s: &Db) {
     // Three families born in the same second: age cannot tell which is newest.
     let same_second: Vec<Family> = (0..3).map(|_| family("g", "c", "u")).collect();
     for f in &same_second {
-        s.insert_family(f).await.unwrap();
+        s.insert_family(f, &Seen::default()).await.unwrap();
     }
     for spare in &same_second {
         let mut fresh = family("g", "c", "u");
         fresh.created_at = same_second[0].created_at;
-        s.insert_family(&fresh).await.unwrap();
+        s.insert_family(&fresh, &Seen::default()).await.unwrap();
         s.evict_families("u", "c", 1, Some(&fresh.id), NOW).await.unwrap();
         assert_eq!(revoked_at(s, &fresh).await, None, "the spared family survives");
         assert!(revoked_at(s, spare).await.is_some(), "every other one is beyond the newest one");
@@ -757,7 +757,7 @@ async fn evict_families_keeps_the_newest_n_live(s: &Db) {
     let other_user = Family { created_at: NOW - 100, ..family("g", "c", "u2") };
     let all: Vec<&Family> = oldest.iter().chain(&kept).chain([&expired, &idle_expired, &revoked, &other_client, &other_user]).collect();
     for f in &all {
-        s.insert_family(f).await.unwrap();
+        s.insert_family(f, &Seen::default()).await.unwrap();
     }
 
     assert_eq!(s.evict_families("u", "c", 2, None, NOW).await.unwrap(), 3);
@@ -804,7 +804,7 @@ async fn purge_deletes_only_what_can_never_be_used_again(s: &Db) {
         Family { expires_at: Some(cutoff), idle_expires_at: Some(cutoff), ..f() },
     ];
     for fam in gone.iter().chain(&stay) {
-        s.insert_family(fam).await.unwrap();
+        s.insert_family(fam, &Seen::default()).await.unwrap();
     }
 
     s.record(&event(now - ratchet_store::EVENT_RETENTION - 1, "sertft", Some("u"), "old")).await.unwrap();
@@ -936,8 +936,8 @@ async fn reconnects_after_server_drops_connections(s: &Db, db_name: &str) {
     s.ping().await.expect("ping after the server dropped the connections");
     assert!(s.user("u").await.unwrap().is_some());
     let f = family("g", "c", "u");
-    s.insert_family(&f).await.unwrap();
-    assert!(s.rotate(&f.id, "c", 0, NOW + 1, None).await.unwrap().is_some());
+    s.insert_family(&f, &Seen::default()).await.unwrap();
+    assert!(rotate(s, &f.id, "c", 0, NOW + 1, None).await.unwrap().is_some());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1174,4 +1174,16 @@ contract! {
     purge_deletes_only_what_can_never_be_used_again,
     events_are_newest_first_and_filtered_by_type_and_user,
     events_limit_caps_results_and_zero_means_a_hundred,
+}
+
+/// The rotation write with no device recorded.
+async fn rotate(
+    s: &Db,
+    id: &FamilyId,
+    client_id: &str,
+    from: u64,
+    now: UnixTime,
+    idle: Option<UnixTime>,
+) -> ratchet_store::Result<Option<Rotated>> {
+    s.rotate(&Rotation { id, client_id, from, now, idle_expires_at: idle, seen: &Seen::default() }).await
 }

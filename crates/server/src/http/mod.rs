@@ -20,6 +20,7 @@ pub mod ops;
 pub mod pages;
 pub mod params;
 pub mod revoke;
+pub mod seen;
 pub mod token;
 pub mod userinfo;
 

@@ -7,19 +7,26 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use ratchet_core::client::Client;
+use ratchet_store::Seen;
 use serde_json::json;
 
 use crate::app::AppState;
 use crate::error::OAuthError;
 use crate::http::cors;
 use crate::http::params::Params;
+use crate::http::seen::SeenFrom;
 use crate::service::audit::Record;
 use crate::service::tokens::TokenResponse;
 
-pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+pub async fn token(
+    State(state): State<AppState>,
+    SeenFrom(seen): SeenFrom,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let mut client = None;
     let result = match body {
-        Ok(body) => handle(&state, &headers, &body, &mut client).await,
+        Ok(body) => handle(&state, &headers, &body, &seen, &mut client).await,
         Err(e) => Err(OAuthError::from(e)),
     };
     let res = match result {
@@ -34,7 +41,13 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Resu
     cors::decorate(&state, &headers, client.as_ref(), res).await
 }
 
-async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8], client_out: &mut Option<Client>) -> Result<TokenResponse, OAuthError> {
+async fn handle(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    seen: &Seen,
+    client_out: &mut Option<Client>,
+) -> Result<TokenResponse, OAuthError> {
     let p = Params::from_body(headers, body)?;
     let grant_type = p.require("grant_type")?;
     let client = state.authenticate_client(headers, &p).await?;
@@ -55,8 +68,8 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8], client_out: 
         return Err(OAuthError::access_denied(format!("Origin {o} is not allowed for this client")));
     }
     match grant_type {
-        "authorization_code" => state.exchange_code(&client, &p, origin.is_some()).await,
-        "refresh_token" => state.exchange_refresh_token(&client, p.require("refresh_token")?, p.get("scope")).await,
+        "authorization_code" => state.exchange_code(&client, &p, origin.is_some(), seen).await,
+        "refresh_token" => state.exchange_refresh_token(&client, p.require("refresh_token")?, p.get("scope"), seen).await,
         "client_credentials" => state.client_credentials(&client, &p).await,
         _ => Err(OAuthError::new(axum::http::StatusCode::BAD_REQUEST, "unsupported_grant_type", "Grant type not supported")),
     }

@@ -5,7 +5,7 @@ use ratchet_core::client::{Client, GrantType};
 use ratchet_core::family::{Family, FamilyGrant};
 use ratchet_core::oauth::{CodeChallenge, Scope};
 use ratchet_core::secret::{hash, random_id};
-use ratchet_store::Redemption;
+use ratchet_store::{Redemption, Seen};
 use serde_json::json;
 
 use crate::app::AppState;
@@ -20,8 +20,8 @@ pub const MAX_FAMILIES_PER_USER_CLIENT: u32 = 200;
 impl AppState {
     /// Exchanges a code. `browser` is true for CORS requests (with an `Origin` header), which
     /// only ever get a refresh token from a rotating client.
-    pub async fn exchange_code(&self, client: &Client, p: &Params, browser: bool) -> Result<TokenResponse, OAuthError> {
-        let result = self.exchange_code_inner(client, p, browser).await;
+    pub async fn exchange_code(&self, client: &Client, p: &Params, browser: bool, seen: &Seen) -> Result<TokenResponse, OAuthError> {
+        let result = self.exchange_code_inner(client, p, browser, seen).await;
         if let Err(e) = &result {
             self.record(Record {
                 kind: "feacft",
@@ -35,7 +35,7 @@ impl AppState {
         result
     }
 
-    async fn exchange_code_inner(&self, client: &Client, p: &Params, browser: bool) -> Result<TokenResponse, OAuthError> {
+    async fn exchange_code_inner(&self, client: &Client, p: &Params, browser: bool, seen: &Seen) -> Result<TokenResponse, OAuthError> {
         let code = p.require("code")?;
         let now = self.now();
         if !client.allows_grant(GrantType::AuthorizationCode) {
@@ -91,7 +91,7 @@ impl AppState {
                 &client.refresh_token,
                 now,
             );
-            self.store.insert_family(&family).await?;
+            self.store.insert_family(&family, seen).await?;
             let evicted =
                 self.store.evict_families(&user.user_id, &client.client_id, MAX_FAMILIES_PER_USER_CLIENT, Some(&family.id), now).await?;
             if evicted > 0 {

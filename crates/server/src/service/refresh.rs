@@ -10,7 +10,7 @@ use ratchet_core::client::{Client, GrantType};
 use ratchet_core::family::{Exchange, Family, FamilyGrant, Rejection, idle_deadline};
 use ratchet_core::oauth::Scope;
 use ratchet_core::secret::Secret;
-use ratchet_store::{FamilyFilter, Rotated};
+use ratchet_store::{FamilyFilter, Rotated, Rotation, Seen};
 use serde_json::json;
 
 use crate::app::AppState;
@@ -20,7 +20,13 @@ use crate::service::tokens::{Grant, TokenResponse};
 
 impl AppState {
     /// Exchanges a refresh token presented by an authenticated `client`.
-    pub async fn exchange_refresh_token(&self, client: &Client, token: &str, requested: Option<&str>) -> Result<TokenResponse, OAuthError> {
+    pub async fn exchange_refresh_token(
+        &self,
+        client: &Client,
+        token: &str,
+        requested: Option<&str>,
+        seen: &Seen,
+    ) -> Result<TokenResponse, OAuthError> {
         if !client.allows_grant(GrantType::RefreshToken) {
             return Err(OAuthError::unauthorized_client("Grant type 'refresh_token' not allowed for the client."));
         }
@@ -34,7 +40,8 @@ impl AppState {
         if requested.is_none() && policy.is_rotating() {
             let now = self.now();
             let idle = policy.idle().map(|s| now + i64::from(s));
-            if let Some(rotated) = self.store.rotate(&family_id, &client.client_id, presented, now, idle).await? {
+            let rotation = Rotation { id: &family_id, client_id: &client.client_id, from: presented, now, idle_expires_at: idle, seen };
+            if let Some(rotated) = self.store.rotate(&rotation).await? {
                 let token = self.keys.refresh.encode(&family_id, presented + 1);
                 let event = json!({"familyId": family_id.to_string(), "tokenCounter": presented, "rotated": true});
                 return self.refreshed(client, Loaded::Rotated(rotated), None, Some(token), event).await;
@@ -50,7 +57,8 @@ impl AppState {
             let (token, event) = match ratchet_core::family::assess(&family, &client.client_id, policy, presented, now) {
                 Exchange::Rotate { from } => {
                     let idle = policy.idle().map(|s| now + i64::from(s));
-                    let Some(rotated) = self.store.rotate(&family.id, &client.client_id, from, now, idle).await? else {
+                    let rotation = Rotation { id: &family.id, client_id: &client.client_id, from, now, idle_expires_at: idle, seen };
+                    let Some(rotated) = self.store.rotate(&rotation).await? else {
                         continue;
                     };
                     let event = json!({"familyId": family.id.to_string(), "tokenCounter": from, "rotated": true});
@@ -62,11 +70,11 @@ impl AppState {
                     json!({"familyId": family.id.to_string(), "tokenCounter": presented, "leeway": true}),
                 ),
                 Exchange::Reuse => {
-                    self.store.touch_family(&family.id, now, idle_deadline(policy, family.expires_at, now)).await?;
+                    self.store.touch_family(&family.id, now, idle_deadline(policy, family.expires_at, now), seen).await?;
                     (None, json!({"familyId": family.id.to_string(), "tokenCounter": presented}))
                 }
                 Exchange::Migrate => {
-                    let successor = self.migrate_family(&family, client, now).await?;
+                    let successor = self.migrate_family(&family, client, now, seen).await?;
                     (
                         Some(self.keys.refresh.encode(&successor.id, 0)),
                         json!({"familyId": successor.id.to_string(), "migratedFrom": family.id.to_string()}),
@@ -155,7 +163,7 @@ impl AppState {
     /// Auth0's migration when a client's rotation setting changed: the presented family is
     /// replaced by one of the new kind; turning rotation on also revokes the other non-rotating
     /// families of the same user, client and audience.
-    async fn migrate_family(&self, old: &Family, client: &Client, now: i64) -> Result<Family, OAuthError> {
+    async fn migrate_family(&self, old: &Family, client: &Client, now: i64, seen: &Seen) -> Result<Family, OAuthError> {
         let successor = Family::born(
             FamilyGrant {
                 grant_id: old.grant_id.clone(),
@@ -183,7 +191,7 @@ impl AppState {
             };
             self.store.revoke_families(&filter, now).await?;
         }
-        self.store.insert_family(&successor).await?;
+        self.store.insert_family(&successor, seen).await?;
         Ok(successor)
     }
 

@@ -5,6 +5,7 @@ use ratchet_core::client::{AppType, Client};
 use ratchet_core::family::{Family, FamilyGrant, FamilyId};
 use ratchet_server::Clock;
 use ratchet_server::service::code::MAX_FAMILIES_PER_USER_CLIENT;
+use ratchet_store::Seen;
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -305,7 +306,7 @@ async fn eviction_never_revokes_the_family_just_issued() {
             now,
         );
         f.id = FamilyId::parse(&format!("ffffffffffffffffffffffffffff{i:04x}")).unwrap();
-        app.state.store.insert_family(&f).await.unwrap();
+        app.state.store.insert_family(&f, &Seen::default()).await.unwrap();
     }
     let rt = app.refresh_token(&client, EMAIL).await; // same second
     assert_eq!(live_families(&app, &alice.user_id, &client.client_id), 200);

@@ -1,0 +1,187 @@
+use super::*;
+
+pub(super) fn family_from(r: &PgRow) -> Result<Family> {
+    let id: String = r.try_get("family_id").map_err(map_err)?;
+    let counter: i64 = r.try_get("counter").map_err(map_err)?;
+    Ok(Family {
+        id: FamilyId::parse(&id).ok_or_else(|| StoreError::Other("corrupt family id".into()))?,
+        grant_id: r.try_get("grant_id").map_err(map_err)?,
+        client_id: r.try_get("client_id").map_err(map_err)?,
+        user_id: r.try_get("user_id").map_err(map_err)?,
+        session_id: r.try_get("session_id").map_err(map_err)?,
+        audience: r.try_get("audience").map_err(map_err)?,
+        scope: r.try_get("scope").map_err(map_err)?,
+        rotating: r.try_get("rotating").map_err(map_err)?,
+        counter: u64::try_from(counter).map_err(|_| StoreError::Other("corrupt family counter".into()))?,
+        created_at: r.try_get("created_at").map_err(map_err)?,
+        expires_at: r.try_get("expires_at").map_err(map_err)?,
+        idle_expires_at: r.try_get("idle_expires_at").map_err(map_err)?,
+        rotated_at: r.try_get("rotated_at").map_err(map_err)?,
+        revoked_at: r.try_get("revoked_at").map_err(map_err)?,
+        auth_time: r.try_get("auth_time").map_err(map_err)?,
+    })
+}
+
+#[async_trait]
+impl FamilyStore for PostgresStore {
+    async fn insert_family(&self, f: &Family, seen: &Seen) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO families (family_id, grant_id, client_id, user_id, session_id, audience,
+                                   scope, rotating, counter, created_at, expires_at,
+                                   idle_expires_at, rotated_at, revoked_at, auth_time,
+                                   initial_ip, initial_user_agent, last_ip, last_user_agent)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $16, $17)",
+        )
+        .bind(f.id.to_string())
+        .bind(&f.grant_id)
+        .bind(&f.client_id)
+        .bind(&f.user_id)
+        .bind(&f.session_id)
+        .bind(&f.audience)
+        .bind(&f.scope)
+        .bind(f.rotating)
+        .bind(counter_param(f.counter)?)
+        .bind(f.created_at)
+        .bind(f.expires_at)
+        .bind(f.idle_expires_at)
+        .bind(f.rotated_at)
+        .bind(f.revoked_at)
+        .bind(f.auth_time)
+        .bind(&seen.ip)
+        .bind(&seen.user_agent)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn family(&self, id: &FamilyId) -> Result<Option<Family>> {
+        let row = sqlx::query("SELECT * FROM families WHERE family_id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(family_from).transpose()
+    }
+
+    async fn rotate(&self, rot: &Rotation<'_>) -> Result<Option<Rotated>> {
+        // One statement: a concurrent winner's commit makes this row fail `counter = $3` on the
+        // re-check, so exactly one of N racing callers (on any node) gets the row back. The user
+        // and API come back with it, saving the hot path two round trips.
+        let row = sqlx::query(
+            "WITH r AS (
+               UPDATE families SET counter = counter + 1, rotated_at = $4, last_exchanged_at = $4, last_ip = $6, last_user_agent = $7,
+                 idle_expires_at = CASE WHEN $5::bigint IS NULL OR expires_at IS NULL THEN $5::bigint ELSE LEAST($5::bigint, expires_at) END
+               WHERE family_id = $1 AND client_id = $2 AND counter = $3 AND rotating AND revoked_at IS NULL
+                 AND (expires_at IS NULL OR expires_at > $4) AND (idle_expires_at IS NULL OR idle_expires_at > $4)
+               RETURNING *)
+             SELECT r.*, u.email AS user_email, u.name AS user_name, u.password_hash AS user_password_hash,
+                    u.blocked AS user_blocked, u.created_at AS user_created_at, a.data AS api_data
+             FROM r LEFT JOIN users u ON u.user_id = r.user_id LEFT JOIN apis a ON a.identifier = r.audience",
+        )
+        .bind(rot.id.to_string())
+        .bind(rot.client_id)
+        .bind(counter_param(rot.from)?)
+        .bind(rot.now)
+        .bind(rot.idle_expires_at)
+        .bind(&rot.seen.ip)
+        .bind(&rot.seen.user_agent)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let Some(r) = row else { return Ok(None) };
+        let family = family_from(&r)?;
+        let user = match r.try_get::<Option<String>, _>("user_email").map_err(map_err)? {
+            Some(email) => Some(User {
+                user_id: family.user_id.clone(),
+                email,
+                name: r.try_get("user_name").map_err(map_err)?,
+                password_hash: r.try_get("user_password_hash").map_err(map_err)?,
+                blocked: r.try_get("user_blocked").map_err(map_err)?,
+                created_at: r.try_get("user_created_at").map_err(map_err)?,
+            }),
+            None => None,
+        };
+        let api = r.try_get::<Option<&str>, _>("api_data").map_err(map_err)?.map(from_json).transpose()?;
+        Ok(Some(Rotated { family, user, api }))
+    }
+
+    async fn touch_family(&self, id: &FamilyId, now: UnixTime, idle_expires_at: Option<UnixTime>, seen: &Seen) -> Result<()> {
+        sqlx::query(
+            "UPDATE families SET idle_expires_at = $2, last_exchanged_at = $3, last_ip = $4, last_user_agent = $5
+             WHERE family_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(id.to_string())
+        .bind(idle_expires_at)
+        .bind(now)
+        .bind(&seen.ip)
+        .bind(&seen.user_agent)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn revoke_family(&self, id: &FamilyId, now: UnixTime) -> Result<bool> {
+        let r = sqlx::query("UPDATE families SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
+            .bind(id.to_string())
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn revoke_families(&self, f: &FamilyFilter, now: UnixTime) -> Result<u64> {
+        // Each condition is skipped when its parameter is NULL, so one statement serves all
+        // filters. The casts type the NULLs; `IS NOT DISTINCT FROM` is SQLite's `IS`.
+        let (aud_given, aud) = match &f.audience {
+            Some(a) => (true, a.clone()),
+            None => (false, None),
+        };
+        let r = sqlx::query(
+            "UPDATE families SET revoked_at = $1 WHERE revoked_at IS NULL
+               AND ($2::text IS NULL OR user_id = $2::text)
+               AND ($3::text IS NULL OR client_id = $3::text)
+               AND ($4::text IS NULL OR session_id = $4::text)
+               AND ($5::text IS NULL OR grant_id = $5::text)
+               AND (NOT $6::boolean OR audience IS NOT DISTINCT FROM $7::text)
+               AND ($8::boolean IS NULL OR rotating = $8::boolean)",
+        )
+        .bind(now)
+        .bind(&f.user_id)
+        .bind(&f.client_id)
+        .bind(&f.session_id)
+        .bind(&f.grant_id)
+        .bind(aud_given)
+        .bind(aud)
+        .bind(f.rotating)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(r.rows_affected())
+    }
+
+    async fn evict_families(&self, user_id: &str, client_id: &str, keep: u32, spare: Option<&FamilyId>, now: UnixTime) -> Result<u64> {
+        let offset = if spare.is_some() { keep.saturating_sub(1) } else { keep };
+        // The outer `revoked_at IS NULL` keeps the first revocation time of a family that a
+        // concurrent statement revoked after this one took its snapshot.
+        let r = sqlx::query(
+            "UPDATE families SET revoked_at = $4 WHERE revoked_at IS NULL AND family_id IN (
+               SELECT family_id FROM families
+               WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL AND family_id <> $5
+                 AND (expires_at IS NULL OR expires_at > $4)
+                 AND (idle_expires_at IS NULL OR idle_expires_at > $4)
+               ORDER BY created_at DESC, family_id COLLATE \"C\" DESC OFFSET $3)",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .bind(i64::from(offset))
+        .bind(now)
+        .bind(spare.map(|f| f.to_string()).unwrap_or_default())
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(r.rows_affected())
+    }
+}

@@ -1,0 +1,166 @@
+//! The PostgreSQL adapter: one database shared by any number of stateless nodes.
+//!
+//! Every method is one statement or one transaction at the default READ COMMITTED isolation. The
+//! writes that decide races are single conditional statements (`rotate`, `redeem_code`,
+//! `insert_server_secret`): when two nodes update the same row, PostgreSQL makes the second wait
+//! for the first to commit and then re-evaluates its `WHERE` against the new row version, so
+//! exactly one of them matches. Migrations are embedded and serialised across nodes by the
+//! migrator's advisory lock (`pg_advisory_lock`, held on one connection for the whole run).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ratchet_core::UnixTime;
+use ratchet_core::client::{Api, Client};
+use ratchet_core::family::{Family, FamilyId};
+use sqlx::migrate::MigrateError;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{PgPool, Row};
+
+use crate::*;
+
+mod apis;
+mod clients;
+mod events;
+mod families;
+mod grants;
+mod secrets;
+mod sessions;
+mod users;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// At most this many connections per node (PostgreSQL's default `max_connections` is 100).
+pub const MAX_CONNECTIONS: u32 = 16;
+/// How long a request waits for a connection before the store reports `Unavailable`.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A PostgreSQL database, through a connection pool.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+/// SQLSTATE classes that mean "the server cannot serve us right now": connection exceptions
+/// (`08…`), operator intervention / shutdown (`57P…`), insufficient resources (`53…`, e.g. too
+/// many connections).
+fn is_unavailable_code(code: &str) -> bool {
+    code.starts_with("08") || code.starts_with("57P") || code.starts_with("53")
+}
+
+pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(db.message().to_string()),
+        sqlx::Error::Database(db) if db.code().is_some_and(|c| is_unavailable_code(&c)) => StoreError::Unavailable(e.to_string()),
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => {
+            StoreError::Unavailable(e.to_string())
+        }
+        _ => StoreError::Other(e.to_string()),
+    }
+}
+
+fn map_migrate_err(e: MigrateError) -> StoreError {
+    match e {
+        // A lost connection is worth retrying; anything else is a broken deployment.
+        MigrateError::Execute(e) => match map_err(e) {
+            StoreError::Unavailable(m) => StoreError::Unavailable(m),
+            StoreError::Conflict(m) | StoreError::Other(m) => StoreError::Other(format!("migration failed: {m}")),
+        },
+        e => StoreError::Other(format!("migration failed: {e}")),
+    }
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user@host:port/db` or `postgresql://…`) and migrates the
+    /// database. Safe when several nodes start at once: the migrator holds an advisory lock.
+    pub async fn open(url: &str) -> Result<Self> {
+        let opts =
+            PgConnectOptions::from_str(url).map_err(|e| StoreError::Other(format!("bad PostgreSQL URL: {e}")))?.application_name("ratchet");
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .min_connections(0)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            // A connection broken by a server restart is detected and replaced on acquire.
+            .test_before_acquire(true)
+            .idle_timeout(Duration::from_secs(600))
+            .max_lifetime(Duration::from_secs(1800))
+            .connect_with(opts)
+            .await
+            .map_err(map_err)?;
+        if let Err(e) = MIGRATOR.run(&pool).await {
+            // Closing the pool also ends the session that may still hold the advisory lock.
+            pool.close().await;
+            return Err(map_migrate_err(e));
+        }
+        Ok(PostgresStore { pool })
+    }
+
+    /// The underlying pool (for diagnostics and tests).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// A counter as stored (BIGINT). Counters start at 0 and grow by one per rotation, so they never
+/// come near `i64::MAX`; a larger value is refused rather than wrapped.
+fn counter_param(counter: u64) -> Result<i64> {
+    i64::try_from(counter).map_err(|_| StoreError::Other("family counter out of range".into()))
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("records serialise")
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| StoreError::Other(format!("corrupt record: {e}")))
+}
+
+/// Bulk changes that must happen together.
+impl PostgresStore {
+    /// Runs `statements` in one transaction, binding `$1` to `key` and, in the statements that use
+    /// it, `$2` to `now`; returns the rows affected by the last statement.
+    async fn cascade(&self, statements: &[&'static str], key: &str, now: UnixTime) -> Result<u64> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut affected = 0;
+        for sql in statements {
+            let mut q = sqlx::query(*sql).bind(key);
+            if sql.contains("$2") {
+                q = q.bind(now);
+            }
+            affected = q.execute(&mut *tx).await.map_err(map_err)?.rows_affected();
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(affected)
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn purge(&self, now: UnixTime, grace: i64) -> Result<u64> {
+        let cutoff = now - grace;
+        let mut n = 0;
+        for sql in [
+            "DELETE FROM codes WHERE expires_at < $1",
+            "DELETE FROM sessions WHERE expires_at < $1 OR idle_expires_at < $1",
+            "DELETE FROM families WHERE revoked_at < $1 OR expires_at < $1 OR idle_expires_at < $1",
+            "DELETE FROM grants WHERE created_at < $1
+               AND NOT EXISTS (SELECT 1 FROM families f WHERE f.grant_id = grants.grant_id)
+               AND NOT EXISTS (SELECT 1 FROM codes c WHERE c.grant_id = grants.grant_id)",
+        ] {
+            n += sqlx::query(sql).bind(cutoff).execute(&self.pool).await.map_err(map_err)?.rows_affected();
+        }
+        n += sqlx::query("DELETE FROM events WHERE at < $1")
+            .bind(now - crate::EVENT_RETENTION)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        Ok(n)
+    }
+}
