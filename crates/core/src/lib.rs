@@ -3,6 +3,7 @@
 //! draws from [`secret::random_bytes`] through an explicit call, so expiry and rotation windows are
 //! testable with an injected clock.
 
+pub mod audit;
 pub mod client;
 pub mod crypto;
 pub mod error;

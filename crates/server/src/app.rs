@@ -9,9 +9,10 @@ use ratchet_store::Store;
 use tokio::net::TcpListener;
 
 use crate::clock::Clock;
-use crate::config::{Config, key_file_for};
+use crate::config::{Config, ManagementConfig, key_file_for};
 use crate::keys::{self, Keys};
 use crate::service::audit::Audit;
+use crate::service::manage::Management;
 use crate::service::signin::{Hashing, Throttle};
 
 /// Shared state of a running node. Cheap to clone.
@@ -27,6 +28,9 @@ pub struct Inner {
     pub audit: Audit,
     pub throttle: Throttle,
     pub hashing: Hashing,
+    /// The management layer (DESIGN §7), shared by `/api/v2` and the CLI.
+    pub manage: Management,
+    pub management: ManagementConfig,
 }
 
 impl std::ops::Deref for AppState {
@@ -74,6 +78,8 @@ impl Application {
         };
         let state = AppState(Arc::new(Inner {
             audit: Audit::start(store.clone()),
+            manage: Management::new(store.clone(), clock.clone(), issuer.clone()),
+            management: config.management.clone(),
             store,
             keys,
             issuer,

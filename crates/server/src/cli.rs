@@ -13,7 +13,7 @@ use ratchet_store::{EventQuery, Store, User};
 use serde_json::{Value, json};
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, DemoConfig, parse_issuer};
+use crate::config::{Config, DemoConfig, ManagementConfig, parse_issuer};
 
 #[derive(Parser, Debug)]
 #[command(name = "ratchet", version, about = "A self-hosted OAuth 2.0 / OpenID Connect server with refresh-token rotation")]
@@ -60,6 +60,12 @@ pub struct ServeArgs {
     /// The repository root holding examples/spa and sdk/spa-js/dist.
     #[arg(long, env = "RATCHET_DEMO_ROOT", default_value = ".")]
     pub demo_root: PathBuf,
+    /// Management API requests per second per caller (sustained and burst); beyond it, 429.
+    #[arg(long, env = "RATCHET_MANAGEMENT_RATE_LIMIT", default_value_t = 50)]
+    pub management_rate_limit: u32,
+    /// A browser origin allowed to call the Management API (CORS); repeatable, none by default.
+    #[arg(long = "management-cors-origin", env = "RATCHET_MANAGEMENT_CORS_ORIGINS", value_delimiter = ',')]
+    pub management_cors_origins: Vec<String>,
 }
 
 #[derive(Args, Debug, Default, Clone)]
@@ -410,6 +416,10 @@ async fn serve(database: String, args: ServeArgs, clock: Arc<dyn Clock>) -> anyh
         issuer: args.issuer.as_deref().map(parse_issuer).transpose()?,
         master_key: std::env::var("RATCHET_MASTER_KEY").ok().filter(|k| !k.trim().is_empty()),
         demo: args.demo.then(|| DemoConfig { listen: args.demo_listen, root: args.demo_root.clone() }),
+        management: ManagementConfig {
+            rate_limit: args.management_rate_limit.max(1),
+            cors_origins: normalize_origins(&args.management_cors_origins),
+        },
     };
     let app = crate::Application::build(config.clone(), clock.clone()).await?;
     let state = app.state.clone();

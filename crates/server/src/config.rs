@@ -16,6 +16,24 @@ pub struct Config {
     pub master_key: Option<String>,
     /// Seed demo data and serve the demo SPA on this address.
     pub demo: Option<DemoConfig>,
+    /// The Management API's limits and browser access.
+    pub management: ManagementConfig,
+}
+
+/// Settings of `/api/v2`.
+#[derive(Clone, Debug)]
+pub struct ManagementConfig {
+    /// Requests per second each caller (a client, or an address before it authenticates) may
+    /// make, sustained; also the burst.
+    pub rate_limit: u32,
+    /// Browser origins allowed to call `/api/v2` with CORS (none by default).
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for ManagementConfig {
+    fn default() -> Self {
+        ManagementConfig { rate_limit: 50, cors_origins: Vec::new() }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -33,6 +51,7 @@ impl std::fmt::Debug for Config {
             .field("issuer", &self.issuer.as_ref().map(|u| u.as_str()))
             .field("master_key", &self.master_key.as_ref().map(|_| "<redacted>"))
             .field("demo", &self.demo)
+            .field("management", &self.management)
             .finish()
     }
 }

@@ -4,6 +4,7 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use ratchet_core::audit::EventType;
 use ratchet_core::client::Client;
 use serde_json::json;
 
@@ -30,7 +31,7 @@ pub async fn preflight(State(state): State<AppState>, headers: HeaderMap) -> Res
     if !any_client_allows(&state, o).await {
         state
             .record(Record {
-                kind: "fco",
+                kind: EventType::OriginNotAllowed,
                 description: "Origin not allowed",
                 client_id: None,
                 user_id: None,

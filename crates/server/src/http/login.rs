@@ -2,6 +2,7 @@
 //! `SameSite=Lax` cookie set by `/authorize`, and a cross-origin `Origin` is refused. Brute-force
 //! throttling counts failures per username and per IP; one generic message avoids enumeration.
 
+use ratchet_core::audit::EventType;
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
@@ -81,7 +82,7 @@ pub async fn submit(
         state.throttle.fail(&keys, now);
         state
             .record(Record {
-                kind: "f",
+                kind: EventType::LoginFailed,
                 description: WRONG,
                 client_id: Some(&req.client_id),
                 user_id: None,
@@ -103,7 +104,7 @@ pub async fn submit(
     };
     state
         .record(Record {
-            kind: "s",
+            kind: EventType::LoginSucceeded,
             description: "Successful login",
             client_id: Some(&req.client_id),
             user_id: Some(&user.user_id),

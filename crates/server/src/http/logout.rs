@@ -6,6 +6,7 @@
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use ratchet_core::audit::EventType;
 use ratchet_core::client::Client;
 use ratchet_core::secret::hash;
 use serde_json::json;
@@ -98,7 +99,7 @@ async fn end_session(state: &AppState, headers: &HeaderMap, client: Option<&Clie
         }
         state
             .record(Record {
-                kind: "slo",
+                kind: EventType::LogoutSucceeded,
                 description: "Successful logout",
                 client_id: client.map(|c| c.client_id.as_str()),
                 user_id: user.as_deref(),

@@ -16,6 +16,7 @@ pub mod cors;
 pub mod discovery;
 pub mod login;
 pub mod logout;
+pub mod management;
 pub mod ops;
 pub mod pages;
 pub mod params;
@@ -41,6 +42,8 @@ pub fn router(state: AppState) -> Router {
         // Discovery (public)
         .route("/.well-known/openid-configuration", get(discovery::openid_configuration))
         .route("/.well-known/jwks.json", get(discovery::jwks))
+        // Management API (Auth0's /api/v2)
+        .nest("/api/v2", management::router(&state))
         // Operations
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use ratchet_core::audit::EventType;
 use ratchet_core::client::Client;
 use ratchet_store::Seen;
 use serde_json::json;
@@ -58,7 +59,7 @@ async fn handle(
     {
         state
             .record(Record {
-                kind: "fco",
+                kind: EventType::OriginNotAllowed,
                 description: "Origin not allowed for this client",
                 client_id: Some(&client.client_id),
                 user_id: None,

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use ratchet_core::audit::EventType;
 use ratchet_store::{Event, Store};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
@@ -30,7 +31,7 @@ enum Queued {
 
 /// Counters by event code since start (exported on `/metrics`) and the write queue.
 pub struct Audit {
-    counts: Mutex<BTreeMap<&'static str, u64>>,
+    counts: Mutex<BTreeMap<EventType, u64>>,
     queue: mpsc::Sender<Queued>,
 }
 
@@ -83,13 +84,15 @@ async fn write_batches(store: Arc<dyn Store>, mut rx: mpsc::Receiver<Queued>) {
     }
 }
 
-fn is_buffered(kind: &str) -> bool {
-    matches!(kind, "sertft" | "seacft" | "s" | "ssa" | "slo")
+/// High-volume successes, written in background batches.
+fn is_buffered(kind: EventType) -> bool {
+    use EventType::*;
+    matches!(kind, RefreshExchanged | CodeExchanged | LoginSucceeded | SilentAuthSucceeded | LogoutSucceeded | ClientCredentialsExchanged)
 }
 
 /// One audit event about to be recorded.
 pub struct Record<'a> {
-    pub kind: &'static str,
+    pub kind: EventType,
     pub description: &'a str,
     pub client_id: Option<&'a str>,
     pub user_id: Option<&'a str>,
@@ -103,7 +106,7 @@ impl AppState {
         *self.audit.counts.lock().unwrap_or_else(|p| p.into_inner()).entry(r.kind).or_default() += 1;
         let event = Event {
             at: self.now(),
-            kind: r.kind.to_string(),
+            kind: r.kind.code().to_string(),
             client_id: r.client_id.map(str::to_string),
             user_id: r.user_id.map(str::to_string),
             description: r.description.to_string(),
@@ -119,7 +122,7 @@ impl AppState {
             event
         };
         if let Err(e) = self.store.record(&event).await {
-            tracing::warn!(error = %e, kind = r.kind, "could not record audit event");
+            tracing::warn!(error = %e, kind = r.kind.code(), "could not record audit event");
         }
     }
 

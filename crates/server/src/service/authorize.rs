@@ -2,6 +2,7 @@
 //! the order that keeps it safe — client and redirect URI first, and only then errors are sent back
 //! to the redirect URI — and the decision between signing in, answering silently, or failing.
 
+use ratchet_core::audit::EventType;
 use ratchet_core::client::{AppType, Client, GrantType};
 use ratchet_core::oauth::{CodeChallenge, Prompt, RedirectUri, ResponseMode, Scope};
 use ratchet_core::secret::{hash, random_id, random_token};
@@ -184,7 +185,7 @@ impl AppState {
                 let code = self.issue_code(&req, &s, &u).await?;
                 if req.silent {
                     self.record(Record {
-                        kind: "ssa",
+                        kind: EventType::SilentAuthSucceeded,
                         description: "Successful silent authentication",
                         client_id: Some(&req.client_id),
                         user_id: Some(&u.user_id),
@@ -196,7 +197,7 @@ impl AppState {
             }
             _ if req.silent => {
                 self.record(Record {
-                    kind: "fsa",
+                    kind: EventType::SilentAuthFailed,
                     description: "Login required",
                     client_id: Some(&req.client_id),
                     user_id: None,

@@ -1,6 +1,7 @@
 //! The `authorization_code` grant (RFC 6749 §4.1.3, RFC 7636 §4.5, OIDC Core §3.1.3) and the
 //! `client_credentials` grant (RFC 6749 §4.4).
 
+use ratchet_core::audit::EventType;
 use ratchet_core::client::{Client, GrantType};
 use ratchet_core::family::{Family, FamilyGrant};
 use ratchet_core::oauth::{CodeChallenge, Scope};
@@ -24,7 +25,7 @@ impl AppState {
         let result = self.exchange_code_inner(client, p, browser, seen).await;
         if let Err(e) = &result {
             self.record(Record {
-                kind: "feacft",
+                kind: EventType::CodeExchangeFailed,
                 description: &e.description,
                 client_id: Some(&client.client_id),
                 user_id: None,
@@ -96,7 +97,7 @@ impl AppState {
                 self.store.evict_families(&user.user_id, &client.client_id, MAX_FAMILIES_PER_USER_CLIENT, Some(&family.id), now).await?;
             if evicted > 0 {
                 self.record(Record {
-                    kind: "resource_cleanup",
+                    kind: EventType::ResourceCleanup,
                     description: "Refresh token limit reached: oldest families revoked",
                     client_id: Some(&client.client_id),
                     user_id: Some(&user.user_id),
@@ -121,7 +122,7 @@ impl AppState {
         };
         let response = self.issue(&grant, refresh_token)?;
         self.record(Record {
-            kind: "seacft",
+            kind: EventType::CodeExchanged,
             description: "Authorization code exchanged",
             client_id: Some(&client.client_id),
             user_id: Some(&user.user_id),

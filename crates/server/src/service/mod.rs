@@ -5,6 +5,7 @@ pub mod audit;
 pub mod authorize;
 pub mod client_auth;
 pub mod code;
+pub mod manage;
 pub mod refresh;
 pub mod signin;
 pub mod tokens;

@@ -6,6 +6,7 @@
 //! also brings back the user and API. A lost race re-reads the family and decides again, which
 //! turns the loser into a leeway retry (same successor) or a reuse (family revoked).
 
+use ratchet_core::audit::EventType;
 use ratchet_core::client::{Client, GrantType};
 use ratchet_core::family::{Exchange, Family, FamilyGrant, Rejection, idle_deadline};
 use ratchet_core::oauth::Scope;
@@ -83,7 +84,7 @@ impl AppState {
                 Exchange::ReuseDetected { presented, latest } => {
                     self.store.revoke_family(&family.id, now).await?;
                     self.record(Record {
-                        kind: "ferrt",
+                        kind: EventType::RefreshReuseDetected,
                         description: "Reuse of a rotated refresh token detected: family revoked",
                         client_id: Some(&client.client_id),
                         user_id: Some(&family.user_id),
@@ -138,7 +139,7 @@ impl AppState {
         };
         let response = self.issue(&grant, token.map(|t| t.expose().to_string()))?;
         self.record(Record {
-            kind: "sertft",
+            kind: EventType::RefreshExchanged,
             description: "Refresh token exchanged",
             client_id: Some(&client.client_id),
             user_id: Some(&user.user_id),
@@ -150,7 +151,7 @@ impl AppState {
 
     async fn refresh_failed(&self, client: &Client, family: Option<&Family>, reason: &str) -> OAuthError {
         self.record(Record {
-            kind: "fertft",
+            kind: EventType::RefreshExchangeFailed,
             description: INVALID_REFRESH_TOKEN,
             client_id: Some(&client.client_id),
             user_id: family.map(|f| f.user_id.as_str()),
@@ -205,7 +206,7 @@ impl AppState {
         }
         if self.store.revoke_family(&family.id, self.now()).await? {
             self.record(Record {
-                kind: "srrt",
+                kind: EventType::RefreshRevoked,
                 description: "Refresh token revoked",
                 client_id: Some(&client.client_id),
                 user_id: Some(&family.user_id),

@@ -59,6 +59,11 @@ pub struct Authorize<'a> {
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Starts the app with `tune` applied to its configuration first.
+    pub async fn spawn_with(tune: impl FnOnce(&mut Config)) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let db_path = dir.path().join("ratchet.db");
         // Start at the real time so relying-party libraries that check iat/exp agree.
@@ -69,12 +74,31 @@ impl TestApp {
             issuer: None,
             master_key: Some(MASTER_KEY.into()),
             demo: None,
+            management: Default::default(),
         };
+        let mut config = config;
+        tune(&mut config);
         let app = Application::build(config, Arc::new(clock.clone())).await.expect("app builds");
         let base = format!("http://{}", app.address());
         let state = app.state.clone();
         tokio::spawn(app.run_until_stopped(std::future::pending()));
         TestApp { base, clock, state, db_path, _dir: dir }
+    }
+
+    /// A Management API access token for `client_id` with `scopes`, as the `client_credentials`
+    /// grant issues it (signed by the server's key; audience `{issuer}api/v2/`).
+    pub fn management_token(&self, client_id: &str, scopes: &[&str]) -> String {
+        self.token_for(client_id, &format!("{}api/v2/", self.issuer()), scopes)
+    }
+
+    /// An access token for `audience` signed by the server's key.
+    pub fn token_for(&self, client_id: &str, audience: &str, scopes: &[&str]) -> String {
+        let now = self.clock.now();
+        let claims = serde_json::json!({
+            "iss": self.issuer(), "sub": format!("{client_id}@clients"), "aud": audience, "iat": now, "exp": now + 3600,
+            "scope": scopes.join(" "), "gty": "client-credentials", "azp": client_id,
+        });
+        self.state.keys.signing.sign(&claims).unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {
