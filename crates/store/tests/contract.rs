@@ -1187,3 +1187,42 @@ async fn rotate(
 ) -> ratchet_store::Result<Option<Rotated>> {
     s.rotate(&Rotation { id, client_id, from, now, idle_expires_at: idle, seen: &Seen::default() }).await
 }
+
+/// Both engines' migrations declare the same indexes (by name and columns), so a listing that is
+/// indexed on one engine is indexed on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_engines_have_the_same_indexes() {
+    use sqlx::Connection;
+
+    let sqlite = SqliteDb::new();
+    drop(sqlite.open().await);
+    let conn = rusqlite::Connection::open(sqlite.url.trim_start_matches("sqlite://")).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT il.name, group_concat(ii.name, ',') FROM sqlite_master il, pragma_index_info(il.name) ii WHERE il.type = 'index' AND il.sql IS NOT NULL GROUP BY il.name")
+        .unwrap();
+    let on_sqlite: std::collections::BTreeSet<(String, String)> =
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+
+    let db = pg::PgDb::new().await;
+    drop(db.open().await);
+    let mut pgc = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT i.relname::text, string_agg(a.attname::text, ',' ORDER BY k.ord)
+         FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+         JOIN pg_namespace n ON n.oid = t.relnamespace
+         CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, ord)
+         JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
+         WHERE n.nspname = current_schema() AND NOT x.indisprimary
+           AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
+           AND t.relname <> '_sqlx_migrations'
+         GROUP BY i.relname",
+    )
+    .fetch_all(&mut pgc)
+    .await
+    .unwrap();
+    let _ = pgc.close().await;
+    db.drop_db().await;
+    let on_postgres: std::collections::BTreeSet<(String, String)> = rows.into_iter().collect();
+    assert!(on_sqlite.len() >= 15, "{on_sqlite:?}");
+    assert_eq!(on_sqlite, on_postgres, "index sets differ (name, columns)");
+}
