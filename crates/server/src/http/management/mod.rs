@@ -69,8 +69,9 @@ impl MgmtError {
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, None, message)
     }
-    pub fn insufficient_scope(any_of: &[&str]) -> Self {
-        Self::new(StatusCode::FORBIDDEN, Some("insufficient_scope"), format!("Insufficient scope, expected any of: {}", any_of.join(",")))
+    pub fn insufficient_scope<S: AsRef<str>>(any_of: &[S]) -> Self {
+        let names: Vec<&str> = any_of.iter().map(AsRef::as_ref).collect();
+        Self::new(StatusCode::FORBIDDEN, Some("insufficient_scope"), format!("Insufficient scope, expected any of: {}", names.join(",")))
     }
     pub fn not_found(message: impl Into<String>, code: &'static str) -> Self {
         Self::new(StatusCode::NOT_FOUND, Some(code), message)
@@ -147,13 +148,13 @@ impl Caller {
 #[derive(Clone)]
 struct Authenticated(Result<Caller, MgmtError>);
 
-impl FromRequestParts<AppState> for Caller {
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = MgmtError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         match parts.extensions.get::<Authenticated>() {
             Some(Authenticated(result)) => result.clone(),
-            None => authenticate(state, &parts.headers),
+            None => Err(MgmtError::unauthorized("Missing authentication")),
         }
     }
 }
@@ -385,8 +386,15 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 /// `/api/v2`, ready to be nested: the routes, `GET /openapi.json`, the shared middleware.
 pub fn router(state: &AppState) -> Router<AppState> {
     let (routes, doc) = api();
+    let scopes = Arc::new(Scopes::from_document(&doc));
     let doc: Arc<Value> = Arc::new(serde_json::to_value(&doc).expect("the OpenAPI document serialises"));
     let limiter = Arc::new(RateLimiter::new(&state.management));
+    // (axum refuses a route layer on a router without routes.)
+    let routes = if doc["paths"].as_object().is_some_and(|p| !p.is_empty()) {
+        routes.route_layer(axum::middleware::from_fn_with_state(scopes, require_scopes))
+    } else {
+        routes
+    };
     routes
         .route("/openapi.json", axum::routing::get(move || async move { axum::Json((*doc).clone()) }))
         .fallback(not_found)
@@ -395,6 +403,56 @@ pub fn router(state: &AppState) -> Router<AppState> {
         })
         .layer(axum::middleware::from_fn_with_state((state.clone(), limiter), layer))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+}
+
+/// The scopes each route accepts, read from its OpenAPI `security` (one place declares them):
+/// the requirements are alternatives, and each requirement's scopes are all needed (OpenAPI
+/// 3.1 §4.8.30). Auth0 lists most routes' scopes as alternatives, so most requirements hold one.
+struct Scopes(HashMap<(Method, String), Vec<Vec<String>>>);
+
+impl Scopes {
+    fn from_document(doc: &utoipa::openapi::OpenApi) -> Scopes {
+        let doc = serde_json::to_value(doc).unwrap_or_default();
+        let mut map = HashMap::new();
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                let Ok(method) = Method::from_bytes(method.to_ascii_uppercase().as_bytes()) else { continue };
+                let alternatives: Vec<Vec<String>> = op["security"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|req| req["bearer"].as_array())
+                    .map(|scopes| scopes.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+                    .collect();
+                map.insert((method, format!("/api/v2{path}")), alternatives);
+            }
+        }
+        Scopes(map)
+    }
+}
+
+/// Refuses a routed request whose token carries none of the route's scope alternatives (403
+/// `insufficient_scope`, before the handler parses anything), and an unauthenticated one (401).
+/// A route without a `security` declaration needs only a valid token.
+async fn require_scopes(
+    State(scopes): State<Arc<Scopes>>,
+    path: axum::extract::MatchedPath,
+    caller: Result<Caller, MgmtError>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let caller = match caller {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    if let Some(alternatives) = scopes.0.get(&(req.method().clone(), path.as_str().to_string()))
+        && !alternatives.is_empty()
+        && !alternatives.iter().any(|all| all.iter().all(|s| caller.has(s)))
+    {
+        let named: Vec<String> = alternatives.iter().map(|all| all.join(" ")).collect();
+        return MgmtError::insufficient_scope(&named).into_response();
+    }
+    next.run(req).await
 }
 
 /// Unknown `/api/v2` paths: 404 for authenticated callers, 401 for others (the path says nothing
