@@ -56,7 +56,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8], client_out: 
     }
     match grant_type {
         "authorization_code" => state.exchange_code(&client, &p, origin.is_some()).await,
-        "refresh_token" => state.exchange_refresh_token(&client, p.require("refresh_token")?, p.get("scope")).await,
+        "refresh_token" => state.exchange_refresh_token(&client, p.require("refresh_token")?, p.get("scope"), p.get("audience")).await,
         "client_credentials" => state.client_credentials(&client, &p).await,
         _ => Err(OAuthError::new(axum::http::StatusCode::BAD_REQUEST, "unsupported_grant_type", "Grant type not supported")),
     }

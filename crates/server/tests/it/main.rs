@@ -7,6 +7,7 @@ mod authorize;
 mod cli;
 mod login;
 mod malformed;
+mod mrrt;
 mod multinode;
 mod oidc_client;
 mod sessions;
