@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AUDIENCE, EMAIL, login, openApp, submitLogin, vault, withEnv } from './harness.js';
+import { AUDIENCE, delta, EMAIL, login, openApp, submitLogin, vault, withEnv } from './harness.js';
 
 type W = typeof window & { popupToken: Promise<unknown>; result: unknown };
 const jwtPayload = (t: string): Record<string, unknown> => JSON.parse(Buffer.from(t.split('.')[1] ?? '', 'base64url').toString('utf8'));
@@ -153,4 +153,32 @@ test('a custom cache (LocalStorageCache) holds tokens in Auth0 format and restor
     assert.ok(lines.some((l) => /option "somethingElse" is not supported/.test(l)), lines.join('\n'));
     assert.ok(lines.some((l) => /option "useDpop" is not supported/.test(l)));
     assert.ok(!lines.some((l) => /option "cache"/.test(l)), 'known options are not reported');
+  }));
+
+test('nowProvider drives cache expiry; a call timeoutInSeconds bounds its refresh request', () =>
+  withEnv({ tokenLifetime: 3600 }, async ({ spa, page, server }) => {
+    const opts = { cacheLocation: 'localstorage', useRefreshTokens: true };
+    await login(page, spa.origin, opts);
+    const m0 = await server.metrics();
+    await page.evaluate(() => window.auth0.getTokenSilently());
+    assert.equal(delta(await server.metrics(), m0, 'sertft'), 0, 'a one-hour token is served from the cache');
+    // Two hours from now, by the app's clock: the cached token counts as expired and is refreshed.
+    await page.evaluate(async (o) => {
+      const w = window as unknown as { make: (o: Record<string, unknown>) => Promise<boolean> };
+      await w.make({ ...o, nowProvider: () => Date.now() + 2 * 3600_000 });
+      await window.auth0.getTokenSilently();
+    }, opts);
+    const m1 = await server.metrics();
+    assert.ok(delta(m1, m0, 'sertft') >= 1, 'refreshed because of nowProvider');
+
+    // The token endpoint answers after 3 s; a call with timeoutInSeconds: 1 gives up after 1 s.
+    await page.route(`${server.url}/oauth/token`, async (route) => {
+      await new Promise((r) => setTimeout(r, 3000));
+      await route.continue().catch(() => undefined);
+    });
+    const t0 = Date.now();
+    const err = await page.evaluate(() => window.errorOf(window.auth0.getTokenSilently({ cacheMode: 'off', timeoutInSeconds: 1 })));
+    const took = Date.now() - t0;
+    assert.equal(err?.error, 'timeout');
+    assert.ok(took < 2800, `bounded by timeoutInSeconds (${took} ms)`);
   }));
