@@ -83,6 +83,40 @@ pub struct RefreshTokenPolicy {
     /// Inactivity lifetime, restarted at every exchange.
     pub idle_token_lifetime: u32,
     pub infinite_idle_token_lifetime: bool,
+    /// Multi-resource refresh tokens: the other APIs (and their scopes) a refresh token of this
+    /// client may obtain access tokens for (Auth0's `refresh_token.policies`). Absent in clients
+    /// stored before the field existed, omitted from JSON when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<AudiencePolicy>,
+}
+
+/// One entry of `refresh_token.policies`: the `refresh_token` grant may issue access tokens for
+/// `audience` with (a subset of) `scope`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AudiencePolicy {
+    pub audience: String,
+    pub scope: Vec<String>,
+}
+
+/// At most this many `refresh_token.policies` per client.
+pub const MAX_POLICIES: usize = 100;
+
+impl AudiencePolicy {
+    /// Auth0's limits: `audience` 1–600 characters, each scope 1–280; scopes are RFC 6749 §3.3
+    /// scope tokens (no spaces).
+    pub fn validate(&self) -> Result<(), CoreError> {
+        let a = &self.audience;
+        if a.is_empty() || a.len() > 600 || a.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(CoreError::invalid("policies: audience must be 1 to 600 characters without spaces"));
+        }
+        for s in &self.scope {
+            let token = s.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
+            if s.is_empty() || s.len() > 280 || !token {
+                return Err(CoreError::invalid(format!("policies: scope {s:?} of {a} must be 1 to 280 scope-token characters")));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl RefreshTokenPolicy {
@@ -96,6 +130,7 @@ impl RefreshTokenPolicy {
             infinite_token_lifetime: false,
             idle_token_lifetime: 1_296_000,
             infinite_idle_token_lifetime: false,
+            policies: Vec::new(),
         }
     }
 
@@ -119,6 +154,11 @@ impl RefreshTokenPolicy {
 
     pub fn is_rotating(&self) -> bool {
         self.rotation_type == RotationType::Rotating
+    }
+
+    /// The multi-resource policy for `audience`, if the client has one.
+    pub fn policy_for(&self, audience: &str) -> Option<&AudiencePolicy> {
+        self.policies.iter().find(|p| p.audience == audience)
     }
 
     /// The absolute lifetime in seconds, if the policy has one.
@@ -152,6 +192,15 @@ impl RefreshTokenPolicy {
             && idle > abs
         {
             return Err(CoreError::invalid("idle_token_lifetime must not exceed token_lifetime"));
+        }
+        if self.policies.len() > MAX_POLICIES {
+            return Err(CoreError::invalid(format!("at most {MAX_POLICIES} refresh-token policies")));
+        }
+        for (i, p) in self.policies.iter().enumerate() {
+            p.validate()?;
+            if self.policies[..i].iter().any(|q| q.audience == p.audience) {
+                return Err(CoreError::invalid(format!("policies: audience {} appears twice", p.audience)));
+            }
         }
         Ok(())
     }
@@ -313,6 +362,37 @@ mod tests {
         assert!(p.validate(AppType::Spa).is_err());
         p.token_lifetime = MAX_LIFETIME + 1;
         assert!(p.validate(AppType::Spa).is_err());
+    }
+
+    #[test]
+    fn stored_clients_without_policies_still_load_and_serialise_unchanged() {
+        let p = RefreshTokenPolicy::rotating_default();
+        let mut v = serde_json::to_value(&p).unwrap();
+        assert!(v.get("policies").is_none(), "empty policies are omitted: {v}");
+        v.as_object_mut().unwrap().remove("policies");
+        assert_eq!(serde_json::from_value::<RefreshTokenPolicy>(v).unwrap(), p);
+    }
+
+    #[test]
+    fn policies_are_validated() {
+        let policy = |audience: &str, scope: &[&str]| AudiencePolicy {
+            audience: audience.into(),
+            scope: scope.iter().map(|s| s.to_string()).collect(),
+        };
+        let mut p = RefreshTokenPolicy::rotating_default();
+        p.policies = vec![policy("https://a.test", &["read:a"]), policy("https://b.test", &[])];
+        assert!(p.validate(AppType::Spa).is_ok());
+        assert_eq!(p.policy_for("https://b.test").map(|x| x.scope.len()), Some(0));
+        for bad in [
+            vec![policy("", &["read"])],
+            vec![policy("has space", &["read"])],
+            vec![policy("https://a.test", &["two words"])],
+            vec![policy("https://a.test", &[""])],
+            vec![policy("https://a.test", &["r"]), policy("https://a.test", &["w"])],
+        ] {
+            p.policies = bad;
+            assert!(p.validate(AppType::Spa).is_err(), "{:?}", p.policies);
+        }
     }
 
     #[test]

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use ratchet_core::client::{Api, AppType, Client, ExpirationType, NewClient, RefreshTokenPolicy, RotationType, normalize_origins};
+use ratchet_core::client::{
+    Api, AppType, AudiencePolicy, Client, ExpirationType, NewClient, RefreshTokenPolicy, RotationType, normalize_origins,
+};
 use ratchet_core::secret::{hash, random_id, random_token};
 use ratchet_store::{EventQuery, Store, User};
 use serde_json::{Value, json};
@@ -85,6 +87,10 @@ pub struct RefreshFlags {
     /// Non-expiring refresh tokens (non-rotating, non-SPA clients only).
     #[arg(long)]
     pub non_expiring: bool,
+    /// AUDIENCE=SCOPE1,SCOPE2: refresh tokens may also obtain access tokens for this API
+    /// (multi-resource refresh tokens, `refresh_token.policies`). Repeatable; replaces the list.
+    #[arg(long = "refresh-policy", value_name = "AUDIENCE=SCOPES")]
+    pub refresh_policies: Vec<String>,
 }
 
 /// A client's URL lists (Allowed Callback URLs, Allowed Logout URLs, Allowed Web Origins).
@@ -222,8 +228,20 @@ impl RefreshFlags {
         if self.non_expiring {
             (p.expiration_type, p.infinite_token_lifetime, p.infinite_idle_token_lifetime) = (ExpirationType::NonExpiring, true, true);
         }
+        if !self.refresh_policies.is_empty() {
+            p.policies = self.refresh_policies.iter().map(|s| parse_refresh_policy(s)).collect::<anyhow::Result<_>>()?;
+        }
         Ok(p)
     }
+}
+
+/// `AUDIENCE=SCOPE1,SCOPE2` (scopes may be empty: `AUDIENCE=`).
+fn parse_refresh_policy(s: &str) -> anyhow::Result<AudiencePolicy> {
+    let Some((audience, scopes)) = s.split_once('=') else { bail!("--refresh-policy must be AUDIENCE=SCOPE1,SCOPE2, not {s}") };
+    let scope = scopes.split(',').map(str::trim).filter(|x| !x.is_empty()).map(String::from).collect();
+    let p = AudiencePolicy { audience: audience.trim().to_string(), scope };
+    p.validate()?;
+    Ok(p)
 }
 
 fn print(json_out: bool, v: &Value, human: impl FnOnce() -> String) {

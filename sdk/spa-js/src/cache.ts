@@ -58,7 +58,7 @@ export function findEntry<T extends Pick<TokenEntry, 'audience' | 'scope'>>(entr
   );
 }
 
-type Stamped = { obtainedAt: number };
+type Stamped = { obtainedAt: number } & object;
 
 /** Synchronous key-value cache of token entries and the user, for the lock-free fast path. */
 export interface Store {
@@ -141,4 +141,132 @@ export class LocalStore implements Store {
       if (local) this.ls.removeItem(k);
     }
   }
+}
+
+// ------------------------------------------------------------------ Auth0-compatible cache API
+
+/** Auth0 SPA SDK's cache key prefix and entry shapes (`ICache` implementations store these). */
+export const AUTH0_PREFIX = '@@auth0spajs@@';
+
+export type MaybePromise<T> = Promise<T> | T;
+
+export interface CacheKeyData {
+  audience?: string;
+  scope?: string;
+  clientId: string;
+}
+
+export interface DecodedToken {
+  claims: IdTokenClaims;
+  user: User;
+}
+
+export interface CacheEntry {
+  id_token?: string;
+  token_type?: string;
+  access_token: string;
+  expires_in: number;
+  decodedToken?: DecodedToken;
+  audience: string;
+  scope: string;
+  client_id: string;
+  refresh_token?: string;
+  oauthTokenScope?: string;
+}
+
+export interface WrappedCacheEntry {
+  body: Partial<CacheEntry>;
+  expiresAt: number;
+}
+
+export interface KeyManifestEntry {
+  keys: string[];
+}
+
+export type Cacheable = WrappedCacheEntry | KeyManifestEntry;
+
+/**
+ * A token store supplied by the application (`cache` option), as in Auth0's SDK — except that
+ * `allKeys` is required (Auth0's SDK keeps a key manifest in the cache when it is missing).
+ */
+export interface ICache {
+  set<T = Cacheable>(key: string, entry: T): MaybePromise<void>;
+  get<T = Cacheable>(key: string): MaybePromise<T | undefined>;
+  remove(key: string): MaybePromise<void>;
+  allKeys(): MaybePromise<string[]>;
+}
+
+/** `@@auth0spajs@@::<clientId>::<audience>::<scope>`, as Auth0's SDK spells cache keys. */
+export class CacheKey {
+  clientId: string;
+  scope?: string;
+  audience?: string;
+  constructor(
+    data: CacheKeyData,
+    public prefix = AUTH0_PREFIX,
+    public suffix?: string,
+  ) {
+    this.clientId = data.clientId;
+    this.scope = data.scope;
+    this.audience = data.audience;
+  }
+  toKey(): string {
+    return [this.prefix, this.clientId, this.audience, this.scope, this.suffix].filter(Boolean).join('::');
+  }
+  static fromKey(key: string): CacheKey {
+    const [prefix, clientId, audience, scope] = key.split('::');
+    return new CacheKey({ clientId: clientId!, scope, audience }, prefix);
+  }
+  static fromCacheEntry(entry: CacheEntry): CacheKey {
+    return new CacheKey({ scope: entry.scope, audience: entry.audience, clientId: entry.client_id });
+  }
+}
+
+/** An `ICache` over `localStorage` (JSON values), as Auth0's. */
+export class LocalStorageCache implements ICache {
+  set<T = Cacheable>(key: string, entry: T): void {
+    localStorage.setItem(key, JSON.stringify(entry));
+  }
+  get<T = Cacheable>(key: string): T | undefined {
+    const v = localStorage.getItem(key);
+    if (v === null) return undefined;
+    try {
+      return JSON.parse(v) as T;
+    } catch {
+      return undefined;
+    }
+  }
+  remove(key: string): void {
+    localStorage.removeItem(key);
+  }
+  allKeys(): string[] {
+    return Object.keys(localStorage).filter((k) => k.startsWith(AUTH0_PREFIX));
+  }
+}
+
+/** An in-memory `ICache` (`enclosedCache`), as Auth0's. */
+export class InMemoryCache {
+  enclosedCache: ICache = (() => {
+    const m = new Map<string, unknown>();
+    return {
+      set: (k: string, v: unknown) => void m.set(k, v),
+      get: <T>(k: string) => m.get(k) as T | undefined,
+      remove: (k: string) => void m.delete(k),
+      allKeys: () => [...m.keys()],
+    };
+  })();
+}
+
+/**
+ * An Auth0 cache entry as ours (its `expiresAt` is unix seconds; entries stripped at expiry lack
+ * the access token). Without our `obtainedAt`, it counts as obtained long ago.
+ */
+export function fromAuth0(w: WrappedCacheEntry): TokenEntry {
+  const b = w.body as Partial<TokenEntry>;
+  return { obtainedAt: 0, ...b, audience: b.audience || 'default', scope: b.scope ?? '', access_token: b.access_token ?? '', expiresAt: w.expiresAt } as TokenEntry;
+}
+
+export function toAuth0(e: TokenEntry, clientId: string): WrappedCacheEntry {
+  const { expiresAt, ...body } = e;
+  return { body: { ...body, client_id: clientId }, expiresAt };
 }

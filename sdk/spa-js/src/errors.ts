@@ -1,6 +1,7 @@
 /**
  * Errors carry a stable machine-readable `error` code (OAuth 2.0 / Auth0 spelling) and a human
- * `error_description`. Decide on `error`, never on the description text.
+ * `error_description`. Decide on `error` (or `instanceof`), never on the description text. The
+ * classes, their `error` codes and extra fields are those of the Auth0 SPA SDK v2.
  */
 export class GenericError extends Error {
   constructor(
@@ -8,7 +9,20 @@ export class GenericError extends Error {
     public error_description: string,
   ) {
     super(error_description);
-    this.name = 'GenericError';
+  }
+
+  static fromPayload({ error, error_description }: { error: string; error_description: string }): GenericError {
+    return new GenericError(error, error_description);
+  }
+}
+
+/** An option or option combination that cannot work (`error: 'invalid_configuration'`). */
+export class InvalidConfigurationError extends GenericError {
+  constructor(
+    message: string,
+    public suggestion: string,
+  ) {
+    super('invalid_configuration', message);
   }
 }
 
@@ -21,35 +35,60 @@ export class AuthenticationError extends GenericError {
     public appState?: unknown,
   ) {
     super(error, error_description);
-    this.name = 'AuthenticationError';
+  }
+}
+
+/** Auth0's connected-accounts flow (My Account API); exported for `instanceof` checks only. */
+export class ConnectError extends GenericError {
+  constructor(
+    error: string,
+    error_description: string,
+    public connection: string,
+    public state: string,
+    public appState?: unknown,
+  ) {
+    super(error, error_description);
   }
 }
 
 export class TimeoutError extends GenericError {
   constructor(what = 'Timeout') {
     super('timeout', what);
-    this.name = 'TimeoutError';
   }
 }
 
 export class PopupTimeoutError extends TimeoutError {
   constructor(public popup: Window) {
     super();
-    this.name = 'PopupTimeoutError';
   }
 }
 
 export class PopupCancelledError extends GenericError {
   constructor(public popup: Window) {
     super('cancelled', 'Popup closed');
-    this.name = 'PopupCancelledError';
   }
 }
 
 export class PopupOpenError extends GenericError {
   constructor() {
-    super('popup_open', 'Unable to open a popup for loginWithPopup - window.open returned `null`');
-    this.name = 'PopupOpenError';
+    super('popup_open', 'Unable to open a popup: window.open returned null');
+  }
+}
+
+export interface MfaRequirements {
+  enroll?: Array<{ type: string }>;
+  challenge?: Array<{ type: string }>;
+}
+
+/** The token endpoint answered `mfa_required` (a server with step-up MFA). */
+export class MfaRequiredError extends GenericError {
+  constructor(
+    error: string,
+    error_description: string,
+    public mfa_token: string,
+    public mfa_requirements?: MfaRequirements,
+  ) {
+    super(error, error_description);
   }
 }
 
@@ -59,15 +98,49 @@ export class MissingRefreshTokenError extends GenericError {
     public scope = '',
   ) {
     super('missing_refresh_token', `Missing Refresh Token (audience: '${audience}', scope: '${scope}')`);
-    this.name = 'MissingRefreshTokenError';
   }
 }
 
+/** A multi-resource refresh (`useMrrt`) returned fewer scopes than requested. */
+export class MissingScopesError extends GenericError {
+  constructor(
+    public audience: string,
+    public scope: string,
+  ) {
+    super('missing_scopes', `Missing requested scopes after refresh (audience: '${audience}', missing scope: '${scope}')`);
+  }
+}
+
+/** DPoP nonce challenge (RFC 9449 §8); this SDK does not send DPoP proofs, so it is never thrown. */
+export class UseDpopNonceError extends GenericError {
+  constructor(public newDpopNonce: string | undefined) {
+    super('use_dpop_nonce', 'Server rejected DPoP proof: wrong nonce');
+  }
+}
+
+// `name` of each class, for logs (class names do not survive minification).
+for (const [n, c] of Object.entries({
+  GenericError,
+  InvalidConfigurationError,
+  AuthenticationError,
+  ConnectError,
+  TimeoutError,
+  PopupTimeoutError,
+  PopupCancelledError,
+  PopupOpenError,
+  MfaRequiredError,
+  MissingRefreshTokenError,
+  MissingScopesError,
+  UseDpopNonceError,
+}))
+  c.prototype.name = n;
+
 /** Turns an RFC 6749 error body into the matching error class. */
-export function errorFromBody(body: { error?: unknown; error_description?: unknown }, fallback: string): GenericError {
+export function errorFromBody(body: Record<string, unknown>, fallback: string): GenericError {
   const error = typeof body.error === 'string' && body.error ? body.error : 'request_error';
   const desc = typeof body.error_description === 'string' && body.error_description ? body.error_description : fallback;
   if (error === 'missing_refresh_token') return new MissingRefreshTokenError();
   if (error === 'timeout') return new TimeoutError(desc);
+  if (error === 'mfa_required') return new MfaRequiredError(error, desc, String(body.mfa_token ?? ''), body.mfa_requirements as MfaRequirements);
   return new GenericError(error, desc);
 }

@@ -54,11 +54,9 @@ function listen(
 /** Silent authentication: `/authorize?prompt=none&response_mode=web_message` in a hidden iframe. */
 export async function runIframe(url: string, origin: string, timeoutSeconds: number): Promise<AuthorizationResponse> {
   const frame = document.createElement('iframe');
-  frame.setAttribute('width', '0');
-  frame.setAttribute('height', '0');
   frame.setAttribute('aria-hidden', 'true');
   frame.style.display = 'none';
-  const l = listen(origin, () => frame.contentWindow, timeoutSeconds * 1000, () => new TimeoutError('Timeout waiting for the silent authentication iframe'));
+  const l = listen(origin, () => frame.contentWindow, timeoutSeconds * 1000, () => new TimeoutError());
   document.body.appendChild(frame);
   frame.src = url;
   try {

@@ -19,18 +19,18 @@ export interface PostResult {
 }
 
 /**
- * One form-encoded POST, bounded by `timeoutMs`. Never retried: a refresh_token or
- * authorization_code grant is not idempotent, and with rotation (leeway 0) a blind retry of a
- * refresh whose response was lost is indistinguishable from token theft.
+ * One POST, form-encoded (or JSON when `json`), bounded by `timeoutMs`. Never retried: a
+ * refresh_token or authorization_code grant is not idempotent, and with rotation (leeway 0) a
+ * blind retry of a refresh whose response was lost is indistinguishable from token theft.
  */
-export async function postForm(url: string, body: Record<string, string>, timeoutMs: number): Promise<PostResult> {
+export async function postForm(url: string, body: Record<string, string>, timeoutMs: number, asJson?: boolean): Promise<PostResult> {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), timeoutMs);
   try {
     const r = await fetch(url, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams(body).toString(),
+      headers: { 'Content-Type': asJson ? 'application/json' : 'application/x-www-form-urlencoded' },
+      body: asJson ? JSON.stringify(body) : new URLSearchParams(body).toString(),
       signal: ac.signal,
     });
     const text = await r.text();
@@ -59,7 +59,7 @@ export function tokenResult(r: PostResult, url: string): TokenResponse {
   if (!r.ok) throw errorFromBody(r.json, `HTTP error ${r.status}. Unable to fetch ${url}`);
   const j = r.json as TokenResponse;
   if (typeof j.access_token !== 'string' || !(Number(j.expires_in) > 0)) {
-    throw errorFromBody({ error: 'invalid_response', error_description: 'Token response lacks access_token or expires_in' }, '');
+    throw errorFromBody({ error: 'invalid_response' }, 'Invalid token response');
   }
   return j;
 }

@@ -1,4 +1,5 @@
-import { uniqueScopes } from './util.js';
+import type { ICache } from './cache.js';
+import { uniqueScopes, warn } from './util.js';
 
 export interface AuthorizationParams {
   redirect_uri?: string;
@@ -15,6 +16,11 @@ export interface AuthorizationParams {
   [key: string]: unknown;
 }
 
+/** Client-level parameters: `scope` may also be given per audience (`{ [audience]: scope, default }`). */
+export interface ClientAuthorizationParams extends Omit<AuthorizationParams, 'scope'> {
+  scope?: string | Record<string, string>;
+}
+
 export interface Auth0ClientOptions {
   /** `tenant.example.com` (https assumed) or a full base URL such as `http://127.0.0.1:3000`. */
   domain: string;
@@ -23,7 +29,7 @@ export interface Auth0ClientOptions {
   client_id?: string;
   /** Expected `iss`. Default `<domain origin+path>/`. A value with an explicit scheme is used verbatim. */
   issuer?: string;
-  authorizationParams?: AuthorizationParams;
+  authorizationParams?: ClientAuthorizationParams;
   /** v1 spelling of `authorizationParams.redirect_uri`. */
   redirect_uri?: string;
   /** v1 spelling of `authorizationParams.audience`. */
@@ -41,13 +47,44 @@ export interface Auth0ClientOptions {
   leeway?: number;
   /** How long the "was signed in" hint that lets `checkSession` try silently lives. Default 1. */
   sessionCheckExpiryDays?: number;
+  /** Your own token store (Auth0's `ICache`); replaces `cacheLocation`. See the README on tabs. */
+  cache?: ICache;
+  /** Load the token worker from this same-origin URL (`dist/ratchet-spa.worker.js`) instead of a Blob URL. */
+  workerUrl?: string;
+  /** Current time in milliseconds, for ID-token checks and cache expiry. Default `Date.now`. */
+  nowProvider?: () => Promise<number> | number;
+  /** `false`: token and revoke requests are sent as JSON instead of form-encoded. Default true. */
+  useFormData?: boolean;
+  /** Keep the redirect transaction in a cookie (so the callback may open in another tab). */
+  useCookiesForTransactions?: boolean;
+  /** `Domain` of the transaction cookie. */
+  cookieDomain?: string;
+  /** Multi-resource refresh tokens: one refresh token for every API the server's policy allows. */
+  useMrrt?: boolean;
+  /**
+   * Refresh access tokens this many seconds before they expire (`true`: 60), while the page is
+   * visible; across tabs one refresh serves all.
+   */
+  autoRenew?: boolean | number;
 }
 
 export interface NormalizedOptions {
+  domain: string;
   domainUrl: string;
   issuer: string;
   clientId: string;
   authorizationParams: AuthorizationParams & { redirect_uri: string; scope: string };
+  /** `authorizationParams.scope` given per audience (not yet resolved). */
+  scopes?: Record<string, string>;
+  cache?: ICache;
+  workerUrl?: string;
+  nowProvider: () => Promise<number> | number;
+  useFormData: boolean;
+  useCookiesForTransactions: boolean;
+  cookieDomain?: string;
+  useMrrt: boolean;
+  /** Seconds before expiry; 0 = off. */
+  autoRenew: number;
   cacheLocation: 'memory' | 'localstorage';
   useRefreshTokens: boolean;
   useRefreshTokensFallback: boolean;
@@ -74,12 +111,38 @@ export function expectedIssuer(domainUrl: string, issuer?: string): string {
 
 export const DEFAULT_SCOPE = 'openid profile email';
 
-/** Final scope for a request: `openid` + client scope + call scope (+ `offline_access`). */
-export function resolveScope(useRefreshTokens: boolean, clientScope?: string, callScope?: string): string {
-  return uniqueScopes('openid', clientScope ?? DEFAULT_SCOPE, callScope, useRefreshTokens ? 'offline_access' : undefined);
+/**
+ * Final scope for a request: `openid` + client scope + call scope (+ `offline_access`). A client
+ * scope given per audience contributes the entry of `audience`, else its `default` entry.
+ */
+export function resolveScope(useRefreshTokens: boolean, clientScope?: string | Record<string, string>, callScope?: string, audience?: string): string {
+  const c = typeof clientScope === 'object' ? (clientScope[audience || 'default'] ?? clientScope.default ?? '') : clientScope;
+  return uniqueScopes('openid', c ?? DEFAULT_SCOPE, callScope, useRefreshTokens ? 'offline_access' : undefined);
 }
 
-const positive = (v: number | undefined, d: number): number => (typeof v === 'number' && v >= 0 && isFinite(v) ? v : d);
+/** A positive number of seconds, else the default (so `0`, as in Auth0's SDK, means the default). */
+export const positive = (v: unknown, d: number): number => (typeof v === 'number' && v > 0 && isFinite(v) ? v : d);
+
+/** Every option key this SDK reads. */
+export const OPTION_KEYS =
+  'domain clientId client_id issuer authorizationParams redirect_uri audience scope cacheLocation useRefreshTokens useRefreshTokensFallback authorizeTimeoutInSeconds httpTimeoutInSeconds leeway sessionCheckExpiryDays cache workerUrl nowProvider useFormData useCookiesForTransactions cookieDomain useMrrt autoRenew'.split(
+    ' ',
+  );
+
+const warned = new Set<string>();
+
+/**
+ * One console warning per option name (per page) for an option this SDK does not read: unknown,
+ * or an Auth0 option for an Auth0-only feature (see the README). `undefined` and `false` values
+ * change nothing and are not reported.
+ */
+export function warnUnsupported(o: object): void {
+  for (const [k, v] of Object.entries(o)) {
+    if (OPTION_KEYS.includes(k) || v === undefined || v === false || warned.has(k)) continue;
+    warned.add(k);
+    warn(`option "${k}" is not supported; ignored`);
+  }
+}
 
 function cacheLocation(c: unknown): 'memory' | 'localstorage' {
   if (c === undefined || c === 'memory' || c === 'localstorage') return c ?? 'memory';
@@ -92,20 +155,34 @@ export function normalizeOptions(o: Auth0ClientOptions, origin: string): Normali
   if (typeof clientId !== 'string' || !clientId) throw new TypeError('`clientId` (or `client_id`) is required');
   const domainUrl = domainToUrl(o.domain);
   const useRefreshTokens = !!o.useRefreshTokens;
-  const ap: AuthorizationParams = { ...o.authorizationParams };
+  warnUnsupported(o);
+  const { scope: apScope, ...apRest } = o.authorizationParams ?? {};
+  const scopes = apScope && typeof apScope === 'object' ? apScope : undefined;
+  const ap: AuthorizationParams = { ...apRest, scope: scopes ? undefined : (apScope as string | undefined) };
   // v1 top-level spellings fill what v2 authorizationParams do not set.
   if (ap.redirect_uri === undefined && o.redirect_uri !== undefined) ap.redirect_uri = o.redirect_uri;
   if (ap.audience === undefined && o.audience !== undefined) ap.audience = o.audience;
   if (ap.scope === undefined && o.scope !== undefined) ap.scope = o.scope;
+  const autoRenew = o.autoRenew === true ? 60 : positive(o.autoRenew, 0);
   return {
+    domain: o.domain,
     domainUrl,
     issuer: expectedIssuer(domainUrl, o.issuer),
     clientId,
     authorizationParams: {
       ...ap,
       redirect_uri: ap.redirect_uri ?? origin,
-      scope: resolveScope(useRefreshTokens, ap.scope),
+      scope: resolveScope(useRefreshTokens, scopes ?? ap.scope, undefined, ap.audience),
     },
+    scopes,
+    cache: o.cache,
+    workerUrl: o.workerUrl,
+    nowProvider: typeof o.nowProvider === 'function' ? o.nowProvider : Date.now,
+    useFormData: o.useFormData !== false,
+    useCookiesForTransactions: !!o.useCookiesForTransactions,
+    cookieDomain: o.cookieDomain,
+    useMrrt: !!o.useMrrt,
+    autoRenew,
     cacheLocation: cacheLocation(o.cacheLocation),
     useRefreshTokens,
     useRefreshTokensFallback: !!o.useRefreshTokensFallback,

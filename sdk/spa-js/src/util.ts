@@ -40,3 +40,6 @@ export function toQuery(params: Record<string, unknown>): string {
 }
 
 export const nowSeconds = (): number => Math.floor(Date.now() / 1000);
+
+/** A console warning of this SDK. */
+export const warn = (m: string): void => console.warn(`@ratchet/spa-js: ${m}`);

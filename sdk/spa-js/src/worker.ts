@@ -1,46 +1,26 @@
-import type { PostResult } from './http.js';
+import { postForm, type PostResult } from './http.js';
+
+type PostFn = typeof postForm;
 
 /**
  * Body of the token Web Worker (`cacheLocation: 'memory'` + `useRefreshTokens`). It is shipped
- * inside the bundle and started from a Blob URL as `(${tokenWorker})()`, so it must not reference
- * anything outside its own body.
+ * inside the bundle and started from a Blob URL as `(${tokenWorker})(${postForm})`, so it must
+ * not reference anything outside its own body but `postForm` (self-contained too).
  *
  * Refresh tokens live only in this worker's memory: it strips `refresh_token` from every token
  * response before handing it to the page and injects the stored one into refresh requests. It
  * only ever talks to `<base>/oauth/token` and `<base>/oauth/revoke`; `base` is fixed by the first
  * `init` message, so page script cannot redirect stored tokens elsewhere.
  */
-export function tokenWorker(): void {
+export function tokenWorker(postForm: PostFn): void {
   const rts = new Map<string, string>();
   let base = '';
-  const post = async (path: string, body: Record<string, string>, timeout: number): Promise<PostResult> => {
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(), timeout);
-    try {
-      const r = await fetch(base + path, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams(body).toString(),
-        signal: ac.signal,
-      });
-      const text = await r.text();
-      let json: Record<string, unknown> = {};
-      try {
-        const p: unknown = text ? JSON.parse(text) : {};
-        if (p && typeof p === 'object') json = p as Record<string, unknown>;
-      } catch {
-        if (r.ok) json = { error: 'invalid_response', error_description: 'Non-JSON response from ' + path };
-      }
-      return { ok: r.ok && !json.error, status: r.status, json };
-    } catch (e) {
-      const t = (e as Error)?.name === 'AbortError';
-      return { ok: false, status: 0, json: { error: t ? 'timeout' : 'request_error', error_description: t ? 'Timeout fetching ' + path : String((e as Error)?.message ?? e) } };
-    } finally {
-      clearTimeout(timer);
-    }
-  };
+  /** The refresh token stored last (multi-resource refresh tokens: one serves every API). */
+  let latest: string | undefined;
+  const post = (path: string, body: Record<string, string>, timeout: number, asJson?: boolean): Promise<PostResult> => postForm(base + path, body, timeout, asJson);
   const replace = (from: string, to?: string): void => {
     for (const [k, v] of rts) if (v === from) to ? rts.set(k, to) : rts.delete(k);
+    if (latest === from) latest = to;
   };
   addEventListener('message', async (e: MessageEvent) => {
     const m = e.data ?? {};
@@ -50,16 +30,28 @@ export function tokenWorker(): void {
       if (!base && typeof m.base === 'string') base = m.base;
       return reply({ ok: true });
     }
-    if (!base) return reply({ ok: false, status: 0, json: { error: 'worker_not_initialised' } });
+    if (!base) return reply({ ok: false, json: {} });
     if (m.t === 'clear') {
       for (const k of [...rts.keys()]) if (k !== m.keep) rts.delete(k);
+      latest = m.keep ? rts.get(m.keep) : undefined;
+      return reply({ ok: true });
+    }
+    if (m.t === 'seed') {
+      rts.set(m.key, (latest = m.rt));
       return reply({ ok: true });
     }
     if (m.t === 'revoke') {
-      const tokens = new Set(rts.values());
-      rts.clear();
-      for (const token of tokens) await post('/oauth/revoke', { client_id: String(m.client_id), token, token_type_hint: 'refresh_token' }, m.timeout);
-      return reply({ ok: true });
+      // Every token stored under a key starting with `under` (all without one), and every
+      // entry holding one of them.
+      const tokens = new Set<string>();
+      for (const [k, v] of rts) if (!m.under || k.startsWith(m.under)) tokens.add(v);
+      let res: PostResult = { ok: true, status: 200, json: {} };
+      for (const token of tokens) {
+        replace(token);
+        const r = await post('/oauth/revoke', { ...m.body, token }, m.timeout, m.json);
+        if (!r.ok) res = r;
+      }
+      return reply(res);
     }
     if (m.t === 'token') {
       const body: Record<string, string> = { ...m.body };
@@ -67,28 +59,34 @@ export function tokenWorker(): void {
       let used: string | undefined;
       if (body.grant_type === 'refresh_token') {
         for (const k of keys) if ((used = rts.get(k))) break;
+        if (!used && m.mrrt) used = latest;
         if (!used) return reply({ ok: false, status: 0, json: { error: 'missing_refresh_token', error_description: 'Missing Refresh Token' } });
         body.refresh_token = used;
       }
-      const r = await post('/oauth/token', body, m.timeout);
+      const r = await post('/oauth/token', body, m.timeout, m.json);
       const rt = r.json.refresh_token;
       delete r.json.refresh_token;
       if (r.ok && typeof rt === 'string') {
         r.rotated = !!used && rt !== used;
         if (used) replace(used, rt);
-        rts.set(keys[0]!, rt);
+        rts.set(keys[0]!, (latest = rt));
       } else if (used && r.json.error === 'invalid_grant') replace(used);
       return reply(r);
     }
-    return reply({ ok: false, status: 0, json: { error: 'unknown_message' } });
   });
 }
 
 export class TokenWorker {
   private w: Worker;
-  constructor(base: string) {
-    this.w = new Worker(URL.createObjectURL(new Blob([`(${tokenWorker})()`], { type: 'text/javascript' })));
-    this.w.postMessage({ t: 'init', base });
+  /** Resolves false when the worker could not start (a CSP refusing it, an unreachable `workerUrl`). */
+  ok: Promise<boolean>;
+  /** Throws when the browser refuses the worker outright (e.g. CSP `worker-src` without `blob:`). */
+  constructor(base: string, url?: string) {
+    this.w = new Worker(url || URL.createObjectURL(new Blob([`(${tokenWorker})(${postForm})`], { type: 'text/javascript' })));
+    this.ok = new Promise<boolean>((resolve) => {
+      this.w.onerror = () => resolve(false);
+      void this.call({ t: 'init', base }, 5000).then((r) => resolve(r.ok));
+    });
   }
 
   call(msg: Record<string, unknown>, timeoutMs: number): Promise<PostResult> {
@@ -96,7 +94,7 @@ export class TokenWorker {
       const ch = new MessageChannel();
       const timer = setTimeout(() => {
         ch.port1.close();
-        resolve({ ok: false, status: 0, json: { error: 'timeout', error_description: 'Token worker did not answer' } });
+        resolve({ ok: false, status: 0, json: { error: 'timeout', error_description: 'Timeout' } });
       }, timeoutMs);
       ch.port1.onmessage = (e) => {
         clearTimeout(timer);

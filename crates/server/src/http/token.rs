@@ -70,7 +70,9 @@ async fn handle(
     }
     match grant_type {
         "authorization_code" => state.exchange_code(&client, &p, origin.is_some(), seen).await,
-        "refresh_token" => state.exchange_refresh_token(&client, p.require("refresh_token")?, p.get("scope"), seen).await,
+        "refresh_token" => {
+            state.exchange_refresh_token(&client, p.require("refresh_token")?, p.get("scope"), p.get("audience"), seen).await
+        }
         "client_credentials" => state.client_credentials(&client, &p).await,
         _ => Err(OAuthError::new(axum::http::StatusCode::BAD_REQUEST, "unsupported_grant_type", "Grant type not supported")),
     }

@@ -5,9 +5,14 @@
 //! live rotating family, no scope requested) is one store call, the conditional `rotate`, which
 //! also brings back the user and API. A lost race re-reads the family and decides again, which
 //! turns the loser into a leeway retry (same successor) or a reuse (family revoked).
+//!
+//! Multi-resource refresh tokens (Auth0's MRRT): an `audience` other than the family's own is
+//! served when the client's `refresh_token.policies` has an entry for it, with the family's OpenID
+//! scopes plus (a subset of) the policy's scopes; the family rotates exactly as for its own
+//! audience. Anything else is `access_denied`, decided before anything is written.
 
 use ratchet_core::audit::EventType;
-use ratchet_core::client::{Client, GrantType};
+use ratchet_core::client::{Api, AudiencePolicy, Client, GrantType};
 use ratchet_core::family::{Exchange, Family, FamilyGrant, Rejection, idle_deadline};
 use ratchet_core::oauth::Scope;
 use ratchet_core::secret::Secret;
@@ -21,11 +26,13 @@ use crate::service::tokens::{Grant, TokenResponse};
 
 impl AppState {
     /// Exchanges a refresh token presented by an authenticated `client`.
+    /// `audience`: the API the access token is for (default: the family's own).
     pub async fn exchange_refresh_token(
         &self,
         client: &Client,
         token: &str,
         requested: Option<&str>,
+        audience: Option<&str>,
         seen: &Seen,
     ) -> Result<TokenResponse, OAuthError> {
         if !client.allows_grant(GrantType::RefreshToken) {
@@ -36,16 +43,28 @@ impl AppState {
             return Err(self.refresh_failed(client, None, "unknown").await);
         };
         let policy = &client.refresh_token;
+        let audience = audience.filter(|a| !a.is_empty());
+        // The API of a policy audience is read before anything is written, so that a policy naming
+        // an API that does not exist is refused without consuming the presented token.
+        let allowed = match audience.and_then(|a| policy.policy_for(a)) {
+            Some(p) => match self.store.api(&p.audience).await? {
+                Some(api) => Some((p, api)),
+                None => return Err(OAuthError::access_denied(format!("Service not found: {}", p.audience))),
+            },
+            None => None,
+        };
+        let target = Target { audience, allowed: allowed.as_ref().map(|(p, a)| (*p, a)) };
         // The common case first, in one statement: the current token of a live rotating family.
-        // (A requested scope must be checked before anything is written: full decision.)
-        if requested.is_none() && policy.is_rotating() {
+        // (A requested scope, or an audience no policy allows, must be checked against the family
+        // before anything is written: full decision.)
+        if requested.is_none() && policy.is_rotating() && (audience.is_none() || target.allowed.is_some()) {
             let now = self.now();
             let idle = policy.idle().map(|s| now + i64::from(s));
             let rotation = Rotation { id: &family_id, client_id: &client.client_id, from: presented, now, idle_expires_at: idle, seen };
             if let Some(rotated) = self.store.rotate(&rotation).await? {
                 let token = self.keys.refresh.encode(&family_id, presented + 1);
                 let event = json!({"familyId": family_id.to_string(), "tokenCounter": presented, "rotated": true});
-                return self.refreshed(client, Loaded::Rotated(rotated), None, Some(token), event).await;
+                return self.refreshed(client, Loaded::Rotated(rotated), None, target, Some(token), event).await;
             }
         }
         // Two rounds suffice: after losing the conditional write, the winner's counter is visible.
@@ -54,7 +73,7 @@ impl AppState {
             let Some(family) = self.store.family(&family_id).await? else {
                 return Err(self.refresh_failed(client, None, "unknown").await);
             };
-            narrowed_scope(&family, requested.as_ref())?;
+            response_scope(&family, requested.as_ref(), target.other(&family)?.map(|(p, _)| p))?;
             let (token, event) = match ratchet_core::family::assess(&family, &client.client_id, policy, presented, now) {
                 Exchange::Rotate { from } => {
                     let idle = policy.idle().map(|s| now + i64::from(s));
@@ -64,7 +83,7 @@ impl AppState {
                     };
                     let event = json!({"familyId": family.id.to_string(), "tokenCounter": from, "rotated": true});
                     let token = self.keys.refresh.encode(&family.id, from + 1);
-                    return self.refreshed(client, Loaded::Rotated(rotated), requested.as_ref(), Some(token), event).await;
+                    return self.refreshed(client, Loaded::Rotated(rotated), requested.as_ref(), target, Some(token), event).await;
                 }
                 Exchange::Retry { successor } => (
                     Some(self.keys.refresh.encode(&family.id, successor)),
@@ -95,35 +114,50 @@ impl AppState {
                 }
                 Exchange::Reject(r) => return Err(self.refresh_failed(client, Some(&family), rejection_reason(r)).await),
             };
-            return self.refreshed(client, Loaded::Family(family), requested.as_ref(), token, event).await;
+            return self.refreshed(client, Loaded::Family(family), requested.as_ref(), target, token, event).await;
         }
         tracing::error!("refresh did not converge after three rounds");
         Err(OAuthError::server_error())
     }
 
-    /// The success response of a refresh: new access and ID tokens for the family's grant, with
-    /// `token` as the refresh token to hand back (if any).
+    /// The success response of a refresh: new access and ID tokens for the family's grant (the
+    /// access token for `target`), with `token` as the refresh token to hand back (if any).
     async fn refreshed(
         &self,
         client: &Client,
         loaded: Loaded,
         requested: Option<&Scope>,
+        target: Target<'_>,
         token: Option<Secret>,
-        event: serde_json::Value,
+        mut event: serde_json::Value,
     ) -> Result<TokenResponse, OAuthError> {
+        let family = match &loaded {
+            Loaded::Rotated(r) => &r.family,
+            Loaded::Family(f) => f,
+        };
+        let other = target.other(family)?;
         let (family, user, api) = match loaded {
             Loaded::Rotated(Rotated { family, user, api }) => (family, user, api),
             Loaded::Family(family) => {
                 let user = self.store.user(&family.user_id).await?;
-                let api = match &family.audience {
-                    Some(a) => self.store.api(a).await?,
-                    None => None,
+                let api = match (&family.audience, other) {
+                    (_, Some(_)) => None,
+                    (Some(a), None) => self.store.api(a).await?,
+                    (None, None) => None,
                 };
                 (family, user, api)
             }
         };
         let family = &family;
-        let scope = narrowed_scope(family, requested)?;
+        let scope = response_scope(family, requested, other.map(|(p, _)| p))?;
+        let api = match other {
+            Some((p, other_api)) => {
+                event["requested_audience"] = serde_json::Value::from(p.audience.clone());
+                event["policy_used"] = serde_json::Value::from("mrrt");
+                Some(other_api.clone())
+            }
+            None => api,
+        };
         let Some(user) = user.filter(|u| !u.blocked) else {
             return Err(self.refresh_failed(client, Some(family), "user_not_found").await);
         };
@@ -216,6 +250,51 @@ impl AppState {
         }
         Ok(())
     }
+}
+
+/// The audience a refresh asks for, and the client's policy for it with its API (if any).
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    audience: Option<&'a str>,
+    allowed: Option<(&'a AudiencePolicy, &'a Api)>,
+}
+
+impl<'a> Target<'a> {
+    /// `None` when the access token is for the family's own API (no audience asked for, or the
+    /// family's own); the policy and API of another audience the client's policies allow; else
+    /// `access_denied`.
+    fn other(&self, family: &Family) -> Result<Option<(&'a AudiencePolicy, &'a Api)>, OAuthError> {
+        match self.audience {
+            None => Ok(None),
+            Some(a) if family.audience.as_deref() == Some(a) => Ok(None),
+            Some(a) => match self.allowed {
+                Some(x) => Ok(Some(x)),
+                None => Err(OAuthError::access_denied(format!("Refresh tokens of this client cannot obtain access tokens for {a}"))),
+            },
+        }
+    }
+}
+
+/// The scope of a refresh response. For the family's own API, [`narrowed_scope`]. For another API
+/// (a `policy`): the family's OpenID scopes plus the policy's scopes, or the requested subset of
+/// them; an OpenID scope beyond the family's is `invalid_scope`, any other scope beyond the
+/// policy's is `access_denied`.
+fn response_scope(family: &Family, requested: Option<&Scope>, policy: Option<&AudiencePolicy>) -> Result<Scope, OAuthError> {
+    let Some(policy) = policy else { return narrowed_scope(family, requested) };
+    let granted = Scope::parse(&family.scope)?;
+    let allowed = Scope::parse(&policy.scope.join(" "))?;
+    let Some(r) = requested else { return Ok(Scope::parse(&format!("{granted} {allowed}"))?) };
+    if !r.supported().is_subset_of(&granted) {
+        return Err(OAuthError::invalid_scope("The requested scope exceeds the scope granted by the resource owner"));
+    }
+    let text = r.to_string();
+    if let Some(extra) = text.split(' ').find(|s| !s.is_empty() && !granted.contains(s) && !allowed.contains(s)) {
+        return Err(OAuthError::access_denied(format!(
+            "Scope {extra} is not allowed for {} by the client's refresh token policies",
+            policy.audience
+        )));
+    }
+    Ok(r.clone())
 }
 
 /// What a success response is made from: a rotation brings its user and API along; the other

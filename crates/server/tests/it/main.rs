@@ -8,6 +8,7 @@ mod cli;
 mod login;
 mod malformed;
 mod management;
+mod mrrt;
 mod multinode;
 mod oidc_client;
 mod sessions;

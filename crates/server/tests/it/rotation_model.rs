@@ -187,7 +187,7 @@ async fn run_case((leeway, abs, idle): (u32, u32, u32), ops: Vec<Op>) {
                 let mut c: Vec<char> = t.chars().collect();
                 c[60] = if c[60] == 'A' { 'B' } else { 'A' };
                 let forged: String = c.into_iter().collect();
-                let r = app.state.exchange_refresh_token(&client, &forged, None, &Seen::default()).await;
+                let r = app.state.exchange_refresh_token(&client, &forged, None, None, &Seen::default()).await;
                 let e = r.err().unwrap_or_else(|| panic!("{ctx}: a forged token is refused"));
                 assert_eq!(
                     (e.status.as_u16(), e.error, e.description.as_str()),
@@ -199,7 +199,7 @@ async fn run_case((leeway, abs, idle): (u32, u32, u32), ops: Vec<Op>) {
         };
         if let Some(p) = presented {
             let expected = m.present(p, now);
-            let result = app.state.exchange_refresh_token(&client, &tokens[p as usize], None, &Seen::default()).await;
+            let result = app.state.exchange_refresh_token(&client, &tokens[p as usize], None, None, &Seen::default()).await;
             match (&expected, result) {
                 (Outcome::Refused, Err(e)) => {
                     assert_eq!(

@@ -76,8 +76,11 @@ export async function startSpa(index = 'app.html', root = PAGES): Promise<Spa> {
       res.end(body);
     };
     if (path === '/config.json') return send(200, TYPES['.json']!, JSON.stringify(spa.config));
+    // csp.html: app.html under a Content-Security-Policy whose worker-src has no blob:.
+    if (path === '/csp.html') res.setHeader('Content-Security-Policy', "worker-src 'self'");
     let file: string;
-    if (path === '/ratchet-spa.js' || path === '/ratchet-spa.js.map') file = join(PKG, 'dist', path);
+    if (path === '/ratchet-spa.js' || path === '/ratchet-spa.js.map' || path === '/ratchet-spa.worker.js') file = join(PKG, 'dist', path);
+    else if (path === '/csp.html') file = join(PAGES, 'app.html');
     else if (/^\/auth0-spa-js\/auth0-spa-js\.[\w.-]+$/.test(path)) file = join(AUTH0_DIST, path.slice('/auth0-spa-js/'.length));
     else if (path === '/') file = join(root, index);
     else file = join(root, normalize(path).replace(/^(\.\.[/\\])+/, ''));
@@ -105,6 +108,10 @@ export interface RatchetOptions {
   tokenLifetime?: number;
   /** Extra SPA paths (e.g. '/auth0.html') registered as callback and logout URLs. */
   pages?: string[];
+  /** More APIs (audience → access-token lifetime). */
+  apis?: Record<string, number>;
+  /** `clients update --refresh-policy` values (AUDIENCE=SCOPE1,SCOPE2). */
+  refreshPolicies?: string[];
 }
 
 export interface Ratchet {
@@ -172,7 +179,7 @@ export async function startRatchet(o: RatchetOptions): Promise<Ratchet> {
           '--callback', spa, '--callback', `${spa}/`, '--callback', `${spa}/app.html`, '--callback', `${spa}/seed.html`,
           '--web-origin', spa,
           '--logout-url', `${spa}/app.html`, '--logout-url', `${spa}/`, '--logout-url', spa,
-          ...(o.pages ?? []).flatMap((p) => ['--callback', `${spa}${p}`, '--logout-url', `${spa}${p}`]),
+          ...['/csp.html', ...(o.pages ?? [])].flatMap((p) => ['--callback', `${spa}${p}`, '--logout-url', `${spa}${p}`]),
           '--rotation', 'rotating', '--leeway', String(o.leeway ?? 0), '--json',
         ],
         env,
@@ -186,6 +193,12 @@ export async function startRatchet(o: RatchetOptions): Promise<Ratchet> {
       await run([...db, 'apis', 'create', '--audience', AUDIENCE, '--name', 'e2e api', '--allow-offline-access', '--token-lifetime', String(o.tokenLifetime ?? 3600), '--json'], env),
       'apis create',
     );
+    for (const [aud, lifetime] of Object.entries(o.apis ?? {})) {
+      json(await run([...db, 'apis', 'create', '--audience', aud, '--allow-offline-access', '--token-lifetime', String(lifetime), '--json'], env), 'apis create');
+    }
+    if (o.refreshPolicies?.length) {
+      json(await run([...db, 'clients', 'update', clientId, ...o.refreshPolicies.flatMap((p) => ['--refresh-policy', p]), '--json'], env), 'clients update');
+    }
 
     const proc = spawn(RATCHET_BIN, [...db, 'serve', '--listen', '127.0.0.1:0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     child = proc;
@@ -322,12 +335,12 @@ export async function submitLogin(page: Page): Promise<void> {
  * Full redirect login from app.html with `make(opts)`; returns on app.html with the callback
  * handled and the URL cleaned.
  */
-export async function login(page: Page, origin: string, opts: Record<string, unknown> = {}): Promise<void> {
-  await openApp(page, origin);
+export async function login(page: Page, origin: string, opts: Record<string, unknown> = {}, path = '/app.html'): Promise<void> {
+  await openApp(page, origin, path);
   await page.evaluate((o) => window.make(o), opts);
   await page.evaluate(() => void window.auth0.loginWithRedirect()).catch(() => undefined); // navigates away
   await submitLogin(page);
-  await page.waitForURL((u) => u.origin === origin && u.pathname === '/app.html' && u.searchParams.has('code'));
+  await page.waitForURL((u) => u.origin === origin && u.pathname === path && u.searchParams.has('code'));
   await page.waitForFunction(() => window.ready === true);
   await page.evaluate(async (o) => {
     await window.make(o);
@@ -349,6 +362,10 @@ interface PageGlobals {
     isAuthenticated(): Promise<boolean>;
     logout(o?: unknown): Promise<void>;
     loginWithPopup(o?: unknown, c?: unknown): Promise<void>;
+    getTokenWithPopup(o?: unknown, c?: unknown): Promise<string | undefined>;
+    revokeRefreshToken(o?: unknown): Promise<void>;
+    getConfiguration(): { domain: string; clientId: string };
+    on(type: string, fn: (detail: unknown) => void): () => void;
   };
   events: Record<string, unknown>[];
   atTime<T>(t: number, fn: () => Promise<T>): Promise<T>;

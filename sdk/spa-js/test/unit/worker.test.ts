@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { PostResult } from '../../src/http.js';
+import { postForm } from '../../src/http.js';
 import { tokenWorker } from '../../src/worker.js';
 
 /**
@@ -19,8 +20,8 @@ function startWorker(respond: (c: Call) => { status: number; json: Record<string
     return { ok: r.status < 300, status: r.status, text: async () => JSON.stringify(r.json) };
   };
   const fakeAddEventListener = (_t: string, fn: typeof handler) => (handler = fn);
-  // Same wrapping as TokenWorker: `(${tokenWorker})()`, evaluated with only worker globals in scope.
-  new Function('fetch', 'addEventListener', `(${tokenWorker})()`)(fakeFetch, fakeAddEventListener);
+  // Same wrapping as TokenWorker: `(${tokenWorker})(${postForm})`, evaluated with only worker globals in scope.
+  new Function('fetch', 'addEventListener', `(${tokenWorker})(${postForm})`)(fakeFetch, fakeAddEventListener);
   const send = async (msg: Record<string, unknown>): Promise<PostResult> => {
     const ch = new MessageChannel();
     const got = new Promise<PostResult>((res) => (ch.port1.onmessage = (e) => res(e.data as PostResult)));
@@ -42,7 +43,8 @@ test('worker keeps refresh tokens to itself, injects them, rotates and forgets o
     return { status: 200, json: { access_token: `at${++n}`, expires_in: 60, refresh_token: n === 3 ? 'rt-stale' : `rt${n}` } };
   });
   // Before init nothing is sent anywhere.
-  assert.equal((await w.send({ t: 'token', body: { grant_type: 'refresh_token' }, keys: ['k'], timeout: 1000 })).json.error, 'worker_not_initialised');
+  assert.equal((await w.send({ t: 'token', body: { grant_type: 'refresh_token' }, keys: ['k'], timeout: 1000 })).ok, false);
+  assert.equal(w.calls.length, 0);
   await w.send({ t: 'init', base: BASE });
   await w.send({ t: 'init', base: 'https://evil.example' }); // ignored: base is fixed by the first init
 
@@ -75,7 +77,7 @@ test('worker revoke and clear', async () => {
   await w.send({ t: 'token', body: { grant_type: 'authorization_code', code: '2' }, keys: ['b'], timeout: 1000 });
   await w.send({ t: 'clear', keep: 'b' });
   assert.equal((await w.send({ t: 'token', body: { grant_type: 'refresh_token' }, keys: ['a'], timeout: 1000 })).json.error, 'missing_refresh_token');
-  await w.send({ t: 'revoke', client_id: 'cid', timeout: 1000 });
+  await w.send({ t: 'revoke', body: { client_id: 'cid', token_type_hint: 'refresh_token' }, timeout: 1000 });
   const revoke = w.calls.filter((c) => c.url === `${BASE}/oauth/revoke`);
   assert.deepEqual(revoke.map((c) => c.body), [{ client_id: 'cid', token: 'rt-2', token_type_hint: 'refresh_token' }]);
   assert.equal((await w.send({ t: 'token', body: { grant_type: 'refresh_token' }, keys: ['b'], timeout: 1000 })).json.error, 'missing_refresh_token');
@@ -89,4 +91,26 @@ test('worker maps network failures and timeouts to error codes', async () => {
   const r = await w.send({ t: 'token', body: { grant_type: 'authorization_code' }, keys: ['k'], timeout: 1000 });
   assert.equal(r.ok, false);
   assert.equal(r.json.error, 'timeout');
+});
+
+test('worker: multi-resource refresh uses the latest token for a key of its own, revoke by key prefix forgets every holder', async () => {
+  let n = 0;
+  const w = startWorker((c) => (c.url.endsWith('/oauth/revoke') ? { status: 200, json: {} } : { status: 200, json: { access_token: `a${n}`, expires_in: 60, refresh_token: `rt${++n}` } }));
+  await w.send({ t: 'init', base: BASE });
+  await w.send({ t: 'token', body: { grant_type: 'authorization_code', code: 'c' }, keys: ['p::api-a::s'], timeout: 1000 }); // rt1
+  const none = await w.send({ t: 'token', body: { grant_type: 'refresh_token' }, keys: ['p::api-b::s'], timeout: 1000 });
+  assert.equal(none.json.error, 'missing_refresh_token', 'without mrrt another audience has no token');
+  const b = await w.send({ t: 'token', body: { grant_type: 'refresh_token', audience: 'api-b' }, keys: ['p::api-b::s'], timeout: 1000, mrrt: true });
+  assert.equal(b.ok, true);
+  assert.equal(w.calls[1]!.body.refresh_token, 'rt1');
+  assert.equal(w.calls[1]!.body.audience, 'api-b');
+  await w.send({ t: 'token', body: { grant_type: 'refresh_token' }, keys: ['p::api-a::s'], timeout: 1000 });
+  assert.equal(w.calls[2]!.body.refresh_token, 'rt2', 'the rotation under api-b replaced the token of api-a (one family)');
+  await w.send({ t: 'seed', key: 'p::api-c::s', rt: 'migrated' });
+  await w.send({ t: 'revoke', body: { client_id: 'cid' }, under: 'p::api-a::', timeout: 1000 });
+  assert.deepEqual(w.calls.filter((c) => c.url.endsWith('/oauth/revoke')).map((c) => c.body.token), ['rt3']);
+  const gone = await w.send({ t: 'token', body: { grant_type: 'refresh_token' }, keys: ['p::api-b::s'], timeout: 1000 });
+  assert.equal(gone.json.error, 'missing_refresh_token', 'api-b held the same token: forgotten too');
+  await w.send({ t: 'token', body: { grant_type: 'refresh_token' }, keys: ['p::api-c::s'], timeout: 1000 });
+  assert.equal(w.calls.at(-1)!.body.refresh_token, 'migrated', 'a seeded token is used');
 });
