@@ -660,14 +660,7 @@ mod diagnose {
         )?;
         store.insert_client(&client, None).await?;
         store.insert_api(&Api::new("api_probe".into(), super::AUDIENCE.into(), None, true, None)?).await?;
-        let user = User {
-            user_id: "ratchet|probe".into(),
-            email: "probe@example.com".into(),
-            name: "probe".into(),
-            password_hash: "x".into(),
-            blocked: false,
-            created_at: now,
-        };
+        let user = User::new("ratchet|probe".into(), "probe@example.com".into(), "probe".into(), "x".into(), now);
         store.insert_user(&user).await?;
         let key = Arc::new(SigningKey::generate()?.0);
         let mut families = Vec::new();

@@ -10,12 +10,16 @@ use clap::{Args, Parser, Subcommand};
 use ratchet_core::client::{
     Api, AppType, AudiencePolicy, Client, ExpirationType, NewClient, RefreshTokenPolicy, RotationType, normalize_origins,
 };
-use ratchet_core::secret::{hash, random_id, random_token};
+use ratchet_core::secret::{Secret, hash, random_id, random_token};
 use ratchet_store::{EventQuery, Store, User};
 use serde_json::{Value, json};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, DemoConfig, ManagementConfig, parse_issuer};
+use crate::service::manage::refresh_tokens::RevokeTarget;
+use crate::service::manage::sessions::SessionView;
+use crate::service::manage::users::{CONNECTION, NewUser, UserChanges, UserView};
+use crate::service::manage::{Checkpoint, Chunk, ManageError, Management, Page};
 
 #[derive(Parser, Debug)]
 #[command(name = "ratchet", version, about = "A self-hosted OAuth 2.0 / OpenID Connect server with refresh-token rotation")]
@@ -42,6 +46,12 @@ pub enum Command {
     /// Manage APIs (resource servers).
     #[command(subcommand)]
     Apis(ApisCmd),
+    /// List and end users' sessions (single sign-on at this server).
+    #[command(subcommand)]
+    Sessions(SessionsCmd),
+    /// List and revoke users' refresh tokens (one per family: every rotation of it).
+    #[command(subcommand, name = "refresh-tokens")]
+    RefreshTokens(RefreshTokensCmd),
     /// Read the audit trail (newest first).
     Logs(LogsArgs),
 }
@@ -147,26 +157,149 @@ pub enum ClientsCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum UsersCmd {
+    /// Create a user with a password (Argon2id-hashed; only the hash is stored).
     Create {
+        /// The email address, used to sign in (stored in lower case; must be unused).
         #[arg(long)]
         email: String,
+        /// The password, 8 to 1024 characters (prefer the environment variable to the flag).
         #[arg(long, env = "RATCHET_USER_PASSWORD")]
         password: String,
+        /// The display name (default: the email).
         #[arg(long)]
         name: Option<String>,
+        /// Mark the email as verified.
+        #[arg(long)]
+        email_verified: bool,
+        /// Print the user as JSON (Auth0's user object).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List users, a page at a time, in id order.
+    List {
+        /// Search: exact email:"value" and user_id:"value" terms, joined by AND.
+        #[arg(long)]
+        q: Option<String>,
+        /// Page number, from 0.
+        #[arg(long, default_value_t = 0)]
+        page: u32,
+        /// Users per page (1 to 100).
+        #[arg(long, default_value_t = 50)]
+        per_page: u32,
+        /// Print {"users": [...], "total": N} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one user.
+    Show {
+        /// The user id (ratchet|…).
+        id: String,
+        /// Print the user as JSON (Auth0's user object).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a user's email, name, password or email verification.
+    Update {
+        /// The user id (ratchet|…).
+        id: String,
+        /// A new email address (must be unused).
+        #[arg(long)]
+        email: Option<String>,
+        /// A new display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// A new password, 8 to 1024 characters.
+        #[arg(long, env = "RATCHET_NEW_USER_PASSWORD")]
+        password: Option<String>,
+        /// Whether the email is verified (true or false).
+        #[arg(long)]
+        email_verified: Option<bool>,
+        /// Print the user as JSON (Auth0's user object).
         #[arg(long)]
         json: bool,
     },
     /// Block a user: ends their sessions and revokes their refresh tokens.
     Block {
+        /// The user id (ratchet|…).
         id: String,
+        /// Print the user as JSON.
+        #[arg(long)]
+        json: bool,
     },
+    /// Unblock a user (revives nothing that blocking ended).
     Unblock {
+        /// The user id (ratchet|…).
         id: String,
+        /// Print the user as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Delete a user and revoke everything issued to them.
     Delete {
+        /// The user id (ratchet|…).
         id: String,
+        /// Print {"user_id": …, "deleted": true} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SessionsCmd {
+    /// List a user's sessions (id = the `sid` of their ID tokens).
+    List {
+        /// The user id (ratchet|…).
+        #[arg(long)]
+        user: String,
+        /// Print {"sessions": [...]} as JSON (Auth0's session objects).
+        #[arg(long)]
+        json: bool,
+    },
+    /// End one session, or every session of a user: single sign-on stops (the next silent
+    /// authentication needs a login). Refresh tokens keep working unless --with-refresh-tokens.
+    Revoke {
+        /// The session id (its `sid`).
+        #[arg(required_unless_present = "user", conflicts_with = "user")]
+        id: Option<String>,
+        /// End every session of this user instead.
+        #[arg(long)]
+        user: Option<String>,
+        /// Also revoke the refresh tokens issued in the session (with --user: every refresh
+        /// token of the user).
+        #[arg(long)]
+        with_refresh_tokens: bool,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RefreshTokensCmd {
+    /// List a user's live refresh tokens (id = the family id, not a secret).
+    List {
+        /// The user id (ratchet|…).
+        #[arg(long)]
+        user: String,
+        /// Print {"tokens": [...]} as JSON (Auth0's refresh-token objects).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke one refresh token (its whole family), or every refresh token of a user
+    /// (optionally only those issued to one client). Their next use is `invalid_grant`.
+    Revoke {
+        /// The refresh token id.
+        #[arg(required_unless_present = "user", conflicts_with_all = ["user", "client"])]
+        id: Option<String>,
+        /// Revoke every refresh token of this user instead.
+        #[arg(long)]
+        user: Option<String>,
+        /// With --user: only those issued to this client.
+        #[arg(long, requires = "user")]
+        client: Option<String>,
+        /// Print {"revoked": N} as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -271,7 +404,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Clients(cmd) => clients(&*ratchet_store::open(&cli.database).await?, cmd, clock.now()).await,
-        Command::Users(cmd) => users(&*ratchet_store::open(&cli.database).await?, cmd, clock.now()).await,
+        Command::Users(cmd) => users(&management(&cli.database, clock).await?, cmd).await,
+        Command::Sessions(cmd) => sessions(&management(&cli.database, clock).await?, cmd).await,
+        Command::RefreshTokens(cmd) => refresh_tokens(&management(&cli.database, clock).await?, cmd).await,
         Command::Apis(ApisCmd::Create { audience, name, allow_offline_access, token_lifetime, json }) => {
             let store = ratchet_store::open(&cli.database).await?;
             let api = Api::new(random_id("api_"), audience, name, allow_offline_access, token_lifetime)?;
@@ -374,54 +509,181 @@ async fn clients(store: &dyn Store, cmd: ClientsCmd, now: i64) -> anyhow::Result
     }
 }
 
-/// Validates and stores a new user (password hashed with Argon2id).
-pub async fn create_user(store: &dyn Store, email: &str, password: &str, name: Option<String>, now: i64) -> anyhow::Result<User> {
-    let email = email.trim().to_lowercase();
-    if email.len() > 254 || !email.contains('@') || email.starts_with('@') || email.ends_with('@') || email.chars().any(char::is_whitespace)
-    {
-        bail!("--email must be an email address");
-    }
-    if password.chars().count() < 8 || password.len() > 1024 {
-        bail!("--password must be 8 to 1024 characters");
-    }
-    let password_hash = ratchet_core::password::hash_password(password)?;
-    let user = User {
-        user_id: random_id("ratchet|"),
-        name: name.unwrap_or_else(|| email.clone()),
-        email,
-        password_hash,
-        blocked: false,
-        created_at: now,
-    };
-    store.insert_user(&user).await.context("cannot create the user")?;
-    Ok(user)
+/// The management layer over the database named on the command line. The issuer (for the
+/// audience shown on refresh tokens issued without an API) comes from `RATCHET_ISSUER`.
+async fn management(database: &str, clock: Arc<dyn Clock>) -> anyhow::Result<Management> {
+    let store = ratchet_store::open(database).await?;
+    let issuer = std::env::var("RATCHET_ISSUER").ok().filter(|i| !i.trim().is_empty());
+    let issuer = parse_issuer(issuer.as_deref().unwrap_or("http://127.0.0.1:3000/"))?;
+    Ok(Management::new(store, clock, issuer))
 }
 
-async fn users(store: &dyn Store, cmd: UsersCmd, now: i64) -> anyhow::Result<()> {
+/// A management failure as the CLI reports it (a message; `main` exits non-zero).
+fn failed(e: ManageError) -> anyhow::Error {
+    match e {
+        ManageError::NotFound(r) => anyhow::anyhow!("no such {}", format!("{r:?}").to_lowercase()),
+        e => anyhow::anyhow!("{e}"),
+    }
+}
+
+fn user_line(u: &User) -> String {
+    format!("{}\t{}\t{}{}", u.user_id, u.email, u.name, if u.blocked { "\t(blocked)" } else { "" })
+}
+
+async fn users(m: &Management, cmd: UsersCmd) -> anyhow::Result<()> {
+    let view = |u: &User| serde_json::to_value(UserView::new(u)).expect("users serialise");
     match cmd {
-        UsersCmd::Create { email, password, name, json } => {
-            let u = create_user(store, &email, &password, name, now).await?;
-            print(json, &json!({"user_id": u.user_id, "email": u.email, "name": u.name}), || {
-                format!("created user {} ({})", u.user_id, u.email)
+        UsersCmd::Create { email, password, name, email_verified, json } => {
+            let new = NewUser {
+                connection: CONNECTION.into(),
+                email,
+                password: Secret::new(password),
+                name,
+                blocked: false,
+                email_verified,
+                user_metadata: Default::default(),
+                app_metadata: Default::default(),
+            };
+            let u = m.users.create(new).await.map_err(failed)?;
+            print(json, &view(&u), || format!("created user {} ({})", u.user_id, u.email));
+        }
+        UsersCmd::List { q, page, per_page, json } => {
+            let listed = m.users.list(q.as_deref(), Page { page, per_page }).await.map_err(failed)?;
+            let items: Vec<Value> = listed.items.iter().map(view).collect();
+            print(json, &json!({"users": items, "total": listed.total}), || {
+                let mut lines: Vec<String> = listed.items.iter().map(user_line).collect();
+                lines.push(format!("({} of {} users)", listed.items.len(), listed.total));
+                lines.join("\n")
             });
         }
-        UsersCmd::Block { id } => {
-            if !store.set_user_blocked(&id, true, now).await? {
-                bail!("no such user");
-            }
-            println!("blocked {id}; sessions ended and refresh tokens revoked");
+        UsersCmd::Show { id, json } => {
+            let u = m.users.get(&id).await.map_err(failed)?;
+            let v = view(&u);
+            print(json, &v, || serde_json::to_string_pretty(&v).unwrap_or_default());
         }
-        UsersCmd::Unblock { id } => {
-            if !store.set_user_blocked(&id, false, now).await? {
-                bail!("no such user");
-            }
-            println!("unblocked {id}");
+        UsersCmd::Update { id, email, name, password, email_verified, json } => {
+            let changes = UserChanges { email, name, password: password.map(Secret::new), email_verified, ..Default::default() };
+            let u = m.users.update(&id, changes).await.map_err(failed)?;
+            print(json, &view(&u), || format!("updated user {}", u.user_id));
         }
-        UsersCmd::Delete { id } => {
-            if !store.delete_user(&id, now).await? {
-                bail!("no such user");
+        UsersCmd::Block { id, json } => {
+            let u = m.users.set_blocked(&id, true).await.map_err(failed)?;
+            print(json, &view(&u), || format!("blocked {id}; sessions ended and refresh tokens revoked"));
+        }
+        UsersCmd::Unblock { id, json } => {
+            let u = m.users.set_blocked(&id, false).await.map_err(failed)?;
+            print(json, &view(&u), || format!("unblocked {id}"));
+        }
+        UsersCmd::Delete { id, json } => {
+            m.users.delete(&id).await.map_err(failed)?;
+            print(json, &json!({"user_id": id, "deleted": true}), || format!("deleted {id} and revoked their refresh tokens"));
+        }
+    }
+    Ok(())
+}
+
+/// Every chunk of a checkpoint-paged listing.
+async fn all_chunks<T, F, Fut>(mut next_chunk: F) -> anyhow::Result<Vec<T>>
+where
+    F: FnMut(Checkpoint) -> Fut,
+    Fut: std::future::Future<Output = Result<Chunk<T>, ManageError>>,
+{
+    let mut items = Vec::new();
+    let mut from = None;
+    loop {
+        let chunk = next_chunk(Checkpoint { from: from.take(), take: 100 }).await.map_err(failed)?;
+        items.extend(chunk.items);
+        match chunk.next {
+            Some(n) => from = Some(n),
+            None => return Ok(items),
+        }
+    }
+}
+
+async fn sessions(m: &Management, cmd: SessionsCmd) -> anyhow::Result<()> {
+    match cmd {
+        SessionsCmd::List { user, json } => {
+            let all = all_chunks(|at| {
+                let user = user.clone();
+                async move { m.sessions.list_of_user(&user, &at).await }
+            })
+            .await?;
+            let items: Vec<Value> = all.iter().map(|s| serde_json::to_value(SessionView::new(s)).expect("sessions serialise")).collect();
+            print(json, &json!({"sessions": items}), || {
+                all.iter()
+                    .map(|i| {
+                        let s = &i.session;
+                        let clients: Vec<&str> = i.clients.iter().map(String::as_str).collect();
+                        format!(
+                            "{}\tlast used {}\t{}\t{}",
+                            s.sid,
+                            s.last_interacted_at,
+                            s.last.ip.as_deref().unwrap_or("-"),
+                            clients.join(",")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        SessionsCmd::Revoke { id, user, with_refresh_tokens, json } => match (id, user) {
+            (Some(sid), _) => {
+                if with_refresh_tokens {
+                    m.sessions.revoke(&sid).await.map_err(failed)?;
+                } else {
+                    m.sessions.delete(&sid).await.map_err(failed)?;
+                }
+                print(json, &json!({"session_id": sid, "revoked": true, "refresh_tokens_revoked": with_refresh_tokens}), || {
+                    format!("ended session {sid}{}", if with_refresh_tokens { " and revoked its refresh tokens" } else { "" })
+                });
             }
-            println!("deleted {id} and revoked their refresh tokens");
+            (None, Some(user)) => {
+                let n = m.sessions.delete_of_user(&user).await.map_err(failed)?;
+                let tokens = if with_refresh_tokens { Some(m.refresh_tokens.revoke_of_user(&user).await.map_err(failed)?) } else { None };
+                print(json, &json!({"user_id": user, "sessions": n, "refresh_tokens": tokens}), || match tokens {
+                    Some(t) => format!("ended {n} sessions of {user} and revoked {t} refresh tokens"),
+                    None => format!("ended {n} sessions of {user}"),
+                });
+            }
+            (None, None) => bail!("give a session id or --user"),
+        },
+    }
+    Ok(())
+}
+
+async fn refresh_tokens(m: &Management, cmd: RefreshTokensCmd) -> anyhow::Result<()> {
+    match cmd {
+        RefreshTokensCmd::List { user, json } => {
+            let all = all_chunks(|at| {
+                let user = user.clone();
+                async move { m.refresh_tokens.list_of_user(&user, &at).await }
+            })
+            .await?;
+            let items: Vec<Value> =
+                all.iter().map(|r| serde_json::to_value(m.refresh_tokens.view(r)).expect("refresh tokens serialise")).collect();
+            print(json, &json!({"tokens": items}), || {
+                all.iter()
+                    .map(|r| {
+                        let f = &r.family;
+                        format!("{}\t{}\t{}\t{}", f.id, f.client_id, f.audience.as_deref().unwrap_or("-"), f.scope)
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        RefreshTokensCmd::Revoke { id, user, client, json } => {
+            let n = match (id, user) {
+                (Some(id), _) => {
+                    m.refresh_tokens.revoke_one(&id).await.map_err(failed)?;
+                    1
+                }
+                (None, Some(user_id)) => {
+                    m.users.get(&user_id).await.map_err(failed)?;
+                    m.refresh_tokens.revoke(&RevokeTarget::User { user_id, client_id: client, audience: None }).await.map_err(failed)?
+                }
+                (None, None) => bail!("give a refresh token id or --user"),
+            };
+            print(json, &json!({"revoked": n}), || format!("revoked {n} refresh token(s)"));
         }
     }
     Ok(())

@@ -16,6 +16,8 @@ use serde_json::json;
 
 use crate::app::AppState;
 use crate::config::DemoConfig;
+use crate::service::manage::users::{CONNECTION, NewUser};
+use ratchet_core::secret::Secret;
 
 pub const DEMO_CLIENT_ID: &str = "ratchet-demo-spa";
 pub const DEMO_EMAIL: &str = "demo@example.com";
@@ -74,7 +76,17 @@ async fn seed(state: &AppState, spa_origin: &str) -> anyhow::Result<()> {
         store.insert_api(&api).await?;
     }
     if store.user_by_email(DEMO_EMAIL).await?.is_none() {
-        crate::cli::create_user(&**store, DEMO_EMAIL, DEMO_PASSWORD, Some("Demo User".into()), now).await?;
+        let user = NewUser {
+            connection: CONNECTION.into(),
+            email: DEMO_EMAIL.into(),
+            password: Secret::new(DEMO_PASSWORD),
+            name: Some("Demo User".into()),
+            blocked: false,
+            email_verified: true,
+            user_metadata: Default::default(),
+            app_metadata: Default::default(),
+        };
+        state.manage.users.create(user).await.map_err(|e| anyhow::anyhow!("cannot create the demo user: {e}"))?;
     }
     Ok(())
 }

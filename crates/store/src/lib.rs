@@ -39,6 +39,37 @@ pub struct User {
     pub password_hash: String,
     pub blocked: bool,
     pub created_at: UnixTime,
+    pub email_verified: bool,
+    /// Data the user may edit (Auth0's `user_metadata`), a JSON object.
+    pub user_metadata: serde_json::Map<String, serde_json::Value>,
+    /// Data only administrators edit (Auth0's `app_metadata`), a JSON object.
+    pub app_metadata: serde_json::Map<String, serde_json::Value>,
+    /// Last change through the management layer (`None`: never changed since creation).
+    pub updated_at: Option<UnixTime>,
+    pub last_login: Option<UnixTime>,
+    pub last_ip: Option<String>,
+    pub logins_count: i64,
+}
+
+impl User {
+    /// A new account with no profile data, no sign-in yet.
+    pub fn new(user_id: String, email: String, name: String, password_hash: String, created_at: UnixTime) -> User {
+        User {
+            user_id,
+            email,
+            name,
+            password_hash,
+            blocked: false,
+            created_at,
+            email_verified: false,
+            user_metadata: Default::default(),
+            app_metadata: Default::default(),
+            updated_at: None,
+            last_login: None,
+            last_ip: None,
+            logins_count: 0,
+        }
+    }
 }
 
 impl std::fmt::Debug for User {
@@ -58,10 +89,20 @@ pub struct StoredClient {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     pub id_hash: String,
+    /// The public id (the `sid` of the ID tokens issued in it), derived from `id_hash` by the
+    /// server. Empty for sessions started before the column existed.
+    pub sid: String,
     pub user_id: String,
     pub auth_time: UnixTime,
     pub expires_at: UnixTime,
     pub idle_expires_at: UnixTime,
+    pub created_at: UnixTime,
+    /// The last time the session was used (its idle deadline renewed).
+    pub last_interacted_at: UnixTime,
+    /// Where it was started.
+    pub initial: Seen,
+    /// Where it was last used.
+    pub last: Seen,
 }
 
 /// An authorization code, keyed by its hash. Single use; bound to client, redirect URI, PKCE.
@@ -121,7 +162,25 @@ pub struct Rotated {
     pub api: Option<Api>,
 }
 
-/// Which families a bulk revocation targets (all conditions given must hold).
+/// A family with what the control plane shows about it beside its state: the devices it was
+/// issued to and last exchanged from, and when it was last exchanged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FamilyRecord {
+    pub family: Family,
+    pub initial: Seen,
+    pub last: Seen,
+    pub last_exchanged_at: Option<UnixTime>,
+}
+
+/// Which users a listing returns: every condition given must hold (exact matches).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserFilter {
+    pub email: Option<String>,
+    pub user_id: Option<String>,
+}
+
+/// Which families a bulk revocation targets (all conditions given must hold). An empty filter
+/// would revoke every family of every user: [`FamilyStore::revoke_families`] refuses it.
 #[derive(Debug, Clone, Default)]
 pub struct FamilyFilter {
     pub user_id: Option<String>,
@@ -131,6 +190,21 @@ pub struct FamilyFilter {
     pub audience: Option<Option<String>>,
     pub rotating: Option<bool>,
 }
+
+impl FamilyFilter {
+    /// Whether no condition is given (the filter would match every family).
+    pub fn is_empty(&self) -> bool {
+        self.user_id.is_none()
+            && self.client_id.is_none()
+            && self.session_id.is_none()
+            && self.grant_id.is_none()
+            && self.audience.is_none()
+            && self.rotating.is_none()
+    }
+}
+
+/// The error [`FamilyStore::revoke_families`] answers an empty filter with.
+pub const EMPTY_FAMILY_FILTER: &str = "refusing to revoke families with an empty filter (it would revoke every family)";
 
 /// Where a request came from, as recorded on sessions and refresh-token families (the
 /// Management API's `device` object). Neither is a secret; both are truncated before storage.
@@ -191,6 +265,15 @@ pub trait UserStore: Send + Sync {
     async fn set_user_blocked(&self, user_id: &str, blocked: bool, now: UnixTime) -> Result<bool>;
     /// Deletes the user, their sessions and grants, and revokes their families.
     async fn delete_user(&self, user_id: &str, now: UnixTime) -> Result<bool>;
+    /// One page of the users matching `filter`, in `user_id` order (`offset`, at most `limit`),
+    /// with the number of matching users.
+    async fn users(&self, filter: &UserFilter, offset: u64, limit: u32) -> Result<(Vec<User>, u64)>;
+    /// Replaces the profile of `user.user_id`: email, name, password hash, `email_verified`,
+    /// both metadata objects and `updated_at` (not `blocked`, see [`Self::set_user_blocked`],
+    /// nor the sign-in counters). Returns whether the user exists; a taken email is a conflict.
+    async fn update_user(&self, user: &User) -> Result<bool>;
+    /// Records a successful sign-in: `last_login`, `last_ip`, `logins_count + 1`.
+    async fn record_login(&self, user_id: &str, now: UnixTime, ip: Option<&str>) -> Result<()>;
 }
 
 /// Browser sessions at the authorization server (the SSO cookie).
@@ -198,9 +281,18 @@ pub trait UserStore: Send + Sync {
 pub trait SessionStore: Send + Sync {
     async fn insert_session(&self, session: &Session) -> Result<()>;
     async fn session(&self, id_hash: &str) -> Result<Option<Session>>;
-    async fn touch_session(&self, id_hash: &str, idle_expires_at: UnixTime) -> Result<()>;
+    /// Renews the idle deadline (capped by the absolute expiry) and records the interaction.
+    async fn touch_session(&self, id_hash: &str, idle_expires_at: UnixTime, now: UnixTime) -> Result<()>;
     /// Ends a session (logout). With `revoke_families`, the families born in it are revoked too.
     async fn delete_session(&self, id_hash: &str, revoke_families: bool, now: UnixTime) -> Result<bool>;
+    /// The session whose public id is `sid`.
+    async fn session_by_sid(&self, sid: &str) -> Result<Option<Session>>;
+    /// Up to `limit` sessions of `user_id` in `sid` order, those after `after` (keyset paging).
+    async fn sessions_of(&self, user_id: &str, after: Option<&str>, limit: u32) -> Result<Vec<Session>>;
+    /// The clients that families were issued to in session `id_hash`, in id order.
+    async fn session_clients(&self, id_hash: &str) -> Result<Vec<String>>;
+    /// Ends every session of `user_id` (their families are kept); returns how many.
+    async fn delete_sessions_of(&self, user_id: &str) -> Result<u64>;
 }
 
 /// Authorization codes and the grants they start.
@@ -234,7 +326,16 @@ pub trait FamilyStore: Send + Sync {
     async fn touch_family(&self, id: &FamilyId, now: UnixTime, idle_expires_at: Option<UnixTime>, seen: &Seen) -> Result<()>;
     /// Revokes one family; returns whether it was live until now.
     async fn revoke_family(&self, id: &FamilyId, now: UnixTime) -> Result<bool>;
+    /// Revokes the live families matching every condition of `filter`; returns how many. An
+    /// empty filter is refused ([`EMPTY_FAMILY_FILTER`]) and revokes nothing.
     async fn revoke_families(&self, filter: &FamilyFilter, now: UnixTime) -> Result<u64>;
+    /// Revokes the live families among `ids`; returns those this call revoked, as written.
+    async fn revoke_family_ids(&self, ids: &[FamilyId], now: UnixTime) -> Result<Vec<Family>>;
+    /// One family with its devices.
+    async fn family_record(&self, id: &FamilyId) -> Result<Option<FamilyRecord>>;
+    /// Up to `limit` families of `user_id` that are live at `now`, in family-id order, those
+    /// after `after` (keyset paging on the `(user_id, family_id)` index).
+    async fn families_of(&self, user_id: &str, after: Option<&FamilyId>, now: UnixTime, limit: u32) -> Result<Vec<FamilyRecord>>;
     /// Revokes the oldest live families of `user_id` at `client_id` beyond the newest `keep`.
     /// `spare` (the family just issued) is never revoked and counts as one of the `keep`: ages are
     /// whole seconds, so "newest" alone cannot tell it from families born in the same second.

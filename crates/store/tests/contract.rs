@@ -13,7 +13,9 @@ use std::time::Duration;
 use ratchet_core::UnixTime;
 use ratchet_core::client::{Api, AppType, Client, NewClient};
 use ratchet_core::family::{Family, FamilyId};
-use ratchet_store::{AuthCode, Event, EventQuery, FamilyFilter, Redemption, Rotated, Rotation, Seen, Session, Store, StoreError, User};
+use ratchet_store::{
+    AuthCode, Event, EventQuery, FamilyFilter, Redemption, Rotated, Rotation, Seen, Session, Store, StoreError, User, UserFilter,
+};
 
 type Db = Arc<dyn Store>;
 
@@ -43,24 +45,41 @@ fn client(id: &str) -> Client {
     .expect("a valid client")
 }
 
+/// A user with every profile field set.
 fn user(id: &str) -> User {
-    User {
-        user_id: id.to_string(),
-        email: format!("{id}@example.com"),
-        name: format!("User {id}"),
-        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo".into(),
-        blocked: false,
-        created_at: NOW,
-    }
+    let mut u = User::new(
+        id.to_string(),
+        format!("{id}@example.com"),
+        format!("User {id}"),
+        "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo".into(),
+        NOW,
+    );
+    u.email_verified = true;
+    u.user_metadata = serde_json::json!({"theme": "dark", "n": 1}).as_object().cloned().unwrap();
+    u.app_metadata = serde_json::json!({"plan": {"tier": "gold"}}).as_object().cloned().unwrap();
+    u.updated_at = Some(NOW + 1);
+    u.last_login = Some(NOW + 2);
+    u.last_ip = Some("192.0.2.1".into());
+    u.logins_count = 3;
+    u
+}
+
+fn seen(ip: &str, ua: &str) -> Seen {
+    Seen { ip: Some(ip.to_string()), user_agent: Some(ua.to_string()) }
 }
 
 fn session(id_hash: &str, user_id: &str) -> Session {
     Session {
         id_hash: id_hash.to_string(),
+        sid: format!("sid-{id_hash}"),
         user_id: user_id.to_string(),
         auth_time: NOW,
         expires_at: NOW + 3 * DAY,
         idle_expires_at: NOW + DAY,
+        created_at: NOW,
+        last_interacted_at: NOW,
+        initial: seen("192.0.2.7", "Browser/1"),
+        last: seen("192.0.2.7", "Browser/1"),
     }
 }
 
@@ -387,17 +406,18 @@ async fn touch_session_is_capped_at_absolute_expiry(s: &Db) {
     let sess = session("hash-1", "u");
     s.insert_session(&sess).await.unwrap();
 
-    s.touch_session("hash-1", NOW + 2 * DAY).await.unwrap();
+    s.touch_session("hash-1", NOW + 2 * DAY, NOW + 60).await.unwrap();
     let got = s.session("hash-1").await.unwrap().expect("kept");
     assert_eq!(got.idle_expires_at, NOW + 2 * DAY);
     assert_eq!(got.expires_at, sess.expires_at);
+    assert_eq!(got.last_interacted_at, NOW + 60, "the interaction is recorded");
 
-    s.touch_session("hash-1", NOW + 10 * DAY).await.unwrap();
+    s.touch_session("hash-1", NOW + 10 * DAY, NOW + 61).await.unwrap();
     let got = s.session("hash-1").await.unwrap().expect("kept");
     assert_eq!(got.idle_expires_at, sess.expires_at, "capped at the absolute expiry");
     assert_eq!(got.expires_at, sess.expires_at, "the absolute expiry never moves");
 
-    s.touch_session("unknown", NOW + DAY).await.expect("touching nothing is fine");
+    s.touch_session("unknown", NOW + DAY, NOW).await.expect("touching nothing is fine");
     assert_eq!(s.session("unknown").await.unwrap(), None);
 }
 
@@ -725,9 +745,7 @@ async fn revoke_families_requires_every_condition_given(s: &Db) {
     revoke_and_expect(s, &w, none_match, NOW + 1, &[]).await;
     let c2_without_audience = FamilyFilter { client_id: Some("c2".into()), audience: Some(None), ..Default::default() };
     revoke_and_expect(s, &w, c2_without_audience, NOW + 2, &[1, 3]).await;
-    // No condition at all matches every live family.
-    revoke_and_expect(s, &w, FamilyFilter::default(), NOW + 3, &[0, 2]).await;
-    revoke_and_expect(s, &w, FamilyFilter::default(), NOW + 4, &[]).await;
+    // No condition at all is refused (see `an_empty_family_filter_is_refused`).
 }
 
 async fn evict_families_never_evicts_the_spared_family(s: &Db) {
@@ -1174,6 +1192,19 @@ contract! {
     purge_deletes_only_what_can_never_be_used_again,
     events_are_newest_first_and_filtered_by_type_and_user,
     events_limit_caps_results_and_zero_means_a_hundred,
+    user_profile_round_trips_every_field,
+    users_are_listed_a_page_at_a_time_with_the_total,
+    users_are_filtered_by_exact_email_and_id,
+    update_user_replaces_the_profile_and_conflicts_on_a_taken_email,
+    record_login_counts_sign_ins,
+    sessions_are_found_by_sid_and_listed_by_user_a_page_at_a_time,
+    session_clients_are_those_of_its_families,
+    delete_sessions_of_a_user_keeps_their_families_and_other_users,
+    family_record_has_its_devices_and_last_exchange,
+    families_of_a_user_are_listed_live_a_page_at_a_time,
+    revoke_family_ids_revokes_exactly_the_live_ones_named,
+    an_empty_family_filter_is_refused,
+    a_revocation_racing_rotations_loses_nothing,
 }
 
 /// The rotation write with no device recorded.
@@ -1226,3 +1257,243 @@ async fn both_engines_have_the_same_indexes() {
     assert!(on_sqlite.len() >= 15, "{on_sqlite:?}");
     assert_eq!(on_sqlite, on_postgres, "index sets differ (name, columns)");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The control plane (Management API): users, sessions and families listed, found and revoked
+// ---------------------------------------------------------------------------------------------
+
+async fn user_profile_round_trips_every_field(s: &Db) {
+    let full = user("alice");
+    let bare = User::new("bob".into(), "bob@example.com".into(), "Bob".into(), "hash".into(), NOW);
+    s.insert_user(&full).await.unwrap();
+    s.insert_user(&bare).await.unwrap();
+    assert_eq!(s.user("alice").await.unwrap(), Some(full));
+    assert_eq!(s.user("bob").await.unwrap(), Some(bare));
+}
+
+async fn users_are_listed_a_page_at_a_time_with_the_total(s: &Db) {
+    for i in 0..7 {
+        s.insert_user(&user(&format!("u{i}"))).await.unwrap();
+    }
+    let all = UserFilter::default();
+    let (page0, total) = s.users(&all, 0, 3).await.unwrap();
+    assert_eq!(total, 7);
+    assert_eq!(page0.iter().map(|u| u.user_id.as_str()).collect::<Vec<_>>(), ["u0", "u1", "u2"]);
+    let (page2, total) = s.users(&all, 6, 3).await.unwrap();
+    assert_eq!((page2.len(), total), (1, 7));
+    assert_eq!(page2[0], user("u6"), "listed users are whole");
+    let (past, total) = s.users(&all, 30, 3).await.unwrap();
+    assert_eq!((past.len(), total), (0, 7), "past the end: no users, the total still");
+}
+
+async fn users_are_filtered_by_exact_email_and_id(s: &Db) {
+    for id in ["ann", "anna", "bo"] {
+        s.insert_user(&user(id)).await.unwrap();
+    }
+    let by = |email: Option<&str>, user_id: Option<&str>| UserFilter { email: email.map(Into::into), user_id: user_id.map(Into::into) };
+    let ids = |r: (Vec<User>, u64)| (r.0.into_iter().map(|u| u.user_id).collect::<Vec<_>>(), r.1);
+    assert_eq!(ids(s.users(&by(Some("ann@example.com"), None), 0, 50).await.unwrap()), (vec!["ann".to_string()], 1));
+    assert_eq!(ids(s.users(&by(None, Some("anna")), 0, 50).await.unwrap()), (vec!["anna".to_string()], 1));
+    assert_eq!(ids(s.users(&by(Some("ann@example.com"), Some("bo")), 0, 50).await.unwrap()), (vec![], 0), "every condition holds");
+    assert_eq!(ids(s.users(&by(Some("an"), None), 0, 50).await.unwrap()), (vec![], 0), "exact, not a prefix");
+}
+
+async fn update_user_replaces_the_profile_and_conflicts_on_a_taken_email(s: &Db) {
+    s.insert_user(&user("a")).await.unwrap();
+    s.insert_user(&user("b")).await.unwrap();
+    let mut a = user("a");
+    a.email = "new@example.com".into();
+    a.name = "New Name".into();
+    a.password_hash = "new-hash".into();
+    a.email_verified = false;
+    a.user_metadata = serde_json::Map::new();
+    a.app_metadata.insert("role".into(), "admin".into());
+    a.updated_at = Some(NOW + 50);
+    // Not written by an update: blocked and the sign-in counters.
+    let mut sent = a.clone();
+    sent.blocked = true;
+    sent.logins_count = 99;
+    assert!(s.update_user(&sent).await.unwrap());
+    assert_eq!(s.user("a").await.unwrap(), Some(a.clone()));
+    assert_eq!(s.user_by_email("new@example.com").await.unwrap().map(|u| u.user_id), Some("a".into()));
+
+    let taken = User { email: "b@example.com".into(), ..a.clone() };
+    let r = s.update_user(&taken).await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "taken email: {r:?}");
+    assert_eq!(s.user("a").await.unwrap(), Some(a));
+    assert!(!s.update_user(&user("ghost")).await.unwrap(), "unknown user");
+}
+
+async fn record_login_counts_sign_ins(s: &Db) {
+    s.insert_user(&User::new("u".into(), "u@example.com".into(), "U".into(), "h".into(), NOW)).await.unwrap();
+    s.record_login("u", NOW + 10, Some("198.51.100.4")).await.unwrap();
+    s.record_login("u", NOW + 20, Some("198.51.100.5")).await.unwrap();
+    let u = s.user("u").await.unwrap().unwrap();
+    assert_eq!((u.last_login, u.last_ip.as_deref(), u.logins_count), (Some(NOW + 20), Some("198.51.100.5"), 2));
+    s.record_login("ghost", NOW, None).await.expect("nothing to record is fine");
+}
+
+async fn sessions_are_found_by_sid_and_listed_by_user_a_page_at_a_time(s: &Db) {
+    s.insert_user(&user("u")).await.unwrap();
+    s.insert_user(&user("v")).await.unwrap();
+    for i in 0..5 {
+        s.insert_session(&session(&format!("h{i}"), "u")).await.unwrap();
+    }
+    s.insert_session(&session("hv", "v")).await.unwrap();
+    assert_eq!(s.session_by_sid("sid-h3").await.unwrap(), Some(session("h3", "u")));
+    assert_eq!(s.session_by_sid("h3").await.unwrap(), None, "the id hash is not the public id");
+
+    let first = s.sessions_of("u", None, 2).await.unwrap();
+    assert_eq!(first.iter().map(|x| x.sid.as_str()).collect::<Vec<_>>(), ["sid-h0", "sid-h1"]);
+    let rest = s.sessions_of("u", Some("sid-h1"), 10).await.unwrap();
+    assert_eq!(rest.iter().map(|x| x.sid.as_str()).collect::<Vec<_>>(), ["sid-h2", "sid-h3", "sid-h4"]);
+    assert!(s.sessions_of("u", Some("sid-h4"), 10).await.unwrap().is_empty());
+    assert!(s.sessions_of("nobody", None, 10).await.unwrap().is_empty());
+
+    let r = s.insert_session(&Session { id_hash: "other".into(), ..session("h0", "u") }).await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "same sid: {r:?}");
+}
+
+async fn session_clients_are_those_of_its_families(s: &Db) {
+    s.insert_user(&user("u")).await.unwrap();
+    s.insert_session(&session("h1", "u")).await.unwrap();
+    for (client, sess) in [("c2", Some("h1")), ("c1", Some("h1")), ("c1", Some("h1")), ("c3", None)] {
+        let f = Family { session_id: sess.map(str::to_string), ..family("g", client, "u") };
+        s.insert_family(&f, &Seen::default()).await.unwrap();
+    }
+    assert_eq!(s.session_clients("h1").await.unwrap(), ["c1", "c2"]);
+    assert!(s.session_clients("h2").await.unwrap().is_empty());
+}
+
+async fn delete_sessions_of_a_user_keeps_their_families_and_other_users(s: &Db) {
+    let (fu, fv) = two_users_with_session_code_and_family(s).await;
+    s.insert_session(&session("sess-u2", "u")).await.unwrap();
+    assert_eq!(s.delete_sessions_of("u").await.unwrap(), 2);
+    assert_eq!(s.session("sess-u").await.unwrap(), None);
+    assert_eq!(s.session("sess-u2").await.unwrap(), None);
+    assert!(s.session("sess-v").await.unwrap().is_some());
+    assert_eq!(revoked_at(s, &fu).await, None, "refresh tokens survive the sessions");
+    assert_eq!(revoked_at(s, &fv).await, None);
+    assert_eq!(s.delete_sessions_of("u").await.unwrap(), 0);
+}
+
+async fn family_record_has_its_devices_and_last_exchange(s: &Db) {
+    let f = family("g", "c", "u");
+    s.insert_family(&f, &seen("203.0.113.1", "App/1")).await.unwrap();
+    let r = s.family_record(&f.id).await.unwrap().expect("stored");
+    assert_eq!(
+        (r.family, r.initial.clone(), r.last.clone(), r.last_exchanged_at),
+        (f.clone(), seen("203.0.113.1", "App/1"), seen("203.0.113.1", "App/1"), None)
+    );
+
+    let from = seen("203.0.113.2", "App/2");
+    s.rotate(&Rotation { id: &f.id, client_id: "c", from: 0, now: NOW + 5, idle_expires_at: None, seen: &from })
+        .await
+        .unwrap()
+        .expect("rotates");
+    let r = s.family_record(&f.id).await.unwrap().expect("stored");
+    assert_eq!((r.initial, r.last, r.last_exchanged_at), (seen("203.0.113.1", "App/1"), from, Some(NOW + 5)));
+
+    let g = Family { rotating: false, ..family("g", "c", "u") };
+    s.insert_family(&g, &Seen::default()).await.unwrap();
+    s.touch_family(&g.id, NOW + 7, None, &seen("203.0.113.3", "App/3")).await.unwrap();
+    let r = s.family_record(&g.id).await.unwrap().expect("stored");
+    assert_eq!((r.initial, r.last, r.last_exchanged_at), (Seen::default(), seen("203.0.113.3", "App/3"), Some(NOW + 7)));
+    assert_eq!(s.family_record(&FamilyId::random()).await.unwrap(), None);
+}
+
+async fn families_of_a_user_are_listed_live_a_page_at_a_time(s: &Db) {
+    let mut live: Vec<Family> = (0..5).map(|_| family("g", "c", "u")).collect();
+    let dead = [
+        Family { revoked_at: Some(NOW), ..family("g", "c", "u") },
+        Family { expires_at: Some(NOW + 10), ..family("g", "c", "u") },
+        Family { idle_expires_at: Some(NOW + 10), ..family("g", "c", "u") },
+    ];
+    let other = family("g", "c", "v");
+    for f in live.iter().chain(&dead).chain([&other]) {
+        s.insert_family(f, &seen("192.0.2.9", "UA")).await.unwrap();
+    }
+    live.sort_by_key(|f| f.id.to_string());
+    let at = NOW + 10;
+    let first = s.families_of("u", None, at, 2).await.unwrap();
+    assert_eq!(first.iter().map(|r| r.family.id).collect::<Vec<_>>(), [live[0].id, live[1].id]);
+    assert_eq!(first[0].initial, seen("192.0.2.9", "UA"));
+    let rest = s.families_of("u", Some(&live[1].id), at, 10).await.unwrap();
+    assert_eq!(
+        rest.iter().map(|r| r.family.id).collect::<Vec<_>>(),
+        [live[2].id, live[3].id, live[4].id],
+        "revoked and expired ones are not listed"
+    );
+    assert!(s.families_of("u", Some(&live[4].id), at, 10).await.unwrap().is_empty());
+}
+
+async fn revoke_family_ids_revokes_exactly_the_live_ones_named(s: &Db) {
+    let fams: Vec<Family> = (0..4).map(|i| family("g", "c", if i < 3 { "u" } else { "v" })).collect();
+    for f in &fams {
+        s.insert_family(f, &Seen::default()).await.unwrap();
+    }
+    assert!(s.revoke_family(&fams[1].id, NOW + 1).await.unwrap());
+    let revoked = s.revoke_family_ids(&[fams[0].id, fams[1].id, fams[3].id, FamilyId::random()], NOW + 2).await.unwrap();
+    let mut got: Vec<_> = revoked.iter().map(|f| (f.id, f.revoked_at)).collect();
+    got.sort_by_key(|(id, _)| id.to_string());
+    let mut want = vec![(fams[0].id, Some(NOW + 2)), (fams[3].id, Some(NOW + 2))];
+    want.sort_by_key(|(id, _)| id.to_string());
+    assert_eq!(got, want, "the live ones named, as written");
+    assert_eq!(revoked_at(s, &fams[1]).await, Some(NOW + 1), "the first revocation time stays");
+    assert_eq!(revoked_at(s, &fams[2]).await, None, "not named");
+    assert!(s.revoke_family_ids(&[], NOW).await.unwrap().is_empty());
+}
+
+async fn an_empty_family_filter_is_refused(s: &Db) {
+    let fams = filter_world(s).await;
+    let r = s.revoke_families(&FamilyFilter::default(), NOW + 1).await;
+    assert!(matches!(&r, Err(StoreError::Other(m)) if m == ratchet_store::EMPTY_FAMILY_FILTER), "{r:?}");
+    for f in &fams[..4] {
+        assert_eq!(revoked_at(s, f).await, None, "nothing revoked");
+    }
+}
+
+/// A management revocation racing a client's rotations: whatever the interleaving, the family
+/// ends revoked, its counter is exactly the number of rotations acknowledged (none lost, none
+/// applied after the revocation), and no rotation succeeds afterwards.
+async fn a_revocation_racing_rotations_loses_nothing(s: &Db) {
+    for round in 0..8 {
+        let f = family("g", "c", "u");
+        let bystander = family("g", "c", "v");
+        s.insert_family(&f, &Seen::default()).await.unwrap();
+        s.insert_family(&bystander, &Seen::default()).await.unwrap();
+        let id = f.id;
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let rotations = {
+            let (s, barrier) = (s.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                // A client refreshing as fast as it can (bounded: a revocation that never got the
+                // connection would otherwise leave this running forever).
+                let mut acknowledged = 0u64;
+                while acknowledged < 500 && rotate(&s, &id, "c", acknowledged, NOW + 1, None).await.unwrap().is_some() {
+                    acknowledged += 1;
+                    tokio::task::yield_now().await;
+                }
+                acknowledged
+            })
+        };
+        let revocation = {
+            let (s, barrier) = (s.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                for _ in 0..round {
+                    tokio::task::yield_now().await;
+                }
+                let filter = FamilyFilter { user_id: Some("u".into()), ..Default::default() };
+                s.revoke_families(&filter, NOW + 2).await.unwrap()
+            })
+        };
+        let acknowledged = rotations.await.unwrap();
+        assert_eq!(revocation.await.unwrap(), 1, "round {round}: the revocation found the family live");
+        let got = get_family(s, &f).await;
+        assert_eq!(got.revoked_at, Some(NOW + 2), "round {round}: revoked");
+        assert_eq!(got.counter, acknowledged, "round {round}: every acknowledged rotation is kept, none after the revocation");
+        assert!(rotate(s, &id, "c", acknowledged, NOW + 3, None).await.unwrap().is_none(), "round {round}: not resurrected");
+        assert_eq!(revoked_at(s, &bystander).await, None, "round {round}: another user's family is untouched");
+    }

@@ -17,6 +17,7 @@ use serde_json::json;
 use crate::app::AppState;
 use crate::http::authorize::respond;
 use crate::http::params::Params;
+use crate::http::seen::SeenFrom;
 use crate::http::{cookies, pages};
 use crate::service::audit::Record;
 use crate::service::authorize::{AuthorizationRequest, code_response};
@@ -41,6 +42,7 @@ pub async fn page(State(state): State<AppState>, Query(q): Query<LoginQuery>) ->
 pub async fn submit(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    SeenFrom(seen): SeenFrom,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -93,7 +95,7 @@ pub async fn submit(
     };
     state.throttle.succeed(&keys[0].0);
     let result = async {
-        let (sid, session) = state.start_session(&user).await?;
+        let (sid, session) = state.start_session(&user, &seen).await?;
         let code = state.issue_code(&req, &session, &user).await?;
         Ok::<_, crate::error::OAuthError>((sid, code))
     }

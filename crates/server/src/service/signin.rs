@@ -9,13 +9,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use ratchet_core::password;
 use ratchet_core::secret::{Secret, ct_eq, hash, random_token};
-use ratchet_store::{Session, User};
+use ratchet_store::{Seen, Session, User};
 use serde::{Serialize, de::DeserializeOwned};
 use sha2::Sha256;
 use tokio::sync::Semaphore;
 
 use crate::app::AppState;
 use crate::error::OAuthError;
+use crate::service::tokens::sid_for;
 
 /// Auth0's default session lifetimes: 7 days absolute, 3 days idle.
 pub const SESSION_LIFETIME: i64 = 7 * 24 * 3600;
@@ -132,18 +133,26 @@ impl AppState {
         Ok(user.filter(|u| ok && !u.blocked))
     }
 
-    /// Starts a session for `user`; returns the cookie value (the only copy of the session id).
-    pub async fn start_session(&self, user: &User) -> Result<(Secret, Session), OAuthError> {
+    /// Starts a session for `user` signing in from `seen`, and counts the sign-in on the user;
+    /// returns the cookie value (the only copy of the session id).
+    pub async fn start_session(&self, user: &User, seen: &Seen) -> Result<(Secret, Session), OAuthError> {
         let now = self.now();
         let id = random_token();
+        let id_hash = hash(&id);
         let session = Session {
-            id_hash: hash(&id),
+            sid: sid_for(&id_hash),
+            id_hash,
             user_id: user.user_id.clone(),
             auth_time: now,
             expires_at: now + SESSION_LIFETIME,
             idle_expires_at: now + SESSION_IDLE_LIFETIME,
+            created_at: now,
+            last_interacted_at: now,
+            initial: seen.clone(),
+            last: seen.clone(),
         };
         self.store.insert_session(&session).await?;
+        self.store.record_login(&user.user_id, now, seen.ip.as_deref()).await?;
         Ok((Secret::new(id), session))
     }
 
@@ -158,7 +167,7 @@ impl AppState {
         let Some(user) = self.store.user(&session.user_id).await?.filter(|u| !u.blocked) else { return Ok(None) };
         // Renew at most once a minute to keep silent authentication read-mostly.
         if session.idle_expires_at - now < SESSION_IDLE_LIFETIME - 60 {
-            self.store.touch_session(&session.id_hash, now + SESSION_IDLE_LIFETIME).await?;
+            self.store.touch_session(&session.id_hash, now + SESSION_IDLE_LIFETIME, now).await?;
         }
         Ok(Some((session, user)))
     }

@@ -106,7 +106,9 @@ async fn spa_client(database: &str, leeway: u32) -> Client {
     .unwrap();
     c.refresh_token.leeway = leeway;
     store.insert_client(&c, None).await.unwrap();
-    ratchet_server::cli::create_user(&*store, "alice@example.com", PASSWORD, None, 0).await.ok();
+    let users =
+        ratchet_server::service::manage::users::UserService::new(store.clone(), std::sync::Arc::new(ratchet_server::clock::SystemClock));
+    users.create(crate::support::new_user("alice@example.com", None)).await.ok();
     c
 }
 

@@ -139,7 +139,7 @@ impl TestApp {
     }
 
     pub async fn user(&self, email: &str) -> User {
-        ratchet_server::cli::create_user(&*self.state.store, email, PASSWORD, Some("Test User".into()), self.clock.now()).await.unwrap()
+        self.state.manage.users.create(new_user(email, Some("Test User"))).await.unwrap()
     }
 
     pub async fn api(&self, audience: &str, offline: bool) {
@@ -300,5 +300,19 @@ impl TestApp {
         let text = reqwest::get(self.url("/metrics")).await.unwrap().text().await.unwrap();
         let prefix = format!("ratchet_events_total{{type=\"{kind}\"}} ");
         text.lines().find_map(|l| l.strip_prefix(&prefix)).map_or(0, |v| v.trim().parse().unwrap())
+    }
+}
+
+/// A new user with the test password, through the management layer's input.
+pub fn new_user(email: &str, name: Option<&str>) -> ratchet_server::service::manage::users::NewUser {
+    ratchet_server::service::manage::users::NewUser {
+        connection: ratchet_server::service::manage::users::CONNECTION.into(),
+        email: email.into(),
+        password: ratchet_core::secret::Secret::new(PASSWORD),
+        name: name.map(Into::into),
+        blocked: false,
+        email_verified: false,
+        user_metadata: Default::default(),
+        app_metadata: Default::default(),
     }
 }

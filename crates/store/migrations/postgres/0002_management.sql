@@ -17,6 +17,7 @@ ALTER TABLE sessions ADD COLUMN initial_user_agent TEXT;
 ALTER TABLE sessions ADD COLUMN last_ip TEXT;
 ALTER TABLE sessions ADD COLUMN last_user_agent TEXT;
 CREATE UNIQUE INDEX sessions_sid ON sessions(sid);
+CREATE INDEX sessions_user_sid ON sessions(user_id, sid);
 
 ALTER TABLE families ADD COLUMN initial_ip TEXT;
 ALTER TABLE families ADD COLUMN initial_user_agent TEXT;

@@ -22,6 +22,15 @@ pub(super) fn family_from(r: &PgRow) -> Result<Family> {
     })
 }
 
+fn record_from(r: &PgRow) -> Result<FamilyRecord> {
+    Ok(FamilyRecord {
+        family: family_from(r)?,
+        initial: Seen { ip: r.try_get("initial_ip").map_err(map_err)?, user_agent: r.try_get("initial_user_agent").map_err(map_err)? },
+        last: Seen { ip: r.try_get("last_ip").map_err(map_err)?, user_agent: r.try_get("last_user_agent").map_err(map_err)? },
+        last_exchanged_at: r.try_get("last_exchanged_at").map_err(map_err)?,
+    })
+}
+
 #[async_trait]
 impl FamilyStore for PostgresStore {
     async fn insert_family(&self, f: &Family, seen: &Seen) -> Result<()> {
@@ -75,8 +84,11 @@ impl FamilyStore for PostgresStore {
                WHERE family_id = $1 AND client_id = $2 AND counter = $3 AND rotating AND revoked_at IS NULL
                  AND (expires_at IS NULL OR expires_at > $4) AND (idle_expires_at IS NULL OR idle_expires_at > $4)
                RETURNING *)
-             SELECT r.*, u.email AS user_email, u.name AS user_name, u.password_hash AS user_password_hash,
-                    u.blocked AS user_blocked, u.created_at AS user_created_at, a.data AS api_data
+             SELECT r.*, u.user_id AS user_user_id, u.email AS user_email, u.name AS user_name,
+                    u.password_hash AS user_password_hash, u.blocked AS user_blocked, u.created_at AS user_created_at,
+                    u.email_verified AS user_email_verified, u.user_metadata AS user_user_metadata,
+                    u.app_metadata AS user_app_metadata, u.updated_at AS user_updated_at, u.last_login AS user_last_login,
+                    u.last_ip AS user_last_ip, u.logins_count AS user_logins_count, a.data AS api_data
              FROM r LEFT JOIN users u ON u.user_id = r.user_id LEFT JOIN apis a ON a.identifier = r.audience",
         )
         .bind(rot.id.to_string())
@@ -91,15 +103,9 @@ impl FamilyStore for PostgresStore {
         .map_err(map_err)?;
         let Some(r) = row else { return Ok(None) };
         let family = family_from(&r)?;
-        let user = match r.try_get::<Option<String>, _>("user_email").map_err(map_err)? {
-            Some(email) => Some(User {
-                user_id: family.user_id.clone(),
-                email,
-                name: r.try_get("user_name").map_err(map_err)?,
-                password_hash: r.try_get("user_password_hash").map_err(map_err)?,
-                blocked: r.try_get("user_blocked").map_err(map_err)?,
-                created_at: r.try_get("user_created_at").map_err(map_err)?,
-            }),
+        // The user's columns come back as `user_*` (all NULL when the user is gone).
+        let user = match r.try_get::<Option<String>, _>("user_user_id").map_err(map_err)? {
+            Some(_) => Some(super::users::user_with_prefix(&r, "user_")?),
             None => None,
         };
         let api = r.try_get::<Option<&str>, _>("api_data").map_err(map_err)?.map(from_json).transpose()?;
@@ -133,6 +139,9 @@ impl FamilyStore for PostgresStore {
     }
 
     async fn revoke_families(&self, f: &FamilyFilter, now: UnixTime) -> Result<u64> {
+        if f.is_empty() {
+            return Err(StoreError::Other(EMPTY_FAMILY_FILTER.into()));
+        }
         // Each condition is skipped when its parameter is NULL, so one statement serves all
         // filters. The casts type the NULLs; `IS NOT DISTINCT FROM` is SQLite's `IS`.
         let (aud_given, aud) = match &f.audience {
@@ -183,5 +192,44 @@ impl FamilyStore for PostgresStore {
         .await
         .map_err(map_err)?;
         Ok(r.rows_affected())
+    }
+
+    async fn revoke_family_ids(&self, ids: &[FamilyId], now: UnixTime) -> Result<Vec<Family>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+        let rows = sqlx::query("UPDATE families SET revoked_at = $2 WHERE family_id = ANY($1::text[]) AND revoked_at IS NULL RETURNING *")
+            .bind(&ids)
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(family_from).collect()
+    }
+
+    async fn family_record(&self, id: &FamilyId) -> Result<Option<FamilyRecord>> {
+        let row = sqlx::query("SELECT * FROM families WHERE family_id = $1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(record_from).transpose()
+    }
+
+    async fn families_of(&self, user_id: &str, after: Option<&FamilyId>, now: UnixTime, limit: u32) -> Result<Vec<FamilyRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM families WHERE user_id = $1 AND family_id > $2 AND revoked_at IS NULL
+               AND (expires_at IS NULL OR expires_at > $3) AND (idle_expires_at IS NULL OR idle_expires_at > $3)
+             ORDER BY family_id LIMIT $4",
+        )
+        .bind(user_id)
+        .bind(after.map(|a| a.to_string()).unwrap_or_default())
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(record_from).collect()
     }
 }

@@ -22,6 +22,15 @@ pub(super) fn family_from(r: &Row) -> rusqlite::Result<Family> {
     })
 }
 
+fn record_from(r: &Row) -> rusqlite::Result<FamilyRecord> {
+    Ok(FamilyRecord {
+        family: family_from(r)?,
+        initial: Seen { ip: r.get("initial_ip")?, user_agent: r.get("initial_user_agent")? },
+        last: Seen { ip: r.get("last_ip")?, user_agent: r.get("last_user_agent")? },
+        last_exchanged_at: r.get("last_exchanged_at")?,
+    })
+}
+
 #[async_trait]
 impl FamilyStore for SqliteStore {
     async fn insert_family(&self, f: &Family, seen: &Seen) -> Result<()> {
@@ -110,6 +119,9 @@ impl FamilyStore for SqliteStore {
     }
 
     async fn revoke_families(&self, f: &FamilyFilter, now: UnixTime) -> Result<u64> {
+        if f.is_empty() {
+            return Err(StoreError::Other(EMPTY_FAMILY_FILTER.into()));
+        }
         // Each condition is skipped when its parameter is NULL, so one statement serves all filters.
         let (aud_given, aud) = match &f.audience {
             Some(a) => (true, a.clone()),
@@ -142,6 +154,38 @@ impl FamilyStore for SqliteStore {
             )?
             .execute(params![user_id, client_id, offset, now, spare])
             .map(|n| n as u64)
+        })
+    }
+
+    async fn revoke_family_ids(&self, ids: &[FamilyId], now: UnixTime) -> Result<Vec<Family>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = json(&ids.iter().map(|i| i.to_string()).collect::<Vec<_>>());
+        self.run(|c| {
+            c.prepare_cached(
+                "UPDATE families SET revoked_at = ?2
+                 WHERE family_id IN (SELECT value FROM json_each(?1)) AND revoked_at IS NULL RETURNING *",
+            )?
+            .query_map(params![ids, now], family_from)?
+            .collect()
+        })
+    }
+
+    async fn family_record(&self, id: &FamilyId) -> Result<Option<FamilyRecord>> {
+        self.run(|c| c.prepare_cached("SELECT * FROM families WHERE family_id = ?1")?.query_row([id.to_string()], record_from).optional())
+    }
+
+    async fn families_of(&self, user_id: &str, after: Option<&FamilyId>, now: UnixTime, limit: u32) -> Result<Vec<FamilyRecord>> {
+        let after = after.map(|a| a.to_string()).unwrap_or_default();
+        self.run(|c| {
+            c.prepare_cached(
+                "SELECT * FROM families WHERE user_id = ?1 AND family_id > ?2 AND revoked_at IS NULL
+                   AND (expires_at IS NULL OR expires_at > ?3) AND (idle_expires_at IS NULL OR idle_expires_at > ?3)
+                 ORDER BY family_id LIMIT ?4",
+            )?
+            .query_map(params![user_id, after, now, limit], record_from)?
+            .collect()
         })
     }
 }

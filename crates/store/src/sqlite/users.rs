@@ -8,6 +8,13 @@ pub(super) fn user_from(r: &Row) -> rusqlite::Result<User> {
         password_hash: r.get("password_hash")?,
         blocked: r.get("blocked")?,
         created_at: r.get("created_at")?,
+        email_verified: r.get("email_verified")?,
+        user_metadata: from_json(&r.get::<_, String>("user_metadata")?)?,
+        app_metadata: from_json(&r.get::<_, String>("app_metadata")?)?,
+        updated_at: r.get("updated_at")?,
+        last_login: r.get("last_login")?,
+        last_ip: r.get("last_ip")?,
+        logins_count: r.get("logins_count")?,
     })
 }
 
@@ -16,9 +23,25 @@ impl UserStore for SqliteStore {
     async fn insert_user(&self, u: &User) -> Result<()> {
         self.run(|c| {
             c.prepare_cached(
-                "INSERT INTO users (user_id, email, name, password_hash, blocked, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO users (user_id, email, name, password_hash, blocked, created_at, email_verified, user_metadata,
+                                    app_metadata, updated_at, last_login, last_ip, logins_count)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?
-            .execute(params![u.user_id, u.email, u.name, u.password_hash, u.blocked, u.created_at])
+            .execute(params![
+                u.user_id,
+                u.email,
+                u.name,
+                u.password_hash,
+                u.blocked,
+                u.created_at,
+                u.email_verified,
+                json(&u.user_metadata),
+                json(&u.app_metadata),
+                u.updated_at,
+                u.last_login,
+                u.last_ip,
+                u.logins_count
+            ])
         })
         .map(drop)
     }
@@ -59,5 +82,51 @@ impl UserStore for SqliteStore {
             )
             .await?;
         Ok(deleted == 1)
+    }
+
+    async fn users(&self, filter: &UserFilter, offset: u64, limit: u32) -> Result<(Vec<User>, u64)> {
+        // Each condition is skipped when its parameter is NULL; the email and id conditions are
+        // exact matches on unique indexes, the order is the primary key's.
+        const WHERE: &str = "(?1 IS NULL OR email = ?1) AND (?2 IS NULL OR user_id = ?2)";
+        let f = filter.clone();
+        self.run(|c| {
+            let total: i64 = c
+                .prepare_cached(&format!("SELECT count(*) FROM users WHERE {WHERE}"))?
+                .query_row(params![f.email, f.user_id], |r| r.get(0))?;
+            let users = c
+                .prepare_cached(&format!("SELECT * FROM users WHERE {WHERE} ORDER BY user_id LIMIT ?3 OFFSET ?4"))?
+                .query_map(params![f.email, f.user_id, limit, offset as i64], user_from)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((users, total as u64))
+        })
+    }
+
+    async fn update_user(&self, u: &User) -> Result<bool> {
+        self.run(|c| {
+            c.prepare_cached(
+                "UPDATE users SET email = ?2, name = ?3, password_hash = ?4, email_verified = ?5, user_metadata = ?6,
+                   app_metadata = ?7, updated_at = ?8
+                 WHERE user_id = ?1",
+            )?
+            .execute(params![
+                u.user_id,
+                u.email,
+                u.name,
+                u.password_hash,
+                u.email_verified,
+                json(&u.user_metadata),
+                json(&u.app_metadata),
+                u.updated_at
+            ])
+        })
+        .map(|n| n == 1)
+    }
+
+    async fn record_login(&self, user_id: &str, now: UnixTime, ip: Option<&str>) -> Result<()> {
+        self.run(|c| {
+            c.prepare_cached("UPDATE users SET last_login = ?2, last_ip = ?3, logins_count = logins_count + 1 WHERE user_id = ?1")?
+                .execute(params![user_id, now, ip])
+        })
+        .map(drop)
     }
 }

@@ -36,6 +36,10 @@ use crate::config::ManagementConfig;
 use crate::service::audit::Record;
 use crate::service::manage::{Checkpoint, Chunk, DEFAULT_PER_PAGE, ManageError, Page};
 
+pub mod refresh_tokens;
+pub mod sessions;
+pub mod users;
+
 /// Largest management request body (Auth0's limit).
 pub const MAX_BODY: usize = 1024 * 1024;
 
@@ -380,7 +384,11 @@ impl Modify for BearerScheme {
 /// The routes of `/api/v2` with their OpenAPI description: one `routes()` per resource family,
 /// each registering its handlers with `utoipa_axum::routes!` so route and description cannot part.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).split_for_parts()
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(users::routes())
+        .merge(refresh_tokens::routes())
+        .merge(sessions::routes())
+        .split_for_parts()
 }
 
 /// `/api/v2`, ready to be nested: the routes, `GET /openapi.json`, the shared middleware.

@@ -14,6 +14,10 @@ use serde_json::Value;
 
 use crate::clock::Clock;
 
+pub mod refresh_tokens;
+pub mod sessions;
+pub mod users;
+
 /// What a management operation can fail with; each edge maps it (Auth0's management body for
 /// `/api/v2`, a message and exit code for the CLI).
 #[derive(Debug, thiserror::Error)]
@@ -201,11 +205,21 @@ pub struct Management {
     pub clock: Arc<dyn Clock>,
     /// The issuer, with its trailing slash (the Management API's identifier derives from it).
     pub issuer: url::Url,
+    pub users: users::UserService,
+    pub refresh_tokens: refresh_tokens::RefreshTokenService,
+    pub sessions: sessions::SessionService,
 }
 
 impl Management {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, issuer: url::Url) -> Self {
-        Management { store, clock, issuer }
+        Management {
+            users: users::UserService::new(store.clone(), clock.clone()),
+            refresh_tokens: refresh_tokens::RefreshTokenService::new(store.clone(), clock.clone(), &issuer),
+            sessions: sessions::SessionService::new(store.clone(), clock.clone()),
+            store,
+            clock,
+            issuer,
+        }
     }
 }
 
