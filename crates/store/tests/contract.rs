@@ -1497,3 +1497,4 @@ async fn a_revocation_racing_rotations_loses_nothing(s: &Db) {
         assert!(rotate(s, &id, "c", acknowledged, NOW + 3, None).await.unwrap().is_none(), "round {round}: not resurrected");
         assert_eq!(revoked_at(s, &bystander).await, None, "round {round}: another user's family is untouched");
     }
+}

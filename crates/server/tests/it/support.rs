@@ -316,3 +316,38 @@ pub fn new_user(email: &str, name: Option<&str>) -> ratchet_server::service::man
         app_metadata: Default::default(),
     }
 }
+
+/// The percent-encoded form of a user id in a path (`ratchet|x` → `ratchet%7Cx`).
+pub fn enc(id: &str) -> String {
+    id.replace('|', "%7C")
+}
+
+impl TestApp {
+    /// A Management API request with `token`; returns the status and the JSON body (`Null` when
+    /// empty).
+    pub async fn mgmt(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = reqwest::Client::new().request(method, self.url(&format!("/api/v2{path}"))).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
+    }
+
+    /// Signs `email` in at `client` in `browser` (which keeps the session cookie); returns the
+    /// token response (with a refresh token and an ID token carrying the session's `sid`).
+    pub async fn sign_in_with(&self, b: &reqwest::Client, client: &Client, email: &str) -> Value {
+        let a = Authorize {
+            client_id: &client.client_id,
+            redirect_uri: CALLBACK,
+            scope: "openid profile email offline_access",
+            audience: None,
+            extra: vec![],
+        };
+        let (code, verifier) = self.code(b, &a, email).await;
+        self.exchange(client, &code, &verifier).await
+    }
+}

@@ -15,10 +15,7 @@ use crate::service::manage::ManageError;
 use crate::service::manage::refresh_tokens::{MAX_REVOKE_IDS, RefreshTokenView, RevokeTarget};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_of_user, revoke_of_user))
-        .routes(routes!(get_one, delete_one))
-        .routes(routes!(revoke))
+    OpenApiRouter::new().routes(routes!(list_of_user, revoke_of_user)).routes(routes!(get_one, delete_one)).routes(routes!(revoke))
 }
 
 /// A user's refresh tokens, a chunk at a time (`{tokens, next}`).

@@ -15,10 +15,7 @@ use crate::service::manage::Chunk;
 use crate::service::manage::sessions::SessionView;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_of_user, delete_of_user))
-        .routes(routes!(get_one, delete_one))
-        .routes(routes!(revoke))
+    OpenApiRouter::new().routes(routes!(list_of_user, delete_of_user)).routes(routes!(get_one, delete_one)).routes(routes!(revoke))
 }
 
 /// A user's sessions, a chunk at a time (`{sessions, next}`).

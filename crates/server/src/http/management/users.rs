@@ -18,10 +18,7 @@ use crate::service::manage::ManageError;
 use crate::service::manage::users::{NewUser, USER_EXISTS, UserChanges, UserView};
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list, create))
-        .routes(routes!(get_one, update, delete))
-        .routes(routes!(by_email))
+    OpenApiRouter::new().routes(routes!(list, create)).routes(routes!(get_one, update, delete)).routes(routes!(by_email))
 }
 
 /// Auth0 answers a taken email with `auth0_idp_error`.

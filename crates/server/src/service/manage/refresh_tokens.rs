@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
+use ratchet_core::audit::EventType;
 use ratchet_core::family::Family;
 use ratchet_core::family::FamilyId;
-use ratchet_core::audit::EventType;
 use ratchet_store::{Event, FamilyFilter, FamilyRecord, Seen, Store};
 use serde::Serialize;
 use serde_json::json;
@@ -191,8 +191,16 @@ impl RefreshTokenService {
                 let n = self.store.revoke_families(&filter, now).await?;
                 if n > 0 {
                     let details = json!({"initiator": "management", "revoked": n, "audience": audience});
-                    audit(&*self.store, now, EventType::RefreshRevoked, "Refresh tokens revoked", client_id.as_deref(), Some(user_id), details)
-                        .await?;
+                    audit(
+                        &*self.store,
+                        now,
+                        EventType::RefreshRevoked,
+                        "Refresh tokens revoked",
+                        client_id.as_deref(),
+                        Some(user_id),
+                        details,
+                    )
+                    .await?;
                 }
                 Ok(n)
             }

@@ -328,8 +328,16 @@ impl UserService {
         if !self.store.delete_user(user_id, now).await? {
             return Err(ManageError::NotFound(Resource::User));
         }
-        audit(&*self.store, now, EventType::UserDeleted, "User deleted", None, Some(user_id), serde_json::json!({"initiator": "management"}))
-            .await
+        audit(
+            &*self.store,
+            now,
+            EventType::UserDeleted,
+            "User deleted",
+            None,
+            Some(user_id),
+            serde_json::json!({"initiator": "management"}),
+        )
+        .await
     }
 }
 
