@@ -121,3 +121,43 @@ fn logs_are_readable_as_json() {
     assert_eq!(logs["logs"], serde_json::json!([]));
     assert!(cli.run(&["migrate"]).0);
 }
+
+#[test]
+fn users_are_listed_shown_updated_and_blocked_through_the_management_layer() {
+    let cli = Cli::new();
+    let u = cli.json(&["users", "create", "--email", "ann@example.com", "--password", "long enough", "--name", "Ann", "--json"]);
+    let id = u["user_id"].as_str().unwrap();
+    assert_eq!(u["identities"][0]["provider"], "auth0", "the same user object as /api/v2");
+    cli.json(&["users", "create", "--email", "ben@example.com", "--password", "long enough", "--json"]);
+    let all = cli.json(&["users", "list", "--json"]);
+    assert_eq!(all["total"], 2);
+    let one = cli.json(&["users", "list", "--q", "email:\"ann@example.com\"", "--json"]);
+    assert_eq!(one["users"].as_array().unwrap().len(), 1);
+    let (ok, _, err) = cli.run(&["users", "list", "--q", "name:ann"]);
+    assert!(!ok && err.contains("email:"), "unsupported queries fail naming what is supported: {err}");
+    assert_eq!(cli.json(&["users", "show", id, "--json"])["name"], "Ann");
+    let updated = cli.json(&["users", "update", id, "--name", "Annie", "--email-verified", "true", "--json"]);
+    assert_eq!((updated["name"].as_str(), updated["email_verified"].as_bool()), (Some("Annie"), Some(true)));
+    assert_eq!(cli.json(&["users", "block", id, "--json"])["blocked"], true);
+    assert_eq!(cli.json(&["users", "unblock", id, "--json"])["blocked"], false);
+    let (ok, _, err) = cli.run(&["users", "show", "ratchet|nobody"]);
+    assert!(!ok && err.contains("no such user"), "{err}");
+}
+
+#[test]
+fn sessions_and_refresh_tokens_are_listed_and_revoked_per_user() {
+    let cli = Cli::new();
+    let u = cli.json(&["users", "create", "--email", "cy@example.com", "--password", "long enough", "--json"]);
+    let id = u["user_id"].as_str().unwrap();
+    assert_eq!(cli.json(&["sessions", "list", "--user", id, "--json"]), serde_json::json!({"sessions": []}));
+    assert_eq!(cli.json(&["refresh-tokens", "list", "--user", id, "--json"]), serde_json::json!({"tokens": []}));
+    assert_eq!(cli.json(&["refresh-tokens", "revoke", "--user", id, "--client", "c1", "--json"])["revoked"], 0);
+    assert_eq!(cli.json(&["sessions", "revoke", "--user", id, "--with-refresh-tokens", "--json"])["sessions"], 0);
+    let (ok, _, err) = cli.run(&["refresh-tokens", "revoke", "00000000000000000000000000000000"]);
+    assert!(!ok && err.contains("no such"), "{err}");
+    let (ok, _, err) = cli.run(&["sessions", "list", "--user", "ratchet|nobody"]);
+    assert!(!ok && err.contains("no such user"), "{err}");
+    assert!(!cli.run(&["refresh-tokens", "revoke"]).0, "an id or --user is required");
+    let (ok, help, _) = cli.run(&["refresh-tokens", "revoke", "--help"]);
+    assert!(ok && help.contains("--client") && help.contains("Revoke one refresh token"), "{help}");
+}
