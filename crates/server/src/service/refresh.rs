@@ -298,7 +298,9 @@ fn response_scope(family: &Family, requested: Option<&Scope>, policy: Option<&Au
 }
 
 /// What a success response is made from: a rotation brings its user and API along; the other
-/// outcomes (leeway retry, non-rotating exchange, migration) have only the family.
+/// outcomes (leeway retry, non-rotating exchange, migration) have only the family. (Short-lived
+/// on the stack; boxing the larger variant would cost an allocation per refresh.)
+#[allow(clippy::large_enum_variant)]
 enum Loaded {
     Rotated(Rotated),
     Family(Family),
