@@ -133,7 +133,7 @@ pub enum Redemption {
 }
 
 /// An audit event with an Auth0 log event code (`s`, `f`, `sertft`, `ferrt`, …).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Event {
     pub at: UnixTime,
     pub kind: String,
@@ -141,12 +141,57 @@ pub struct Event {
     pub user_id: Option<String>,
     pub description: String,
     pub details: serde_json::Value,
+    /// The address of the request that caused it, when there was one.
+    pub ip: Option<String>,
+    /// The `User-Agent` of the request that caused it, when there was one.
+    pub user_agent: Option<String>,
 }
 
+/// A recorded event with its log id: the row id, monotonic (a later event has a greater id), as a
+/// decimal string (the Management API's `log_id`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Logged {
+    pub log_id: String,
+    pub event: Event,
+}
+
+/// The newest events, optionally of one type and/or one user (a quick look: tests, metrics).
 #[derive(Debug, Clone, Default)]
 pub struct EventQuery {
     pub kind: Option<String>,
     pub user_id: Option<String>,
+    /// At most this many; 0 means 100.
+    pub limit: u32,
+}
+
+/// Which events a log query selects; every condition given must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogFilter {
+    pub kind: Option<String>,
+    pub user_id: Option<String>,
+    pub client_id: Option<String>,
+    /// Only events at or after this time.
+    pub since: Option<UnixTime>,
+    /// Only events at or before this time.
+    pub until: Option<UnixTime>,
+}
+
+/// The order of a log query: by log id, which follows the time events were recorded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogOrder {
+    #[default]
+    NewestFirst,
+    OldestFirst,
+}
+
+/// One page of the audit trail: the events `filter` selects, in `order`, strictly after log id
+/// `after` in that order when given (a keyset cursor), skipping `offset`, at most `limit`.
+#[derive(Debug, Clone, Default)]
+pub struct LogQuery {
+    pub filter: LogFilter,
+    pub order: LogOrder,
+    pub after: Option<i64>,
+    pub offset: u64,
     pub limit: u32,
 }
 
@@ -353,7 +398,24 @@ pub trait EventStore: Send + Sync {
         }
         Ok(())
     }
-    async fn events(&self, query: &EventQuery) -> Result<Vec<Event>>;
+    /// One page of the audit trail (see [`LogQuery`]), paged in the database.
+    async fn logs(&self, query: &LogQuery) -> Result<Vec<Logged>>;
+    /// How many events `filter` selects.
+    async fn count_logs(&self, filter: &LogFilter) -> Result<u64>;
+    /// One event by its log id (`None` for an unknown or malformed id).
+    async fn log(&self, log_id: &str) -> Result<Option<Logged>>;
+    /// How many distinct existing users have an event of type `kind` at or after `since` (active
+    /// users: `s`, successful logins).
+    async fn count_event_users(&self, kind: &str, since: UnixTime) -> Result<u64>;
+    /// The newest events (see [`EventQuery`]).
+    async fn events(&self, q: &EventQuery) -> Result<Vec<Event>> {
+        let query = LogQuery {
+            filter: LogFilter { kind: q.kind.clone(), user_id: q.user_id.clone(), ..LogFilter::default() },
+            limit: if q.limit == 0 { 100 } else { q.limit },
+            ..LogQuery::default()
+        };
+        Ok(self.logs(&query).await?.into_iter().map(|l| l.event).collect())
+    }
 }
 
 /// The whole storage port: one part per aggregate, plus what spans them. Every method is atomic
@@ -400,4 +462,57 @@ pub fn redact_url(url: &str) -> String {
 /// The storage traits, for `use ratchet_store::prelude::*` where a `dyn Store` is called.
 pub mod prelude {
     pub use crate::{ApiStore, ClientStore, EventStore, FamilyStore, GrantStore, SecretStore, SessionStore, Store, UserStore};
+}
+
+/// A bound value of a statement built at run time.
+#[derive(Debug, Clone)]
+pub(crate) enum Param {
+    Text(String),
+    Int(i64),
+}
+
+impl LogFilter {
+    /// The `WHERE` clause (`"1=1"` when empty) selecting this filter's events, plus the keyset
+    /// bound `after` in `order`, and its parameters; `placeholder(n)` spells the n-th (1-based)
+    /// parameter in the engine's syntax. Only the conditions given appear, so each query can use
+    /// the index of its most selective column (`type`, `user_id`, `client_id`, `at`).
+    pub(crate) fn where_clause(&self, after: Option<(i64, LogOrder)>, placeholder: impl Fn(usize) -> String) -> (String, Vec<Param>) {
+        let mut conditions = Vec::new();
+        let mut params = Vec::new();
+        let mut add = |column: &str, op: &str, p: Param| {
+            params.push(p);
+            conditions.push(format!("{column} {op} {}", placeholder(params.len())));
+        };
+        if let Some(k) = &self.kind {
+            add("type", "=", Param::Text(k.clone()));
+        }
+        if let Some(u) = &self.user_id {
+            add("user_id", "=", Param::Text(u.clone()));
+        }
+        if let Some(c) = &self.client_id {
+            add("client_id", "=", Param::Text(c.clone()));
+        }
+        if let Some(t) = self.since {
+            add("at", ">=", Param::Int(t));
+        }
+        if let Some(t) = self.until {
+            add("at", "<=", Param::Int(t));
+        }
+        match after {
+            Some((id, LogOrder::NewestFirst)) => add("id", "<", Param::Int(id)),
+            Some((id, LogOrder::OldestFirst)) => add("id", ">", Param::Int(id)),
+            None => {}
+        }
+        let clause = if conditions.is_empty() { "1=1".to_string() } else { conditions.join(" AND ") };
+        (clause, params)
+    }
+}
+
+impl LogOrder {
+    pub(crate) fn sql(self) -> &'static str {
+        match self {
+            LogOrder::NewestFirst => "id DESC",
+            LogOrder::OldestFirst => "id ASC",
+        }
+    }
 }

@@ -14,7 +14,8 @@ use ratchet_core::UnixTime;
 use ratchet_core::client::{Api, AppType, Client, NewClient};
 use ratchet_core::family::{Family, FamilyId};
 use ratchet_store::{
-    AuthCode, Event, EventQuery, FamilyFilter, Redemption, Rotated, Rotation, Seen, Session, Store, StoreError, User, UserFilter,
+    AuthCode, Event, EventQuery, FamilyFilter, LogFilter, LogOrder, LogQuery, Logged, Redemption, Rotated, Rotation, Seen, Session, Store,
+    StoreError, User, UserFilter,
 };
 
 type Db = Arc<dyn Store>;
@@ -130,6 +131,8 @@ fn event(at: UnixTime, kind: &str, user_id: Option<&str>, description: &str) -> 
         user_id: user_id.map(str::to_string),
         description: description.to_string(),
         details: serde_json::json!({ "n": at }),
+        ip: None,
+        user_agent: None,
     }
 }
 
@@ -895,6 +898,131 @@ async fn events_limit_caps_results_and_zero_means_a_hundred(s: &Db) {
     assert_eq!(more.len(), 105);
 }
 
+async fn logs_carry_log_id_ip_and_user_agent_and_are_found_by_log_id(s: &Db) {
+    let seen = Event {
+        ip: Some("203.0.113.7".into()),
+        user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) ünï".into()),
+        ..event(NOW, "s", Some("u1"), "Login")
+    };
+    let bare = event(NOW + 1, "f", Some("u1"), "Wrong password");
+    s.record(&seen).await.unwrap();
+    s.record(&bare).await.unwrap();
+    let all = s.logs(&LogQuery { limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(all.iter().map(|l| l.event.clone()).collect::<Vec<_>>(), [bare.clone(), seen.clone()]);
+    let (newer, older): (i64, i64) = (all[0].log_id.parse().unwrap(), all[1].log_id.parse().unwrap());
+    assert!(newer > older, "log ids grow with time: {newer} > {older}");
+    assert_eq!(s.log(&all[1].log_id).await.unwrap(), Some(Logged { log_id: all[1].log_id.clone(), event: seen }));
+    assert_eq!(s.log(&all[0].log_id).await.unwrap().unwrap().event, bare);
+    assert_eq!(s.log(&(newer + 1000).to_string()).await.unwrap(), None);
+    assert_eq!(s.log("not-a-number").await.unwrap(), None);
+    assert_eq!(s.log("").await.unwrap(), None);
+}
+
+async fn logs_are_filtered_by_type_user_client_and_date_range(s: &Db) {
+    let evs = [
+        event(NOW, "s", Some("u1"), "0"),
+        Event { client_id: Some("client-2".into()), ..event(NOW + 10, "s", Some("u2"), "1") },
+        event(NOW + 20, "f", Some("u1"), "2"),
+        Event { client_id: None, ..event(NOW + 30, "sapi", None, "3") },
+        Event { client_id: Some("client-2".into()), ..event(NOW + 40, "sertft", Some("u1"), "4") },
+    ];
+    s.record_many(&evs).await.unwrap();
+    let check = |filter: LogFilter, expected: &'static [&'static str]| {
+        let s = s.clone();
+        async move {
+            for order in [LogOrder::NewestFirst, LogOrder::OldestFirst] {
+                let got = s.logs(&LogQuery { filter: filter.clone(), order, limit: 100, ..Default::default() }).await.unwrap();
+                let mut want: Vec<&str> = expected.to_vec();
+                if order == LogOrder::NewestFirst {
+                    want.reverse();
+                }
+                assert_eq!(got.iter().map(|l| l.event.description.as_str()).collect::<Vec<_>>(), want, "{filter:?} {order:?}");
+            }
+            assert_eq!(s.count_logs(&filter).await.unwrap(), expected.len() as u64, "{filter:?}");
+        }
+    };
+    check(LogFilter::default(), &["0", "1", "2", "3", "4"]).await;
+    check(LogFilter { kind: Some("s".into()), ..Default::default() }, &["0", "1"]).await;
+    check(LogFilter { user_id: Some("u1".into()), ..Default::default() }, &["0", "2", "4"]).await;
+    check(LogFilter { client_id: Some("client-2".into()), ..Default::default() }, &["1", "4"]).await;
+    check(LogFilter { since: Some(NOW + 10), ..Default::default() }, &["1", "2", "3", "4"]).await;
+    check(LogFilter { until: Some(NOW + 30), ..Default::default() }, &["0", "1", "2", "3"]).await;
+    check(LogFilter { since: Some(NOW + 10), until: Some(NOW + 20), ..Default::default() }, &["1", "2"]).await;
+    check(
+        LogFilter {
+            kind: Some("sertft".into()),
+            user_id: Some("u1".into()),
+            client_id: Some("client-2".into()),
+            since: Some(NOW),
+            until: Some(NOW + 40),
+        },
+        &["4"],
+    )
+    .await;
+    check(LogFilter { kind: Some("s".into()), user_id: Some("u1".into()), since: Some(NOW + 1), ..Default::default() }, &[]).await;
+    check(LogFilter { user_id: Some("nobody".into()), ..Default::default() }, &[]).await;
+}
+
+/// 250 events (more than a page of 100): offset pages and keyset chains both see each event
+/// exactly once, in order, in both directions, with and without a filter.
+async fn logs_page_over_more_rows_than_a_page(s: &Db) {
+    const N: i64 = 250;
+    let evs: Vec<Event> = (0..N).map(|i| event(NOW + i, if i % 5 == 0 { "f" } else { "s" }, Some("u"), &i.to_string())).collect();
+    s.record_many(&evs).await.unwrap();
+    for (filter, expected) in [(LogFilter::default(), N), (LogFilter { kind: Some("f".into()), ..Default::default() }, N / 5)] {
+        assert_eq!(s.count_logs(&filter).await.unwrap(), expected as u64);
+        for order in [LogOrder::NewestFirst, LogOrder::OldestFirst] {
+            let mut want: Vec<i64> = (0..N).filter(|i| filter.kind.is_none() || i % 5 == 0).collect();
+            if order == LogOrder::NewestFirst {
+                want.reverse();
+            }
+            // Offset pages of 100.
+            let mut paged = Vec::new();
+            for page in 0.. {
+                let q = LogQuery { filter: filter.clone(), order, offset: page * 100, limit: 100, after: None };
+                let got = s.logs(&q).await.unwrap();
+                assert!(got.len() <= 100);
+                if got.is_empty() {
+                    break;
+                }
+                paged.extend(got.iter().map(|l| l.event.description.parse::<i64>().unwrap()));
+            }
+            assert_eq!(paged, want, "offset pages, {filter:?} {order:?}");
+            // A keyset chain of 100 at a time, each starting after the last log id seen.
+            let mut chained = Vec::new();
+            let mut after = None;
+            loop {
+                let got = s.logs(&LogQuery { filter: filter.clone(), order, after, limit: 100, offset: 0 }).await.unwrap();
+                let Some(last) = got.last() else { break };
+                after = Some(last.log_id.parse().unwrap());
+                chained.extend(got.iter().map(|l| l.event.description.parse::<i64>().unwrap()));
+            }
+            assert_eq!(chained, want, "keyset chain, {filter:?} {order:?}");
+        }
+    }
+}
+
+async fn count_event_users_counts_distinct_existing_users_since(s: &Db) {
+    for id in ["u1", "u2", "u3"] {
+        s.insert_user(&user(id)).await.unwrap();
+    }
+    s.record_many(&[
+        event(NOW - 31 * DAY, "s", Some("u3"), "too old"),
+        event(NOW - 2 * DAY, "s", Some("u1"), "login"),
+        event(NOW - DAY, "s", Some("u1"), "login again"),
+        event(NOW - DAY, "f", Some("u2"), "failed login"),
+        event(NOW, "s", Some("u2"), "login"),
+        event(NOW, "s", Some("deleted-user"), "login of a user since deleted"),
+        event(NOW, "s", None, "no user"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(s.count_event_users("s", NOW - 30 * DAY).await.unwrap(), 2);
+    assert_eq!(s.count_event_users("s", NOW - 40 * DAY).await.unwrap(), 3);
+    assert_eq!(s.count_event_users("s", NOW + 1).await.unwrap(), 0);
+    assert_eq!(s.count_event_users("f", NOW - 30 * DAY).await.unwrap(), 1);
+}
+
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL only: several nodes on one database
 // ---------------------------------------------------------------------------------------------
@@ -1205,6 +1333,10 @@ contract! {
     revoke_family_ids_revokes_exactly_the_live_ones_named,
     an_empty_family_filter_is_refused,
     a_revocation_racing_rotations_loses_nothing,
+    logs_carry_log_id_ip_and_user_agent_and_are_found_by_log_id,
+    logs_are_filtered_by_type_user_client_and_date_range,
+    logs_page_over_more_rows_than_a_page,
+    count_event_users_counts_distinct_existing_users_since,
 }
 
 /// The rotation write with no device recorded.

@@ -111,6 +111,8 @@ impl AppState {
             user_id: r.user_id.map(str::to_string),
             description: r.description.to_string(),
             details: r.details,
+            ip: None,
+            user_agent: None,
         };
         let event = if is_buffered(r.kind) {
             match self.audit.queue.try_send(Queued::Event(event)) {

@@ -373,6 +373,7 @@ mod tests {
             user_id: Some("u".into()),
             description: "d".into(),
             details: serde_json::json!({}),
+            ..Event::default()
         };
         // Old and recent rows interleaved, over several steps.
         let events: Vec<Event> = (0..3 * PURGE_STEP).map(|i| event(if i % 3 == 0 { now } else { old })).collect();

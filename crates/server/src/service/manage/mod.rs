@@ -194,6 +194,8 @@ pub async fn audit(
         user_id: user_id.map(str::to_string),
         description: description.to_string(),
         details,
+        ip: None,
+        user_agent: None,
     };
     store.record(&event).await.map_err(ManageError::from)
 }

@@ -223,6 +223,8 @@ fn revoked_event(f: &Family, now: i64) -> Event {
         user_id: Some(f.user_id.clone()),
         description: "Refresh token revoked".into(),
         details: json!({"initiator": "management", "credential_id": f.id.to_string(), "audience": f.audience}),
+        ip: None,
+        user_agent: None,
     }
 }
 
