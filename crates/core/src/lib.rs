@@ -8,6 +8,7 @@ pub mod client;
 pub mod crypto;
 pub mod error;
 pub mod family;
+pub mod iso8601;
 pub mod jws;
 pub mod oauth;
 pub mod password;
