@@ -1,11 +1,16 @@
 //! Where a request came from (peer address and `User-Agent`), as recorded on sessions, refresh
 //! tokens and audit events. Neither is trusted for any decision; both are capped in length.
+//!
+//! [`scope`] wraps every request: what it computes is the [`SeenFrom`] of the request's handlers
+//! and, through `service::audit::seen_in`, the origin of every audit event the request records.
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::header;
+use axum::extract::{ConnectInfo, FromRequestParts, Request};
 use axum::http::request::Parts;
+use axum::http::{Extensions, HeaderMap, header};
+use axum::middleware::Next;
+use axum::response::Response;
 use ratchet_store::Seen;
 
 /// Longest user agent kept (longer ones are cut at a character boundary).
@@ -18,14 +23,29 @@ impl<S: Send + Sync> FromRequestParts<S> for SeenFrom {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(a)| a.ip().to_string());
-        let user_agent = parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|ua| {
-            let mut end = ua.len().min(MAX_USER_AGENT);
-            while !ua.is_char_boundary(end) {
-                end -= 1;
-            }
-            ua[..end].to_string()
-        });
-        Ok(SeenFrom(Seen { ip, user_agent }))
+        match parts.extensions.get::<Seen>() {
+            Some(seen) => Ok(SeenFrom(seen.clone())),
+            None => Ok(SeenFrom(seen_of(&parts.extensions, &parts.headers))),
+        }
     }
+}
+
+fn seen_of(extensions: &Extensions, headers: &HeaderMap) -> Seen {
+    let ip = extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(a)| a.ip().to_string());
+    let user_agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|ua| {
+        let mut end = ua.len().min(MAX_USER_AGENT);
+        while !ua.is_char_boundary(end) {
+            end -= 1;
+        }
+        ua[..end].to_string()
+    });
+    Seen { ip, user_agent }
+}
+
+/// Middleware: serves the request with its [`Seen`] in its extensions and as the origin of the
+/// audit events it records.
+pub async fn scope(mut req: Request, next: Next) -> Response {
+    let seen = seen_of(req.extensions(), req.headers());
+    req.extensions_mut().insert(seen.clone());
+    crate::service::audit::seen_in(seen, next.run(req)).await
 }

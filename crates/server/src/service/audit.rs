@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use ratchet_core::audit::EventType;
-use ratchet_store::{Event, Store};
+use ratchet_store::{Event, Seen, Store};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
@@ -90,6 +90,16 @@ fn is_buffered(kind: EventType) -> bool {
     matches!(kind, RefreshExchanged | CodeExchanged | LoginSucceeded | SilentAuthSucceeded | LogoutSucceeded | ClientCredentialsExchanged)
 }
 
+tokio::task_local! {
+    /// Where the request being served came from (set for each request by `http::seen::scope`).
+    static SEEN: Seen;
+}
+
+/// Runs `f` (a request being served) with `seen` as the origin of the events it records.
+pub async fn seen_in<F: std::future::Future>(seen: Seen, f: F) -> F::Output {
+    SEEN.scope(seen, f).await
+}
+
 /// One audit event about to be recorded.
 pub struct Record<'a> {
     pub kind: EventType,
@@ -100,9 +110,11 @@ pub struct Record<'a> {
 }
 
 impl AppState {
-    /// Records an event and counts it. A failure to write the trail is logged, never fatal to
+    /// Records an event and counts it, with the ip address and user agent of the request being
+    /// served if any (see [`seen_in`]). A failure to write the trail is logged, never fatal to
     /// the request that caused it.
     pub async fn record(&self, r: Record<'_>) {
+        let seen = SEEN.try_with(Seen::clone).unwrap_or_default();
         *self.audit.counts.lock().unwrap_or_else(|p| p.into_inner()).entry(r.kind).or_default() += 1;
         let event = Event {
             at: self.now(),
@@ -111,8 +123,8 @@ impl AppState {
             user_id: r.user_id.map(str::to_string),
             description: r.description.to_string(),
             details: r.details,
-            ip: None,
-            user_agent: None,
+            ip: seen.ip,
+            user_agent: seen.user_agent,
         };
         let event = if is_buffered(r.kind) {
             match self.audit.queue.try_send(Queued::Event(event)) {
