@@ -83,7 +83,8 @@ pub fn parse(s: &str, fill: Fill) -> Option<UnixTime> {
     } else {
         (time, 0)
     };
-    let clock = clock.split_once('.').map_or(clock, |(c, frac)| if !frac.is_empty() && frac.bytes().all(|b| b.is_ascii_digit()) { c } else { "" });
+    let clock =
+        clock.split_once('.').map_or(clock, |(c, frac)| if !frac.is_empty() && frac.bytes().all(|b| b.is_ascii_digit()) { c } else { "" });
     let mut hms = clock.split(':');
     let h = digits(hms.next()?, 2)?;
     let min = digits(hms.next()?, 2)?;
@@ -130,9 +131,25 @@ mod tests {
     #[test]
     fn refuses_what_is_not_a_real_date_time() {
         for bad in [
-            "", "2023", "2023-11", "23-11-14", "2023-13-01", "2023-02-29", "2023-11-31", "2023-00-10", "2023-11-14T24:00",
-            "2023-11-14T22:60", "2023-11-14T22:13:61", "2023-11-14T22", "2023-11-14T22:13:20+25:00", "2023-11-14T22:13:20.Z",
-            "2023-11-14T22:13:20X", "now", "2023-11-14 22:13:20", "+2023-11-14", "2023-11-14T22:13:20+0100",
+            "",
+            "2023",
+            "2023-11",
+            "23-11-14",
+            "2023-13-01",
+            "2023-02-29",
+            "2023-11-31",
+            "2023-00-10",
+            "2023-11-14T24:00",
+            "2023-11-14T22:60",
+            "2023-11-14T22:13:61",
+            "2023-11-14T22",
+            "2023-11-14T22:13:20+25:00",
+            "2023-11-14T22:13:20.Z",
+            "2023-11-14T22:13:20X",
+            "now",
+            "2023-11-14 22:13:20",
+            "+2023-11-14",
+            "2023-11-14T22:13:20+0100",
         ] {
             assert_eq!(parse(bad, Fill::Start), None, "{bad:?}");
         }
