@@ -11,7 +11,7 @@ use ratchet_core::client::{
     Api, AppType, AudiencePolicy, Client, ExpirationType, NewClient, RefreshTokenPolicy, RotationType, normalize_origins,
 };
 use ratchet_core::secret::{Secret, hash, random_id, random_token};
-use ratchet_store::{EventQuery, Store, User};
+use ratchet_store::{Store, User};
 use serde_json::{Value, json};
 
 use crate::clock::{Clock, SystemClock};
@@ -20,6 +20,7 @@ use crate::service::manage::refresh_tokens::RevokeTarget;
 use crate::service::manage::sessions::SessionView;
 use crate::service::manage::users::{CONNECTION, NewUser, UserChanges, UserView};
 use crate::service::manage::{Checkpoint, Chunk, ManageError, Management, Page};
+use crate::service::manage::logs::{LogService, parse_search};
 
 #[derive(Parser, Debug)]
 #[command(name = "ratchet", version, about = "A self-hosted OAuth 2.0 / OpenID Connect server with refresh-token rotation")]
@@ -322,12 +323,20 @@ pub enum ApisCmd {
 
 #[derive(Args, Debug)]
 pub struct LogsArgs {
+    /// Only events of this Auth0 log event type (s, f, sertft, fertft, ferrt, srrt, sapi, …).
     #[arg(long = "type")]
     pub kind: Option<String>,
+    /// Only events of this user id.
     #[arg(long)]
     pub user: Option<String>,
+    /// A search as the Management API takes it: type:CODE, user_id:ID, client_id:ID and
+    /// date:[FROM TO TO] (ISO 8601 dates or *), joined by spaces or AND.
+    #[arg(long)]
+    pub search: Option<String>,
+    /// How many events at most (newest first).
     #[arg(long, default_value_t = 100)]
     pub limit: u32,
+    /// Print {"logs": [...]} with Auth0's log event objects.
     #[arg(long)]
     pub json: bool,
 }
@@ -414,23 +423,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print(json, &serde_json::to_value(&api)?, || format!("created API {} ({})", api.identifier, api.id));
             Ok(())
         }
-        Command::Logs(args) => {
-            let store = ratchet_store::open(&cli.database).await?;
-            let events = store.events(&EventQuery { kind: args.kind, user_id: args.user, limit: args.limit }).await?;
-            let items: Vec<Value> = events
-                .iter()
-                .map(|e| json!({"date": e.at, "type": e.kind, "description": e.description, "client_id": e.client_id, "user_id": e.user_id, "details": e.details}))
-                .collect();
-            if args.json {
-                println!("{}", json!({"logs": items}));
-            } else {
-                for e in &events {
-                    println!("{}\t{}\t{}\t{}\t{}", e.at, e.kind, e.user_id.as_deref().unwrap_or("-"), e.description, e.details);
-                }
+        Command::Logs(args) => logs(ratchet_store::open(&cli.database).await?, clock, args).await,
+    }
+}
+
+/// `ratchet logs`: the newest events of a search, through the management layer's log service.
+async fn logs(store: Arc<dyn Store>, clock: Arc<dyn Clock>, args: LogsArgs) -> anyhow::Result<()> {
+    let mut filter = parse_search(args.search.as_deref().unwrap_or_default())?;
+    for (flag, value, slot) in [("--type", args.kind, &mut filter.kind), ("--user", args.user, &mut filter.user_id)] {
+        if let Some(v) = value {
+            if slot.is_some() {
+                bail!("{flag} repeats a term of --search");
             }
-            Ok(())
+            *slot = Some(v);
         }
     }
+    let logs = LogService::new(store, clock).latest(&filter, args.limit).await?;
+    if args.json {
+        println!("{}", json!({ "logs": logs }));
+    } else {
+        for l in &logs {
+            println!("{}\t{}\t{}\t{}\t{}", l.date, l.kind, l.user_id.as_deref().unwrap_or("-"), l.description, l.details);
+        }
+    }
+    Ok(())
 }
 
 async fn clients(store: &dyn Store, cmd: ClientsCmd, now: i64) -> anyhow::Result<()> {

@@ -100,6 +100,11 @@ pub async fn seen_in<F: std::future::Future>(seen: Seen, f: F) -> F::Output {
     SEEN.scope(seen, f).await
 }
 
+/// Where the request being served came from; empty outside a request (the CLI, background tasks).
+pub fn current_seen() -> Seen {
+    SEEN.try_with(Seen::clone).unwrap_or_default()
+}
+
 /// One audit event about to be recorded.
 pub struct Record<'a> {
     pub kind: EventType,
@@ -114,7 +119,7 @@ impl AppState {
     /// served if any (see [`seen_in`]). A failure to write the trail is logged, never fatal to
     /// the request that caused it.
     pub async fn record(&self, r: Record<'_>) {
-        let seen = SEEN.try_with(Seen::clone).unwrap_or_default();
+        let seen = current_seen();
         *self.audit.counts.lock().unwrap_or_else(|p| p.into_inner()).entry(r.kind).or_default() += 1;
         let event = Event {
             at: self.now(),

@@ -36,8 +36,10 @@ use crate::config::ManagementConfig;
 use crate::service::audit::Record;
 use crate::service::manage::{Checkpoint, Chunk, DEFAULT_PER_PAGE, ManageError, Page};
 
+pub mod logs;
 pub mod refresh_tokens;
 pub mod sessions;
+pub mod stats;
 pub mod users;
 
 /// Largest management request body (Auth0's limit).
@@ -388,6 +390,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(users::routes())
         .merge(refresh_tokens::routes())
         .merge(sessions::routes())
+        .merge(logs::routes())
+        .merge(stats::routes())
         .split_for_parts()
 }
 

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::clock::Clock;
 
+pub mod logs;
 pub mod refresh_tokens;
 pub mod sessions;
 pub mod users;
@@ -187,6 +188,7 @@ pub async fn audit(
     user_id: Option<&str>,
     details: Value,
 ) -> ManageResult<()> {
+    let seen = crate::service::audit::current_seen();
     let event = Event {
         at,
         kind: kind.code().to_string(),
@@ -194,8 +196,8 @@ pub async fn audit(
         user_id: user_id.map(str::to_string),
         description: description.to_string(),
         details,
-        ip: None,
-        user_agent: None,
+        ip: seen.ip,
+        user_agent: seen.user_agent,
     };
     store.record(&event).await.map_err(ManageError::from)
 }
@@ -210,6 +212,7 @@ pub struct Management {
     pub users: users::UserService,
     pub refresh_tokens: refresh_tokens::RefreshTokenService,
     pub sessions: sessions::SessionService,
+    pub logs: logs::LogService,
 }
 
 impl Management {
@@ -218,6 +221,7 @@ impl Management {
             users: users::UserService::new(store.clone(), clock.clone()),
             refresh_tokens: refresh_tokens::RefreshTokenService::new(store.clone(), clock.clone(), &issuer),
             sessions: sessions::SessionService::new(store.clone(), clock.clone()),
+            logs: logs::LogService::new(store.clone(), clock.clone()),
             store,
             clock,
             issuer,
