@@ -106,7 +106,9 @@ export async function startRatchet() {
     });
     const host = url.slice('http://'.length);
     const audience = `https://${host}/api/v2/`;
-    const cli = async (...args) => parseJson(await run(['--database', database, ...args, '--json'], env), args.slice(0, 2).join(' '));
+    // The CLI learns the issuer (which names the Management API) from RATCHET_ISSUER.
+    const cliEnv = { ...env, RATCHET_ISSUER: `${url}/` };
+    const cli = async (...args) => parseJson(await run(['--database', database, ...args, '--json'], cliEnv), args.slice(0, 2).join(' '));
     const m2m = await cli('clients', 'create', '--name', 'management sdk tests', '--type', 'm2m');
     if (!m2m.client_id || !m2m.client_secret) throw new Error(`clients create --type m2m: no client_id/client_secret in ${JSON.stringify(m2m)}`);
     await cli('client-grants', 'create', '--client-id', m2m.client_id, '--audience', audience, ...MANAGEMENT_SCOPES.flatMap((s) => ['--scope', s]));
