@@ -39,7 +39,10 @@ async fn checkpoint_pages_cost_the_same_from_first_to_last() {
         let mut read = 0usize;
         loop {
             let started = Instant::now();
-            let page = store.logs(&LogQuery { filter: filter.clone(), order: LogOrder::OldestFirst, after, offset: 0, limit: PAGE }).await.unwrap();
+            let page = store
+                .logs(&LogQuery { filter: filter.clone(), order: LogOrder::OldestFirst, after, offset: 0, limit: PAGE })
+                .await
+                .unwrap();
             times.push(started.elapsed());
             let Some(last) = page.last() else { break };
             after = Some(last.log_id.parse().unwrap());
@@ -59,7 +62,13 @@ async fn checkpoint_pages_cost_the_same_from_first_to_last() {
     let mut times = Vec::new();
     for page in 0..10u64 {
         let started = Instant::now();
-        let q = LogQuery { filter: LogFilter::default(), order: LogOrder::NewestFirst, after: None, offset: page * u64::from(PAGE), limit: PAGE };
+        let q = LogQuery {
+            filter: LogFilter::default(),
+            order: LogOrder::NewestFirst,
+            after: None,
+            offset: page * u64::from(PAGE),
+            limit: PAGE,
+        };
         assert_eq!(store.logs(&q).await.unwrap().len(), PAGE as usize);
         times.push(started.elapsed());
     }
