@@ -16,11 +16,11 @@ use serde_json::{Value, json};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, DemoConfig, ManagementConfig, parse_issuer};
+use crate::service::manage::logs::{LogService, parse_search};
 use crate::service::manage::refresh_tokens::RevokeTarget;
 use crate::service::manage::sessions::SessionView;
 use crate::service::manage::users::{CONNECTION, NewUser, UserChanges, UserView};
 use crate::service::manage::{Checkpoint, Chunk, ManageError, Management, Page};
-use crate::service::manage::logs::{LogService, parse_search};
 
 #[derive(Parser, Debug)]
 #[command(name = "ratchet", version, about = "A self-hosted OAuth 2.0 / OpenID Connect server with refresh-token rotation")]

@@ -216,6 +216,7 @@ impl RefreshTokenService {
 }
 
 fn revoked_event(f: &Family, now: i64) -> Event {
+    let seen = crate::service::audit::current_seen();
     Event {
         at: now,
         kind: EventType::RefreshRevoked.code().into(),
@@ -223,8 +224,8 @@ fn revoked_event(f: &Family, now: i64) -> Event {
         user_id: Some(f.user_id.clone()),
         description: "Refresh token revoked".into(),
         details: json!({"initiator": "management", "credential_id": f.id.to_string(), "audience": f.audience}),
-        ip: None,
-        user_agent: None,
+        ip: seen.ip,
+        user_agent: seen.user_agent,
     }
 }
 
