@@ -6,6 +6,7 @@ mod support;
 mod authorize;
 mod cli;
 mod login;
+mod m2m;
 mod malformed;
 mod management;
 mod mgmt_refresh_tokens;
