@@ -3,6 +3,7 @@
 
 mod support;
 
+mod api_permissions;
 mod authorize;
 mod cli;
 mod login;
