@@ -59,6 +59,8 @@ pub struct RefreshChanges {
     pub absolute_lifetime: Option<u32>,
     pub idle_lifetime: Option<u32>,
     pub non_expiring: bool,
+    /// Replaces `policies` (multi-resource refresh tokens) when given.
+    pub policies: Option<Vec<AudiencePolicy>>,
 }
 
 impl RefreshChanges {
@@ -86,6 +88,9 @@ impl RefreshChanges {
         }
         if self.non_expiring {
             (p.expiration_type, p.infinite_token_lifetime, p.infinite_idle_token_lifetime) = (ExpirationType::NonExpiring, true, true);
+        }
+        if let Some(policies) = &self.policies {
+            p.policies = policies.clone();
         }
         p
     }
@@ -148,9 +153,15 @@ impl ClientService {
 
     /// Creates a client with a fresh id and, for a confidential client, a fresh secret.
     pub async fn create(&self, spec: ClientSpec) -> Result<WithSecret, ManageError> {
+        self.create_with_id(hex::encode(random_bytes::<16>()), spec).await
+    }
+
+    /// Creates a client with a chosen id (seeding well-known clients such as the demo SPA's);
+    /// 409 when the id is taken.
+    pub async fn create_with_id(&self, client_id: String, spec: ClientSpec) -> Result<WithSecret, ManageError> {
         let app_type = spec.app_type.unwrap_or(AppType::Spa);
         let mut client = Client::new(
-            hex::encode(random_bytes::<16>()),
+            client_id,
             NewClient {
                 name: spec.name,
                 app_type: Some(app_type),
