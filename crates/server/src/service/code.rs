@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::error::OAuthError;
 use crate::http::params::Params;
 use crate::service::audit::Record;
-use crate::service::manage::client_grants::M2mDenied;
+use crate::service::manage::client_grants::{M2mAccess, M2mDenied};
 use crate::service::tokens::{Grant, TokenResponse};
 
 /// At most this many live families per user per client; the oldest are evicted (Auth0's limit).
@@ -143,12 +143,25 @@ impl AppState {
         }
         let audience = p.require("audience")?;
         let requested = p.get("scope").map(Scope::parse).transpose().map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
-        let access = match self.manage.client_grants.m2m_access(&client.client_id, audience, requested.as_ref()).await {
-            Ok(a) => a,
-            Err(M2mDenied::UnknownAudience) => return Err(OAuthError::access_denied(format!("Service not found: {audience}"))),
-            Err(M2mDenied::NoGrant) => return Err(OAuthError::access_denied(no_grant(audience))),
+        let denied = match self.manage.client_grants().m2m_access(&client.client_id, audience, requested.as_ref()).await {
+            Ok(access) => return self.m2m_token(client, audience, access).await,
+            Err(M2mDenied::UnknownAudience) => OAuthError::access_denied(format!("Service not found: {audience}")),
+            Err(M2mDenied::NoGrant) => OAuthError::access_denied(no_grant(audience)),
             Err(M2mDenied::Store(e)) => return Err(e.into()),
         };
+        self.record(Record {
+            kind: EventType::ClientCredentialsFailed,
+            description: &denied.description,
+            client_id: Some(&client.client_id),
+            user_id: None,
+            details: json!({"audience": audience}),
+        })
+        .await;
+        Err(denied)
+    }
+
+    /// Signs the access token `client_credentials` issues for `access`.
+    async fn m2m_token(&self, client: &Client, audience: &str, access: M2mAccess) -> Result<TokenResponse, OAuthError> {
         let lifetime = i64::from(access.audience.api().token_lifetime);
         let now = self.now();
         let scope = access.scope.to_string();
@@ -157,14 +170,16 @@ impl AppState {
             "iat": now, "exp": now + lifetime, "scope": scope, "gty": "client-credentials", "azp": client.client_id,
             "jti": random_id(""),
         });
-        Ok(TokenResponse {
-            access_token: self.keys.signing.sign(&claims)?,
-            token_type: "Bearer".into(),
-            expires_in: lifetime,
-            scope,
-            id_token: None,
-            refresh_token: None,
+        let access_token = self.keys.signing.sign(&claims)?;
+        self.record(Record {
+            kind: EventType::ClientCredentialsExchanged,
+            description: "Client credentials exchanged for an access token",
+            client_id: Some(&client.client_id),
+            user_id: None,
+            details: json!({"audience": audience, "scope": scope}),
         })
+        .await;
+        Ok(TokenResponse { access_token, token_type: "Bearer".into(), expires_in: lifetime, scope, id_token: None, refresh_token: None })
     }
 }
 

@@ -36,6 +36,9 @@ use crate::config::ManagementConfig;
 use crate::service::audit::Record;
 use crate::service::manage::{Checkpoint, Chunk, DEFAULT_PER_PAGE, ManageError, Page};
 
+pub mod client_grants;
+pub mod clients;
+pub mod resource_servers;
 pub mod refresh_tokens;
 pub mod sessions;
 pub mod users;
@@ -385,6 +388,9 @@ impl Modify for BearerScheme {
 /// each registering its handlers with `utoipa_axum::routes!` so route and description cannot part.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(clients::routes())
+        .merge(resource_servers::routes())
+        .merge(client_grants::routes())
         .merge(users::routes())
         .merge(refresh_tokens::routes())
         .merge(sessions::routes())

@@ -1,9 +1,9 @@
 //! APIs (Auth0 "resource servers"): the registered ones, whose `scopes` are their permissions,
 //! and the Management API itself, a system API that is listed but cannot be changed.
 //!
-//! The Management API's identifier is `{issuer}api/v2/`. Auth0's SDKs always ask for
-//! `https://{host}/api/v2/` (even when they talk plain http to a local server), so that spelling,
-//! with the issuer's host and port, names the same API; tokens carry the audience as requested.
+//! The Management API's identifier is `{issuer}api/v2/`; `https://{host[:port]}/api/v2/`, which
+//! Auth0's SDKs ask for whatever the scheme, names the same API (see
+//! [`super::is_management_audience`]); tokens carry the audience as requested.
 
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ use ratchet_store::{Store, StoreError, Window};
 
 use crate::clock::Clock;
 
-use super::{Checkpoint, Chunk, Listed, ManageError, Page, Resource};
+use super::{Checkpoint, Chunk, Listed, ManageError, Management, Page, Resource, is_management_audience, management_identifier};
 
 /// The Management API's permissions (Auth0's scopes for the endpoints Ratchet offers).
 pub const MANAGEMENT_API_SCOPES: &[&str] = &[
@@ -127,7 +127,14 @@ fn check_alg(alg: Option<&str>) -> Result<(), ManageError> {
 }
 
 fn system_api_is_immutable() -> ManageError {
-    ManageError::Invalid("The Management API is a system API and cannot be changed or deleted".into())
+    ManageError::Forbidden("The Management API is a system resource server and cannot be changed or deleted".into())
+}
+
+impl Management {
+    /// APIs (resource servers).
+    pub fn apis(&self) -> ApiService {
+        ApiService::new(self.store.clone(), self.clock.clone(), self.issuer.clone())
+    }
 }
 
 impl ApiService {
@@ -137,21 +144,12 @@ impl ApiService {
 
     /// The Management API's canonical identifier, `{issuer}api/v2/`.
     pub fn management_identifier(&self) -> String {
-        format!("{}api/v2/", self.issuer)
+        management_identifier(&self.issuer)
     }
 
-    /// Whether `audience` names the Management API: `{issuer}api/v2/`, or
-    /// `https://{issuer host[:port]}/api/v2/` as Auth0's SDKs spell it.
+    /// Whether `audience` names the Management API (either spelling).
     pub fn is_management_audience(&self, audience: &str) -> bool {
-        if audience == self.management_identifier() {
-            return true;
-        }
-        let Some(host) = self.issuer.host_str() else { return false };
-        let authority = match self.issuer.port() {
-            Some(p) => format!("{host}:{p}"),
-            None => host.to_string(),
-        };
-        audience == format!("https://{authority}/api/v2/")
+        is_management_audience(&self.issuer, audience)
     }
 
     /// The Management API as a resource server.
