@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Args, Parser, Subcommand};
 use ratchet_core::client::{ApiScope, AppType, AudiencePolicy, Client, RotationType, normalize_origins};
-use ratchet_core::secret::{Secret, random_id};
+use ratchet_core::secret::Secret;
 use ratchet_store::{ClientGrant, ClientGrantFilter, EventQuery, Store, User};
 use serde_json::{Value, json};
 

@@ -17,10 +17,10 @@ use serde_json::json;
 use crate::app::AppState;
 use crate::config::DemoConfig;
 use crate::service::manage::ManageError;
-use crate::service::manage::users::{CONNECTION, NewUser};
-use ratchet_core::secret::Secret;
 use crate::service::manage::apis::NewApi;
 use crate::service::manage::clients::{ClientChanges, ClientSpec};
+use crate::service::manage::users::{CONNECTION, NewUser};
+use ratchet_core::secret::Secret;
 
 pub const DEMO_CLIENT_ID: &str = "ratchet-demo-spa";
 pub const DEMO_EMAIL: &str = "demo@example.com";
@@ -54,7 +54,6 @@ pub async fn start(state: &AppState, demo: &DemoConfig) -> anyhow::Result<()> {
 
 async fn seed(state: &AppState, spa_origin: &str) -> anyhow::Result<()> {
     let store = &state.store;
-    let now = state.now();
     let localhost = spa_origin.replace("127.0.0.1", "localhost");
     // With and without the slash: the seed's default redirect_uri is `window.location.origin`.
     let urls = vec![format!("{spa_origin}/"), format!("{localhost}/"), spa_origin.to_string(), localhost.clone()];

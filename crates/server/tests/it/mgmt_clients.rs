@@ -75,7 +75,11 @@ async fn refresh_token_settings_are_validated_as_the_cli_validates_them() {
         (json!({"rotation_type": "rotating", "expiration_type": "expiring", "token_lifetime": 0}), "token_lifetime"),
         (json!({"rotation_type": "sometimes", "expiration_type": "expiring"}), "rotation_type"),
         (json!({"expiration_type": "expiring"}), "rotation_type"),
-        (json!({"rotation_type": "rotating", "expiration_type": "expiring", "policies": []}), "policies"),
+        (
+            json!({"rotation_type": "rotating", "expiration_type": "expiring", "policies": [{"audience": "has space", "scope": []}]}),
+            "audience",
+        ),
+        (json!({"rotation_type": "rotating", "expiration_type": "expiring", "mystery": 1}), "mystery"),
     ] {
         let (s, body) = call(&app, Method::PATCH, &path, &t, Some(json!({"refresh_token": bad}))).await;
         assert_eq!((s, body["errorCode"].as_str()), (400, Some("invalid_body")), "{bad}: {body}");

@@ -6,7 +6,7 @@
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use ratchet_core::client::{AppType, AuthMethod, Client, ExpirationType, GrantType, RefreshTokenPolicy, RotationType};
+use ratchet_core::client::{AppType, AudiencePolicy, AuthMethod, Client, ExpirationType, GrantType, RefreshTokenPolicy, RotationType};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -111,6 +111,9 @@ pub struct RefreshTokenBody {
     /// Inactivity lifetime in seconds (1 … 31557600).
     pub idle_token_lifetime: Option<u32>,
     pub infinite_idle_token_lifetime: Option<bool>,
+    /// Multi-resource refresh tokens: `[{audience, scope}]`; replaces the list when given.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub policies: Option<Vec<AudiencePolicy>>,
 }
 
 impl RefreshTokenBody {
@@ -135,6 +138,9 @@ impl RefreshTokenBody {
         }
         if let Some(v) = self.infinite_idle_token_lifetime {
             p.infinite_idle_token_lifetime = v;
+        }
+        if let Some(v) = self.policies {
+            p.policies = v;
         }
         p
     }

@@ -38,8 +38,8 @@ use crate::service::manage::{Checkpoint, Chunk, DEFAULT_PER_PAGE, ManageError, P
 
 pub mod client_grants;
 pub mod clients;
-pub mod resource_servers;
 pub mod refresh_tokens;
+pub mod resource_servers;
 pub mod sessions;
 pub mod users;
 

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use ratchet_core::client::{
-    AppType, AuthMethod, Client, ExpirationType, GrantType, NewClient, RefreshTokenPolicy, RotationType, normalize_origins,
+    AppType, AudiencePolicy, AuthMethod, Client, ExpirationType, GrantType, NewClient, RefreshTokenPolicy, RotationType, normalize_origins,
 };
 use ratchet_core::secret::{Secret, hash, random_bytes, random_token};
 use ratchet_store::{Store, StoreError, Window};
