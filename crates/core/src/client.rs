@@ -312,6 +312,43 @@ pub struct Api {
     pub allow_offline_access: bool,
     /// Access-token lifetime in seconds (Auth0 default 86400, max 2592000).
     pub token_lifetime: u32,
+    /// The API's permissions: scopes a client may be granted for it (at `/authorize`, or by a
+    /// client grant for `client_credentials`).
+    #[serde(default)]
+    pub scopes: Vec<ApiScope>,
+}
+
+/// One permission of an API (Auth0's `{value, description}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiScope {
+    pub value: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// At most this many permissions per API.
+pub const MAX_API_SCOPES: usize = 1000;
+
+impl ApiScope {
+    /// Parses the CLI spelling `VALUE[=description]`.
+    pub fn parse(s: &str) -> Result<Self, CoreError> {
+        let (value, description) = s.split_once('=').unwrap_or((s, ""));
+        let scope = ApiScope { value: value.to_string(), description: description.to_string() };
+        scope.validate()?;
+        Ok(scope)
+    }
+
+    /// A scope token (RFC 6749 §3.3) of at most 280 characters, a description of at most 500.
+    pub fn validate(&self) -> Result<(), CoreError> {
+        let token_char = |b: u8| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b);
+        if self.value.is_empty() || self.value.len() > 280 || !self.value.bytes().all(token_char) {
+            return Err(CoreError::invalid(format!("scope value {:?} must be 1 to 280 characters without spaces or quotes", self.value)));
+        }
+        if self.description.chars().count() > 500 {
+            return Err(CoreError::invalid(format!("the description of scope {} must be at most 500 characters", self.value)));
+        }
+        Ok(())
+    }
 }
 
 pub const MAX_ACCESS_TOKEN_LIFETIME: u32 = 2_592_000;
@@ -331,7 +368,40 @@ impl Api {
         if !(1..=MAX_ACCESS_TOKEN_LIFETIME).contains(&token_lifetime) {
             return Err(CoreError::invalid(format!("token lifetime must be between 1 and {MAX_ACCESS_TOKEN_LIFETIME} seconds")));
         }
-        Ok(Api { id, name: name.unwrap_or_else(|| identifier.clone()), identifier, allow_offline_access, token_lifetime })
+        Ok(Api {
+            id,
+            name: name.unwrap_or_else(|| identifier.clone()),
+            identifier,
+            allow_offline_access,
+            token_lifetime,
+            scopes: Vec::new(),
+        })
+    }
+
+    /// Checks every invariant of an API: name, lifetime and permissions (each valid, no
+    /// duplicates, at most [`MAX_API_SCOPES`]).
+    pub fn validate(&self) -> Result<(), CoreError> {
+        if self.name.trim().is_empty() || self.name.chars().count() > 200 {
+            return Err(CoreError::invalid("name must be 1 to 200 characters"));
+        }
+        if !(1..=MAX_ACCESS_TOKEN_LIFETIME).contains(&self.token_lifetime) {
+            return Err(CoreError::invalid(format!("token lifetime must be between 1 and {MAX_ACCESS_TOKEN_LIFETIME} seconds")));
+        }
+        if self.scopes.len() > MAX_API_SCOPES {
+            return Err(CoreError::invalid(format!("an API has at most {MAX_API_SCOPES} scopes")));
+        }
+        for (i, s) in self.scopes.iter().enumerate() {
+            s.validate()?;
+            if self.scopes[..i].iter().any(|o| o.value == s.value) {
+                return Err(CoreError::invalid(format!("scope {} is listed twice", s.value)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `scope` is one of this API's permissions.
+    pub fn defines(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s.value == scope)
     }
 }
 
@@ -393,6 +463,20 @@ mod tests {
             p.policies = bad;
             assert!(p.validate(AppType::Spa).is_err(), "{:?}", p.policies);
         }
+    }
+
+    #[test]
+    fn api_scopes_parse_and_must_be_unique_tokens() {
+        let s = ApiScope::parse("read:messages=Read your messages").unwrap();
+        assert_eq!((s.value.as_str(), s.description.as_str()), ("read:messages", "Read your messages"));
+        assert_eq!(ApiScope::parse("write:x").unwrap().description, "");
+        assert!(ApiScope::parse("=nothing").is_err());
+        assert!(ApiScope::parse("has space").is_err());
+        let mut api = Api::new("a".into(), "https://api.example".into(), None, false, None).unwrap();
+        api.scopes = vec![ApiScope::parse("read:x").unwrap(), ApiScope::parse("read:x=again").unwrap()];
+        assert!(api.validate().is_err());
+        api.scopes.pop();
+        assert!(api.validate().is_ok() && api.defines("read:x") && !api.defines("write:x"));
     }
 
     #[test]

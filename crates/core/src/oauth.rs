@@ -31,7 +31,17 @@ impl Scope {
 
     /// Keeps only the scopes this server supports.
     pub fn supported(&self) -> Scope {
-        Scope(self.0.iter().filter(|t| SUPPORTED_SCOPES.contains(&t.as_str())).cloned().collect())
+        self.retain(|t| SUPPORTED_SCOPES.contains(&t))
+    }
+
+    /// Keeps only the scopes for which `keep` holds, in order.
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) -> Scope {
+        Scope(self.0.iter().filter(|t| keep(t)).cloned().collect())
+    }
+
+    /// The scope tokens, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
     }
 
     pub fn contains(&self, s: &str) -> bool {

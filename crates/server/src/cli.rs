@@ -5,22 +5,23 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Args, Parser, Subcommand};
-use ratchet_core::client::{
-    Api, AppType, AudiencePolicy, Client, ExpirationType, NewClient, RefreshTokenPolicy, RotationType, normalize_origins,
-};
-use ratchet_core::secret::{Secret, hash, random_id, random_token};
-use ratchet_store::{Store, User};
+use ratchet_core::client::{ApiScope, AppType, AudiencePolicy, Client, RotationType, normalize_origins};
+use ratchet_core::secret::Secret;
+use ratchet_store::{ClientGrant, ClientGrantFilter, Store, User};
 use serde_json::{Value, json};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, DemoConfig, ManagementConfig, parse_issuer};
+use crate::service::manage::apis::{ApiChanges, NewApi, ResourceServer};
+use crate::service::manage::client_grants::NewClientGrant;
+use crate::service::manage::clients::{ClientChanges, ClientSpec, RefreshChanges, RefreshUpdate, WithSecret};
 use crate::service::manage::logs::{LogService, parse_search};
 use crate::service::manage::refresh_tokens::RevokeTarget;
 use crate::service::manage::sessions::SessionView;
 use crate::service::manage::users::{CONNECTION, NewUser, UserChanges, UserView};
-use crate::service::manage::{Checkpoint, Chunk, ManageError, Management, Page};
+use crate::service::manage::{Checkpoint, Chunk, ManageError, Management, Page, Resource};
 
 #[derive(Parser, Debug)]
 #[command(name = "ratchet", version, about = "A self-hosted OAuth 2.0 / OpenID Connect server with refresh-token rotation")]
@@ -44,7 +45,7 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     Users(UsersCmd),
-    /// Manage APIs (resource servers).
+    /// Manage APIs (resource servers) and their permissions.
     #[command(subcommand)]
     Apis(ApisCmd),
     /// List and end users' sessions (single sign-on at this server).
@@ -53,6 +54,10 @@ pub enum Command {
     /// List and revoke users' refresh tokens (one per family: every rotation of it).
     #[command(subcommand, name = "refresh-tokens")]
     RefreshTokens(RefreshTokensCmd),
+    /// Manage client grants: which API a machine-to-machine client may get tokens for, with
+    /// which scopes.
+    #[command(subcommand, name = "client-grants")]
+    ClientGrants(ClientGrantsCmd),
     /// Read the audit trail (newest first).
     Logs(LogsArgs),
 }
@@ -83,7 +88,7 @@ pub struct ServeArgs {
 
 #[derive(Args, Debug, Default, Clone)]
 pub struct RefreshFlags {
-    /// rotating | non-rotating
+    /// Refresh-token rotation: rotating | non-rotating.
     #[arg(long, env = "RATCHET_ROTATION")]
     pub rotation: Option<String>,
     /// Seconds during which the previous refresh token yields the same successor (0 = off).
@@ -104,53 +109,86 @@ pub struct RefreshFlags {
     pub refresh_policies: Vec<String>,
 }
 
-/// A client's URL lists (Allowed Callback URLs, Allowed Logout URLs, Allowed Web Origins).
+// A client's URL lists (Allowed Callback URLs, Allowed Logout URLs, Allowed Web Origins).
 #[derive(Args, Debug, Default, Clone)]
 pub struct UrlFlags {
+    /// An Allowed Callback URL (repeatable): a redirect_uri must equal one exactly.
     #[arg(long = "callback")]
     pub callbacks: Vec<String>,
+    /// An Allowed Logout URL (repeatable): where logout may return to.
     #[arg(long = "logout-url")]
     pub logout_urls: Vec<String>,
+    /// An Allowed Web Origin (repeatable): origins allowed for CORS and web_message.
     #[arg(long = "web-origin")]
     pub web_origins: Vec<String>,
 }
 
+// The issuer, which names the Management API (`{issuer}api/v2/`).
+#[derive(Args, Debug, Clone)]
+pub struct IssuerFlag {
+    /// The server's issuer URL, which names the Management API ({issuer}api/v2/).
+    #[arg(long, env = "RATCHET_ISSUER", default_value = "http://127.0.0.1:3000/")]
+    pub issuer: String,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum ClientsCmd {
+    /// Register an application; prints its client_id (and, for confidential clients, its
+    /// client_secret, shown once: only its hash is stored).
     Create {
+        /// The application's name.
         #[arg(long)]
         name: String,
-        /// spa | regular | native | m2m
+        /// Application type: spa | regular | native | m2m.
         #[arg(long = "type", default_value = "spa")]
         app_type: String,
         #[command(flatten)]
         urls: UrlFlags,
         #[command(flatten)]
         refresh: RefreshFlags,
+        /// Print the client as one JSON object.
         #[arg(long)]
         json: bool,
     },
     /// Change a client's refresh-token settings or URLs (lists replace the old ones when given).
     Update {
+        /// The client_id.
         id: String,
         #[command(flatten)]
         urls: UrlFlags,
         #[command(flatten)]
         refresh: RefreshFlags,
+        /// Print the client as one JSON object.
         #[arg(long)]
         json: bool,
     },
+    /// List every client.
     List {
+        /// Print {"clients": [...]}.
         #[arg(long)]
         json: bool,
     },
+    /// Show one client.
     Show {
+        /// The client_id.
         id: String,
+        /// Print the client as one JSON object.
         #[arg(long)]
         json: bool,
     },
-    Delete {
+    /// Give a confidential client a new secret (shown once); the old one stops working at once.
+    RotateSecret {
+        /// The client_id.
         id: String,
+        /// Print the client with its new client_secret as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a client, its client grants, and revoke its refresh tokens.
+    Delete {
+        /// The client_id.
+        id: String,
+        /// Print {"client_id", "deleted"}.
         #[arg(long)]
         json: bool,
     },
@@ -306,16 +344,121 @@ pub enum RefreshTokensCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum ApisCmd {
+    /// Register an API (a resource server) that access tokens can be requested for.
     Create {
+        /// The API's identifier: the `audience` clients ask tokens for (e.g. https://api.example.com).
         #[arg(long)]
         audience: String,
+        /// A display name (default: the identifier).
         #[arg(long)]
         name: Option<String>,
+        /// Allow refresh tokens for this API.
         #[arg(long)]
         allow_offline_access: bool,
         /// Access-token lifetime in seconds (default 86400).
         #[arg(long)]
         token_lifetime: Option<u32>,
+        /// A permission of the API, VALUE[=description] (repeatable), e.g. read:messages=Read messages.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Print the API as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the APIs, the Management API (a system API) first.
+    List {
+        #[command(flatten)]
+        issuer: IssuerFlag,
+        /// Print {"apis": [...]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one API, by id or identifier.
+    Show {
+        /// The API's id or identifier.
+        id: String,
+        #[command(flatten)]
+        issuer: IssuerFlag,
+        /// Print the API as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change an API's name, token lifetime, offline access or permissions.
+    Update {
+        /// The API's id or identifier.
+        id: String,
+        /// A new display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Allow (true) or refuse (false) refresh tokens for this API.
+        #[arg(long)]
+        allow_offline_access: Option<bool>,
+        /// Access-token lifetime in seconds.
+        #[arg(long)]
+        token_lifetime: Option<u32>,
+        /// The API's permissions, VALUE[=description] (repeatable; replaces the list when given).
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// Remove every permission.
+        #[arg(long, conflicts_with = "scopes")]
+        no_scopes: bool,
+        #[command(flatten)]
+        issuer: IssuerFlag,
+        /// Print the API as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an API and the client grants for it.
+    Delete {
+        /// The API's id or identifier.
+        id: String,
+        #[command(flatten)]
+        issuer: IssuerFlag,
+        /// Print {"id", "deleted"}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClientGrantsCmd {
+    /// Allow a client to get client_credentials tokens for an API (a registered one, or the
+    /// Management API: {issuer}api/v2/ or https://{issuer host[:port]}/api/v2/).
+    Create {
+        /// The client_id of a confidential (e.g. m2m) client.
+        #[arg(long)]
+        client_id: String,
+        /// The API's identifier.
+        #[arg(long)]
+        audience: String,
+        /// A scope to grant (repeatable); each must be one of the API's permissions.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        #[command(flatten)]
+        issuer: IssuerFlag,
+        /// Print the grant as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List client grants, optionally only a client's or an API's.
+    List {
+        /// Only this client's grants.
+        #[arg(long)]
+        client_id: Option<String>,
+        /// Only the grants for this API.
+        #[arg(long)]
+        audience: Option<String>,
+        #[command(flatten)]
+        issuer: IssuerFlag,
+        /// Print {"client_grants": [...]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a client grant: the client gets no more tokens for that API.
+    Delete {
+        /// The grant's id.
+        id: String,
+        /// Print {"id", "deleted"}.
         #[arg(long)]
         json: bool,
     },
@@ -342,38 +485,34 @@ pub struct LogsArgs {
 }
 
 impl RefreshFlags {
-    /// Applies the flags to `policy` with Auth0's coupling: rotation implies expiring; a lifetime
-    /// given makes the policy expiring with that lifetime.
-    pub fn apply(&self, mut p: RefreshTokenPolicy) -> anyhow::Result<RefreshTokenPolicy> {
-        match self.rotation.as_deref() {
-            None => {}
-            Some("rotating") => {
-                p.rotation_type = RotationType::Rotating;
-                if p.expiration_type == ExpirationType::NonExpiring {
-                    let d = RefreshTokenPolicy::rotating_default();
-                    (p.expiration_type, p.infinite_token_lifetime, p.infinite_idle_token_lifetime) =
-                        (d.expiration_type, d.infinite_token_lifetime, d.infinite_idle_token_lifetime);
-                }
-            }
-            Some("non-rotating") => p.rotation_type = RotationType::NonRotating,
+    /// The flags as adjustments of a policy (the management layer applies Auth0's coupling).
+    fn changes(&self) -> anyhow::Result<Option<RefreshUpdate>> {
+        let rotation = match self.rotation.as_deref() {
+            None => None,
+            Some("rotating") => Some(RotationType::Rotating),
+            Some("non-rotating") => Some(RotationType::NonRotating),
             Some(other) => bail!("--rotation must be rotating or non-rotating, not {other}"),
-        }
-        if let Some(l) = self.leeway {
-            p.leeway = l;
-        }
-        if let Some(a) = self.absolute_lifetime {
-            (p.expiration_type, p.token_lifetime, p.infinite_token_lifetime) = (ExpirationType::Expiring, a, false);
-        }
-        if let Some(i) = self.idle_lifetime {
-            (p.expiration_type, p.idle_token_lifetime, p.infinite_idle_token_lifetime) = (ExpirationType::Expiring, i, false);
-        }
-        if self.non_expiring {
-            (p.expiration_type, p.infinite_token_lifetime, p.infinite_idle_token_lifetime) = (ExpirationType::NonExpiring, true, true);
-        }
-        if !self.refresh_policies.is_empty() {
-            p.policies = self.refresh_policies.iter().map(|s| parse_refresh_policy(s)).collect::<anyhow::Result<_>>()?;
-        }
-        Ok(p)
+        };
+        let policies = if self.refresh_policies.is_empty() {
+            None
+        } else {
+            Some(self.refresh_policies.iter().map(|s| parse_refresh_policy(s)).collect::<anyhow::Result<Vec<_>>>()?)
+        };
+        let c = RefreshChanges {
+            rotation,
+            leeway: self.leeway,
+            absolute_lifetime: self.absolute_lifetime,
+            idle_lifetime: self.idle_lifetime,
+            non_expiring: self.non_expiring,
+            policies,
+        };
+        let any = c.rotation.is_some()
+            || c.leeway.is_some()
+            || c.absolute_lifetime.is_some()
+            || c.idle_lifetime.is_some()
+            || c.non_expiring
+            || c.policies.is_some();
+        Ok(any.then_some(RefreshUpdate::Adjust(c)))
     }
 }
 
@@ -412,17 +551,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("database is up to date: {}", ratchet_store::redact_url(&cli.database));
             Ok(())
         }
-        Command::Clients(cmd) => clients(&*ratchet_store::open(&cli.database).await?, cmd, clock.now()).await,
+        Command::Clients(cmd) => {
+            let store = ratchet_store::open(&cli.database).await?;
+            clients(&management_for(store, clock, DEFAULT_ISSUER)?, cmd).await.map_err(cli_error)
+        }
         Command::Users(cmd) => users(&management(&cli.database, clock).await?, cmd).await,
         Command::Sessions(cmd) => sessions(&management(&cli.database, clock).await?, cmd).await,
         Command::RefreshTokens(cmd) => refresh_tokens(&management(&cli.database, clock).await?, cmd).await,
-        Command::Apis(ApisCmd::Create { audience, name, allow_offline_access, token_lifetime, json }) => {
-            let store = ratchet_store::open(&cli.database).await?;
-            let api = Api::new(random_id("api_"), audience, name, allow_offline_access, token_lifetime)?;
-            store.insert_api(&api).await.context("cannot create the API")?;
-            print(json, &serde_json::to_value(&api)?, || format!("created API {} ({})", api.identifier, api.id));
-            Ok(())
-        }
+        Command::Apis(cmd) => apis(ratchet_store::open(&cli.database).await?, clock, cmd).await,
+        Command::ClientGrants(cmd) => client_grants(ratchet_store::open(&cli.database).await?, clock, cmd).await,
         Command::Logs(args) => logs(ratchet_store::open(&cli.database).await?, clock, args).await,
     }
 }
@@ -449,80 +586,219 @@ async fn logs(store: Arc<dyn Store>, clock: Arc<dyn Clock>, args: LogsArgs) -> a
     Ok(())
 }
 
-async fn clients(store: &dyn Store, cmd: ClientsCmd, now: i64) -> anyhow::Result<()> {
+/// The issuer the CLI assumes when none is given (the default of `serve`).
+const DEFAULT_ISSUER: &str = "http://127.0.0.1:3000/";
+
+fn management_for(store: Arc<dyn Store>, clock: Arc<dyn Clock>, issuer: &str) -> anyhow::Result<Management> {
+    Ok(Management::new(store, clock, parse_issuer(issuer)?))
+}
+
+/// A management error as the CLI reports it (then exits non-zero).
+fn cli_error(e: anyhow::Error) -> anyhow::Error {
+    match e.downcast::<ManageError>() {
+        Ok(ManageError::NotFound(Resource::Client)) => anyhow::anyhow!("no such client"),
+        Ok(ManageError::NotFound(Resource::ResourceServer)) => anyhow::anyhow!("no such API"),
+        Ok(ManageError::NotFound(Resource::ClientGrant)) => anyhow::anyhow!("no such client grant"),
+        Ok(ManageError::Store(e)) => anyhow::Error::new(e).context("database error"),
+        Ok(e) => anyhow::anyhow!("{e}"),
+        Err(e) => e,
+    }
+}
+
+/// Every item of a paged listing, page by page.
+async fn all_pages<T, F, Fut>(list: F) -> anyhow::Result<Vec<T>>
+where
+    F: Fn(Page) -> Fut,
+    Fut: std::future::Future<Output = Result<crate::service::manage::Listed<T>, ManageError>>,
+{
+    let mut out = Vec::new();
+    for page in 0.. {
+        let listed = list(Page { page, per_page: 100 }).await?;
+        let n = listed.items.len();
+        out.extend(listed.items);
+        if n < 100 || out.len() as u64 >= listed.total {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+fn with_secret_json(w: &WithSecret) -> Value {
+    client_json(&w.client, w.secret.as_ref().map(|s| s.expose()))
+}
+
+async fn clients(m: &Management, cmd: ClientsCmd) -> anyhow::Result<()> {
     match cmd {
         ClientsCmd::Create { name, app_type, urls, refresh, json } => {
-            let app_type = AppType::parse(&app_type)?;
-            let mut client = Client::new(
-                hex::encode(ratchet_core::secret::random_bytes::<16>()),
-                NewClient {
-                    name,
-                    app_type: Some(app_type),
-                    callbacks: urls.callbacks,
-                    logout_urls: urls.logout_urls,
-                    web_origins: urls.web_origins,
-                },
-                now,
-            )?;
-            client.refresh_token = refresh.apply(client.refresh_token)?;
-            client.validate()?;
-            let secret = app_type.is_confidential().then(random_token);
-            store.insert_client(&client, secret.as_deref().map(hash).as_deref()).await?;
-            print(json, &client_json(&client, secret.as_deref()), || {
+            let spec = ClientSpec {
+                name,
+                app_type: Some(AppType::parse(&app_type)?),
+                callbacks: urls.callbacks,
+                allowed_logout_urls: urls.logout_urls,
+                web_origins: urls.web_origins,
+                refresh_token: refresh.changes()?,
+                ..Default::default()
+            };
+            let created = m.clients().create(spec).await?;
+            let client = &created.client;
+            print(json, &with_secret_json(&created), || {
                 let mut s = format!(
                     "created {} client {} ({})",
                     serde_json::to_value(client.app_type).unwrap_or_default(),
                     client.client_id,
                     client.name
                 );
-                if let Some(sec) = &secret {
-                    s.push_str(&format!("\nclient_secret: {sec}\n(shown once; only its hash is stored)"));
+                if let Some(sec) = &created.secret {
+                    s.push_str(&format!("\nclient_secret: {}\n(shown once; only its hash is stored)", sec.expose()));
                 }
                 s
             });
-            Ok(())
         }
         ClientsCmd::Update { id, urls, refresh, json } => {
-            let mut client = store.client(&id).await?.context("no such client")?.client;
-            if !urls.callbacks.is_empty() {
-                client.callbacks = urls.callbacks;
-            }
-            if !urls.logout_urls.is_empty() {
-                client.allowed_logout_urls = urls.logout_urls;
-            }
-            if !urls.web_origins.is_empty() {
-                client.web_origins = normalize_origins(&urls.web_origins);
-            }
-            client.refresh_token = refresh.apply(client.refresh_token)?;
-            client.validate()?;
-            store.update_client(&client).await?;
+            let non_empty = |v: Vec<String>| (!v.is_empty()).then_some(v);
+            let changes = ClientChanges {
+                callbacks: non_empty(urls.callbacks),
+                allowed_logout_urls: non_empty(urls.logout_urls),
+                web_origins: non_empty(urls.web_origins),
+                refresh_token: refresh.changes()?,
+                ..Default::default()
+            };
+            let client = m.clients().update(&id, changes).await?;
             print(json, &client_json(&client, None), || format!("updated client {}", client.client_id));
-            Ok(())
         }
         ClientsCmd::List { json } => {
-            let all = store.clients().await?;
+            let service = m.clients();
+            let all = all_pages(|p| service.list(p)).await?;
             print(json, &json!({"clients": all.iter().map(|c| client_json(c, None)).collect::<Vec<_>>()}), || {
                 all.iter()
                     .map(|c| format!("{}\t{}\t{}", c.client_id, serde_json::to_value(c.app_type).unwrap_or_default(), c.name))
                     .collect::<Vec<_>>()
                     .join("\n")
             });
-            Ok(())
         }
         ClientsCmd::Show { id, json } => {
-            let c = store.client(&id).await?.context("no such client")?.client;
-            let v = client_json(&c, None);
+            let v = client_json(&m.clients().get(&id).await?, None);
             print(json, &v, || serde_json::to_string_pretty(&v).unwrap_or_default());
-            Ok(())
+        }
+        ClientsCmd::RotateSecret { id, json } => {
+            let rotated = m.clients().rotate_secret(&id).await?;
+            print(json, &with_secret_json(&rotated), || {
+                let secret = rotated.secret.as_ref().map(|s| s.expose()).unwrap_or_default();
+                format!("new client_secret for {id}: {secret}\n(shown once; only its hash is stored)")
+            });
         }
         ClientsCmd::Delete { id, json } => {
-            if !store.delete_client(&id, now).await? {
-                bail!("no such client");
-            }
+            m.clients().delete(&id).await?;
             print(json, &json!({"client_id": id, "deleted": true}), || format!("deleted client {id} and revoked its refresh tokens"));
-            Ok(())
         }
     }
+    Ok(())
+}
+
+fn api_json(rs: &ResourceServer) -> Value {
+    let mut v = serde_json::to_value(&rs.api).expect("APIs serialise");
+    v["is_system"] = Value::from(rs.is_system);
+    v["signing_alg"] = Value::from(crate::service::manage::apis::SIGNING_ALG);
+    v
+}
+
+fn parse_scopes(scopes: &[String]) -> anyhow::Result<Vec<ApiScope>> {
+    Ok(scopes.iter().map(|s| ApiScope::parse(s)).collect::<Result<Vec<_>, _>>()?)
+}
+
+async fn apis(store: Arc<dyn Store>, clock: Arc<dyn Clock>, cmd: ApisCmd) -> anyhow::Result<()> {
+    let run = async {
+        match cmd {
+            ApisCmd::Create { audience, name, allow_offline_access, token_lifetime, scopes, json } => {
+                let m = management_for(store, clock, DEFAULT_ISSUER)?;
+                let new = NewApi {
+                    identifier: audience,
+                    name,
+                    scopes: parse_scopes(&scopes)?,
+                    token_lifetime,
+                    allow_offline_access,
+                    signing_alg: None,
+                };
+                let api = m.apis().create(new).await?;
+                print(json, &serde_json::to_value(&api)?, || format!("created API {} ({})", api.identifier, api.id));
+            }
+            ApisCmd::List { issuer, json } => {
+                let m = management_for(store, clock, &issuer.issuer)?;
+                let service = m.apis();
+                let all = all_pages(|p| service.list(p)).await?;
+                print(json, &json!({"apis": all.iter().map(api_json).collect::<Vec<_>>()}), || {
+                    all.iter()
+                        .map(|rs| {
+                            format!("{}\t{}\t{}{}", rs.api.id, rs.api.identifier, rs.api.name, if rs.is_system { "\t(system)" } else { "" })
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                });
+            }
+            ApisCmd::Show { id, issuer, json } => {
+                let m = management_for(store, clock, &issuer.issuer)?;
+                let v = api_json(&m.apis().get(&id).await?);
+                print(json, &v, || serde_json::to_string_pretty(&v).unwrap_or_default());
+            }
+            ApisCmd::Update { id, name, allow_offline_access, token_lifetime, scopes, no_scopes, issuer, json } => {
+                let m = management_for(store, clock, &issuer.issuer)?;
+                let scopes = if no_scopes {
+                    Some(Vec::new())
+                } else if scopes.is_empty() {
+                    None
+                } else {
+                    Some(parse_scopes(&scopes)?)
+                };
+                let changes = ApiChanges { name, scopes, token_lifetime, allow_offline_access, signing_alg: None };
+                let api = m.apis().update(&id, changes).await?;
+                print(json, &serde_json::to_value(&api)?, || format!("updated API {} ({})", api.identifier, api.id));
+            }
+            ApisCmd::Delete { id, issuer, json } => {
+                let m = management_for(store, clock, &issuer.issuer)?;
+                m.apis().delete(&id).await?;
+                print(json, &json!({"id": id, "deleted": true}), || format!("deleted API {id} and its client grants"));
+            }
+        }
+        anyhow::Ok(())
+    };
+    run.await.map_err(cli_error)
+}
+
+fn grant_json(g: &ClientGrant) -> Value {
+    json!({"id": g.id, "client_id": g.client_id, "audience": g.audience, "scope": g.scope})
+}
+
+async fn client_grants(store: Arc<dyn Store>, clock: Arc<dyn Clock>, cmd: ClientGrantsCmd) -> anyhow::Result<()> {
+    let run = async {
+        match cmd {
+            ClientGrantsCmd::Create { client_id, audience, scopes, issuer, json } => {
+                let m = management_for(store, clock, &issuer.issuer)?;
+                let g = m.client_grants().create(NewClientGrant { client_id, audience, scope: scopes }).await?;
+                print(json, &grant_json(&g), || {
+                    format!("created client grant {} ({} → {}: {})", g.id, g.client_id, g.audience, g.scope.join(" "))
+                });
+            }
+            ClientGrantsCmd::List { client_id, audience, issuer, json } => {
+                let m = management_for(store, clock, &issuer.issuer)?;
+                let filter = ClientGrantFilter { client_id, audience };
+                let service = m.client_grants();
+                let all = all_pages(|p| service.list(filter.clone(), p)).await?;
+                print(json, &json!({"client_grants": all.iter().map(grant_json).collect::<Vec<_>>()}), || {
+                    all.iter()
+                        .map(|g| format!("{}\t{}\t{}\t{}", g.id, g.client_id, g.audience, g.scope.join(" ")))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                });
+            }
+            ClientGrantsCmd::Delete { id, json } => {
+                let m = management_for(store, clock, DEFAULT_ISSUER)?;
+                m.client_grants().delete(&id).await?;
+                print(json, &json!({"id": id, "deleted": true}), || format!("deleted client grant {id}"));
+            }
+        }
+        anyhow::Ok(())
+    };
+    run.await.map_err(cli_error)
 }
 
 /// The management layer over the database named on the command line. The issuer (for the

@@ -11,11 +11,14 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use ratchet_core::client::{Api, AppType, Client, NewClient};
+use ratchet_core::client::AppType;
 use serde_json::json;
 
 use crate::app::AppState;
 use crate::config::DemoConfig;
+use crate::service::manage::ManageError;
+use crate::service::manage::apis::NewApi;
+use crate::service::manage::clients::{ClientChanges, ClientSpec};
 use crate::service::manage::users::{CONNECTION, NewUser};
 use ratchet_core::secret::Secret;
 
@@ -51,29 +54,49 @@ pub async fn start(state: &AppState, demo: &DemoConfig) -> anyhow::Result<()> {
 
 async fn seed(state: &AppState, spa_origin: &str) -> anyhow::Result<()> {
     let store = &state.store;
-    let now = state.now();
     let localhost = spa_origin.replace("127.0.0.1", "localhost");
-    let spec = NewClient {
-        name: "Ratchet demo SPA".into(),
-        app_type: Some(AppType::Spa),
-        // With and without the slash: the seed's default redirect_uri is `window.location.origin`.
-        callbacks: vec![format!("{spa_origin}/"), format!("{localhost}/"), spa_origin.to_string(), localhost.clone()],
-        logout_urls: vec![format!("{spa_origin}/"), format!("{localhost}/"), spa_origin.to_string(), localhost.clone()],
-        web_origins: vec![spa_origin.to_string(), localhost.clone()],
-    };
-    let mut client = Client::new(DEMO_CLIENT_ID.into(), spec, now)?;
-    match store.client(DEMO_CLIENT_ID).await? {
-        Some(existing) => {
-            // Keep its settings; follow the demo SPA's address.
-            client.refresh_token = existing.client.refresh_token;
-            client.created_at = existing.client.created_at;
-            store.update_client(&client).await?;
+    // With and without the slash: the seed's default redirect_uri is `window.location.origin`.
+    let urls = vec![format!("{spa_origin}/"), format!("{localhost}/"), spa_origin.to_string(), localhost.clone()];
+    let web_origins = vec![spa_origin.to_string(), localhost.clone()];
+    let m = &state.manage;
+    match m.clients().get(DEMO_CLIENT_ID).await {
+        // Keep its settings; follow the demo SPA's address.
+        Ok(_) => {
+            let changes = ClientChanges {
+                name: Some("Ratchet demo SPA".into()),
+                callbacks: Some(urls.clone()),
+                allowed_logout_urls: Some(urls),
+                web_origins: Some(web_origins),
+                ..Default::default()
+            };
+            m.clients().update(DEMO_CLIENT_ID, changes).await?;
         }
-        None => store.insert_client(&client, None).await?,
+        Err(ManageError::NotFound(_)) => {
+            let spec = ClientSpec {
+                name: "Ratchet demo SPA".into(),
+                app_type: Some(AppType::Spa),
+                callbacks: urls.clone(),
+                allowed_logout_urls: urls,
+                web_origins,
+                ..Default::default()
+            };
+            m.clients().create_with_id(DEMO_CLIENT_ID.into(), spec).await?;
+        }
+        Err(e) => return Err(e.into()),
     }
-    if store.api(DEMO_AUDIENCE).await?.is_none() {
-        let api = Api::new("api_demo".into(), DEMO_AUDIENCE.into(), Some("Ratchet demo API".into()), true, Some(120))?;
-        store.insert_api(&api).await?;
+    match m.apis().get(DEMO_AUDIENCE).await {
+        Ok(_) => {}
+        Err(ManageError::NotFound(_)) => {
+            let api = NewApi {
+                identifier: DEMO_AUDIENCE.into(),
+                name: Some("Ratchet demo API".into()),
+                allow_offline_access: true,
+                token_lifetime: Some(120),
+                ..Default::default()
+            };
+            m.apis().create(api).await?;
+        }
+        Err(e) => return Err(e.into()),
     }
     if store.user_by_email(DEMO_EMAIL).await?.is_none() {
         let user = NewUser {

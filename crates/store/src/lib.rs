@@ -273,6 +273,34 @@ pub struct Rotation<'a> {
     pub seen: &'a Seen,
 }
 
+/// A client grant: which API a client may get `client_credentials` tokens for, and with which
+/// scopes (Auth0's `client_grants`). At most one per client and audience.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientGrant {
+    pub id: String,
+    pub client_id: String,
+    /// The API identifier (for the Management API, its canonical `{issuer}api/v2/`).
+    pub audience: String,
+    pub scope: Vec<String>,
+    pub created_at: UnixTime,
+}
+
+/// A window of a listing, ordered by id (byte order on every engine): `offset` rows skipped
+/// after the rows with ids up to `after` (a keyset cursor), then at most `limit` rows.
+#[derive(Debug, Clone, Default)]
+pub struct Window {
+    pub after: Option<String>,
+    pub offset: u64,
+    pub limit: u32,
+}
+
+/// Which client grants a listing returns (all conditions given must hold).
+#[derive(Debug, Clone, Default)]
+pub struct ClientGrantFilter {
+    pub client_id: Option<String>,
+    pub audience: Option<String>,
+}
+
 /// Server secrets, sealed under the master key.
 #[async_trait]
 pub trait SecretStore: Send + Sync {
@@ -289,7 +317,11 @@ pub trait ClientStore: Send + Sync {
     async fn update_client(&self, client: &Client) -> Result<bool>;
     async fn client(&self, client_id: &str) -> Result<Option<StoredClient>>;
     async fn clients(&self) -> Result<Vec<Client>>;
-    /// Deletes the client and revokes every family issued to it.
+    /// One window of the clients in id order, and how many there are in all.
+    async fn list_clients(&self, window: &Window) -> Result<(Vec<Client>, u64)>;
+    /// Replaces the hash of the client's secret; returns whether the client exists.
+    async fn set_client_secret(&self, client_id: &str, secret_hash: &str) -> Result<bool>;
+    /// Deletes the client and its client grants, and revokes every family issued to it.
     async fn delete_client(&self, client_id: &str, now: UnixTime) -> Result<bool>;
 }
 
@@ -298,6 +330,29 @@ pub trait ClientStore: Send + Sync {
 pub trait ApiStore: Send + Sync {
     async fn insert_api(&self, api: &Api) -> Result<()>;
     async fn api(&self, identifier: &str) -> Result<Option<Api>>;
+    async fn api_by_id(&self, id: &str) -> Result<Option<Api>>;
+    /// One window of the APIs in id order, and how many there are in all.
+    async fn list_apis(&self, window: &Window) -> Result<(Vec<Api>, u64)>;
+    /// Replaces the API with the same id (its identifier never changes); returns whether it exists.
+    async fn update_api(&self, api: &Api) -> Result<bool>;
+    /// Deletes the API and the client grants for it (refresh-token families issued for it stay;
+    /// they no longer yield access tokens for it).
+    async fn delete_api(&self, id: &str, now: UnixTime) -> Result<bool>;
+}
+
+/// Client grants (`client_credentials` authorisations).
+#[async_trait]
+pub trait ClientGrantStore: Send + Sync {
+    /// Inserts the grant; `Conflict` when one exists for the same client and audience (or id).
+    async fn insert_client_grant(&self, grant: &ClientGrant) -> Result<()>;
+    async fn client_grant(&self, id: &str) -> Result<Option<ClientGrant>>;
+    /// The grant of `client_id` for `audience` (the `client_credentials` check).
+    async fn client_grant_for(&self, client_id: &str, audience: &str) -> Result<Option<ClientGrant>>;
+    /// One window of the grants matching `filter` in id order, and how many match in all.
+    async fn list_client_grants(&self, filter: &ClientGrantFilter, window: &Window) -> Result<(Vec<ClientGrant>, u64)>;
+    /// Replaces the grant's scopes; returns whether it exists.
+    async fn update_client_grant(&self, id: &str, scope: &[String]) -> Result<bool>;
+    async fn delete_client_grant(&self, id: &str) -> Result<bool>;
 }
 
 /// User accounts.
@@ -422,7 +477,18 @@ pub trait EventStore: Send + Sync {
 /// on its own.
 #[async_trait]
 pub trait Store:
-    SecretStore + ClientStore + ApiStore + UserStore + SessionStore + GrantStore + FamilyStore + EventStore + Send + Sync + 'static
+    SecretStore
+    + ClientStore
+    + ApiStore
+    + ClientGrantStore
+    + UserStore
+    + SessionStore
+    + GrantStore
+    + FamilyStore
+    + EventStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Cheap round trip to the database (readiness).
     async fn ping(&self) -> Result<()>;
@@ -461,7 +527,9 @@ pub fn redact_url(url: &str) -> String {
 
 /// The storage traits, for `use ratchet_store::prelude::*` where a `dyn Store` is called.
 pub mod prelude {
-    pub use crate::{ApiStore, ClientStore, EventStore, FamilyStore, GrantStore, SecretStore, SessionStore, Store, UserStore};
+    pub use crate::{
+        ApiStore, ClientGrantStore, ClientStore, EventStore, FamilyStore, GrantStore, SecretStore, SessionStore, Store, UserStore,
+    };
 }
 
 /// A bound value of a statement built at run time.

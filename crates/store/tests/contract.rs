@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ratchet_core::UnixTime;
-use ratchet_core::client::{Api, AppType, Client, NewClient};
+use ratchet_core::client::{Api, ApiScope, AppType, Client, NewClient};
 use ratchet_core::family::{Family, FamilyId};
 use ratchet_store::{
-    AuthCode, Event, EventQuery, FamilyFilter, LogFilter, LogOrder, LogQuery, Logged, Redemption, Rotated, Rotation, Seen, Session, Store,
-    StoreError, User, UserFilter,
+    AuthCode, ClientGrant, ClientGrantFilter, Event, EventQuery, FamilyFilter, LogFilter, LogOrder, LogQuery, Logged, Redemption, Rotated,
+    Rotation, Seen, Session, Store, StoreError, User, UserFilter, Window,
 };
 
 type Db = Arc<dyn Store>;
@@ -280,6 +280,138 @@ async fn delete_client_revokes_its_families_grants_and_codes(s: &Db) {
 
     assert!(!s.delete_client("a", NOW + 12).await.unwrap());
     assert_eq!(revoked_at(s, &fa).await, Some(NOW + 10), "the first revocation time stays");
+}
+
+fn window(after: Option<&str>, offset: u64, limit: u32) -> Window {
+    Window { after: after.map(str::to_string), offset, limit }
+}
+
+fn client_grant(id: &str, client_id: &str, audience: &str, scope: &[&str]) -> ClientGrant {
+    ClientGrant {
+        id: id.to_string(),
+        client_id: client_id.to_string(),
+        audience: audience.to_string(),
+        scope: scope.iter().map(|s| s.to_string()).collect(),
+        created_at: NOW,
+    }
+}
+
+async fn clients_are_listed_in_windows_with_a_total(s: &Db) {
+    assert_eq!(s.list_clients(&window(None, 0, 10)).await.unwrap(), (vec![], 0));
+    for id in ["alpha", "Zeta", "beta-2", "Beta", "gamma"] {
+        s.insert_client(&client(id), None).await.unwrap();
+    }
+    let ids = |cs: Vec<Client>| cs.into_iter().map(|c| c.client_id).collect::<Vec<_>>();
+    let (first, total) = s.list_clients(&window(None, 0, 2)).await.unwrap();
+    assert_eq!((ids(first), total), (vec!["Beta".to_string(), "Zeta".into()], 5));
+    let (second, total) = s.list_clients(&window(None, 2, 2)).await.unwrap();
+    assert_eq!((ids(second), total), (vec!["alpha".to_string(), "beta-2".into()], 5));
+    let (after, total) = s.list_clients(&window(Some("beta-2"), 0, 10)).await.unwrap();
+    assert_eq!((ids(after), total), (vec!["gamma".to_string()], 5), "a cursor continues after the last id, the total counts all");
+    assert!(s.list_clients(&window(None, 5, 10)).await.unwrap().0.is_empty());
+}
+
+async fn set_client_secret_replaces_only_the_hash(s: &Db) {
+    let c = client("web");
+    s.insert_client(&c, Some("old-hash")).await.unwrap();
+    assert!(s.set_client_secret("web", "new-hash").await.unwrap());
+    let got = s.client("web").await.unwrap().unwrap();
+    assert_eq!((got.client, got.secret_hash.as_deref()), (c, Some("new-hash")));
+    assert!(!s.set_client_secret("ghost", "h").await.unwrap());
+}
+
+async fn apis_are_found_by_id_listed_updated_and_deleted(s: &Db) {
+    let mut a = Api::new("api-a".into(), "https://a.example.com".into(), None, false, None).unwrap();
+    a.scopes = vec![ApiScope { value: "read:a".into(), description: "Read A".into() }];
+    let b = Api::new("api-b".into(), "https://b.example.com".into(), None, true, None).unwrap();
+    s.insert_api(&b).await.unwrap();
+    s.insert_api(&a).await.unwrap();
+    assert_eq!(s.api_by_id("api-a").await.unwrap(), Some(a.clone()), "scopes round-trip");
+    assert_eq!(s.api_by_id("https://a.example.com").await.unwrap(), None, "looked up by id, not identifier");
+    let (page, total) = s.list_apis(&window(None, 0, 1)).await.unwrap();
+    assert_eq!((page, total), (vec![a.clone()], 2));
+    let (page, _) = s.list_apis(&window(None, 1, 1)).await.unwrap();
+    assert_eq!(page, vec![b.clone()]);
+
+    a.name = "Renamed".into();
+    a.token_lifetime = 60;
+    a.scopes.push(ApiScope { value: "write:a".into(), description: String::new() });
+    assert!(s.update_api(&a).await.unwrap());
+    assert_eq!(s.api("https://a.example.com").await.unwrap(), Some(a.clone()));
+    let mut moved = a.clone();
+    moved.identifier = "https://elsewhere.example.com".into();
+    assert!(!s.update_api(&moved).await.unwrap(), "the identifier never changes");
+
+    s.insert_client(&client("m2m"), None).await.unwrap();
+    s.insert_client_grant(&client_grant("cgr_1", "m2m", "https://a.example.com", &["read:a"])).await.unwrap();
+    s.insert_client_grant(&client_grant("cgr_2", "m2m", "https://b.example.com", &[])).await.unwrap();
+    assert!(s.delete_api("api-a", NOW).await.unwrap());
+    assert_eq!(s.api_by_id("api-a").await.unwrap(), None);
+    assert_eq!(s.client_grant("cgr_1").await.unwrap(), None, "the API's client grants go with it");
+    assert!(s.client_grant("cgr_2").await.unwrap().is_some(), "other APIs' grants stay");
+    assert!(!s.delete_api("api-a", NOW).await.unwrap());
+    assert!(!s.update_api(&a).await.unwrap(), "an update never inserts");
+}
+
+async fn client_grants_round_trip_and_are_unique_per_client_and_audience(s: &Db) {
+    s.insert_client(&client("m2m"), None).await.unwrap();
+    let g = client_grant("cgr_1", "m2m", "https://api.example.com", &["read:a", "write:a"]);
+    s.insert_client_grant(&g).await.unwrap();
+    assert_eq!(s.client_grant("cgr_1").await.unwrap(), Some(g.clone()));
+    assert_eq!(s.client_grant_for("m2m", "https://api.example.com").await.unwrap(), Some(g.clone()));
+    assert_eq!(s.client_grant_for("m2m", "https://other.example.com").await.unwrap(), None);
+    assert_eq!(s.client_grant_for("other", "https://api.example.com").await.unwrap(), None);
+    let r = s.insert_client_grant(&client_grant("cgr_2", "m2m", "https://api.example.com", &[])).await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "one grant per client and audience: {r:?}");
+    let empty = client_grant("cgr_3", "m2m", "https://other.example.com", &[]);
+    s.insert_client_grant(&empty).await.unwrap();
+    assert_eq!(s.client_grant("cgr_3").await.unwrap(), Some(empty), "an empty scope list round-trips");
+}
+
+async fn client_grants_are_listed_by_filter_in_windows(s: &Db) {
+    for c in ["c1", "c2"] {
+        s.insert_client(&client(c), None).await.unwrap();
+    }
+    let grants = [
+        client_grant("cgr_a", "c1", "https://x.example.com", &["r"]),
+        client_grant("cgr_b", "c2", "https://x.example.com", &[]),
+        client_grant("cgr_c", "c1", "https://y.example.com", &[]),
+        client_grant("cgr_d", "c2", "https://y.example.com", &["w"]),
+    ];
+    for g in grants.iter().rev() {
+        s.insert_client_grant(g).await.unwrap();
+    }
+    let ids = |gs: &[ClientGrant]| gs.iter().map(|g| g.id.clone()).collect::<Vec<_>>();
+    let all = ClientGrantFilter::default();
+    let (page, total) = s.list_client_grants(&all, &window(None, 0, 3)).await.unwrap();
+    assert_eq!((ids(&page), total), (vec!["cgr_a".to_string(), "cgr_b".into(), "cgr_c".into()], 4));
+    let (page, _) = s.list_client_grants(&all, &window(Some("cgr_c"), 0, 3)).await.unwrap();
+    assert_eq!(ids(&page), ["cgr_d"]);
+    let by_client = ClientGrantFilter { client_id: Some("c1".into()), audience: None };
+    let (page, total) = s.list_client_grants(&by_client, &window(None, 0, 10)).await.unwrap();
+    assert_eq!((ids(&page), total), (vec!["cgr_a".to_string(), "cgr_c".into()], 2));
+    let by_audience = ClientGrantFilter { client_id: None, audience: Some("https://y.example.com".into()) };
+    let (page, total) = s.list_client_grants(&by_audience, &window(None, 1, 10)).await.unwrap();
+    assert_eq!((ids(&page), total), (vec!["cgr_d".to_string()], 2));
+    let both = ClientGrantFilter { client_id: Some("c2".into()), audience: Some("https://x.example.com".into()) };
+    let (page, total) = s.list_client_grants(&both, &window(None, 0, 10)).await.unwrap();
+    assert_eq!((page, total), (vec![grants[1].clone()], 1));
+}
+
+async fn client_grants_are_updated_deleted_and_go_with_their_client(s: &Db) {
+    s.insert_client(&client("m2m"), None).await.unwrap();
+    s.insert_client(&client("other"), None).await.unwrap();
+    s.insert_client_grant(&client_grant("cgr_1", "m2m", "https://api.example.com", &["a"])).await.unwrap();
+    s.insert_client_grant(&client_grant("cgr_2", "other", "https://api.example.com", &["a"])).await.unwrap();
+    s.insert_client_grant(&client_grant("cgr_3", "m2m", "https://x.example.com", &["a"])).await.unwrap();
+    assert!(s.update_client_grant("cgr_1", &["b".into(), "c".into()]).await.unwrap());
+    assert_eq!(s.client_grant("cgr_1").await.unwrap().unwrap().scope, ["b", "c"]);
+    assert!(!s.update_client_grant("ghost", &[]).await.unwrap());
+    assert!(s.delete_client_grant("cgr_3").await.unwrap());
+    assert!(!s.delete_client_grant("cgr_3").await.unwrap());
+    assert!(s.delete_client("m2m", NOW).await.unwrap());
+    assert_eq!(s.client_grant("cgr_1").await.unwrap(), None, "deleting a client deletes its grants");
+    assert!(s.client_grant("cgr_2").await.unwrap().is_some());
 }
 
 async fn api_round_trips_by_identifier(s: &Db) {
@@ -1283,6 +1415,12 @@ contract! {
     update_client_replaces_it_and_reports_unknown_ids,
     clients_are_listed_in_id_order,
     delete_client_revokes_its_families_grants_and_codes,
+    clients_are_listed_in_windows_with_a_total,
+    set_client_secret_replaces_only_the_hash,
+    apis_are_found_by_id_listed_updated_and_deleted,
+    client_grants_round_trip_and_are_unique_per_client_and_audience,
+    client_grants_are_listed_by_filter_in_windows,
+    client_grants_are_updated_deleted_and_go_with_their_client,
     api_round_trips_by_identifier,
     duplicate_api_identifier_is_a_conflict,
     user_round_trips_by_id_and_by_email,

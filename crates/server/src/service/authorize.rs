@@ -3,8 +3,8 @@
 //! to the redirect URI — and the decision between signing in, answering silently, or failing.
 
 use ratchet_core::audit::EventType;
-use ratchet_core::client::{AppType, Client, GrantType};
-use ratchet_core::oauth::{CodeChallenge, Prompt, RedirectUri, ResponseMode, Scope};
+use ratchet_core::client::{Api, AppType, Client, GrantType};
+use ratchet_core::oauth::{CodeChallenge, Prompt, RedirectUri, ResponseMode, SUPPORTED_SCOPES, Scope};
 use ratchet_core::secret::{hash, random_id, random_token};
 use ratchet_store::{AuthCode, Session, User};
 use serde::{Deserialize, Serialize};
@@ -134,10 +134,10 @@ impl AppState {
             (None, None) => None,
         };
         let scope = Scope::parse(p.get("scope").unwrap_or("openid")).map_err(|e| fail("invalid_scope", &e.to_string()))?;
-        let audience = match p.get("audience") {
+        let api = match p.get("audience") {
             None => None,
             Some(a) => match self.store.api(a).await {
-                Ok(Some(api)) => Some(api.identifier),
+                Ok(Some(api)) => Some(api),
                 Ok(None) => return Err(fail("access_denied", &format!("Service not found: {a}"))),
                 Err(_) => return Err(fail("temporarily_unavailable", "The service is temporarily unavailable.")),
             },
@@ -162,10 +162,10 @@ impl AppState {
         let req = AuthorizationRequest {
             client_id: client.client_id.clone(),
             target,
-            scope: scope.supported().to_string(),
+            scope: granted_scope(&scope, api.as_ref()).to_string(),
             nonce,
             code_challenge: code_challenge.map(|c| c.as_str().to_string()),
-            audience,
+            audience: api.map(|a| a.identifier),
             login: prompt == Prompt::Login,
             silent: prompt == Prompt::None,
             max_age,
@@ -232,6 +232,13 @@ impl AppState {
         self.store.insert_code(&record, now).await?;
         Ok(code)
     }
+}
+
+/// The scopes an authorization grants: those the server supports (OpenID Connect's and
+/// `offline_access`) and the permissions the audience defines (Auth0's behaviour for an API
+/// without RBAC); others are dropped.
+pub fn granted_scope(requested: &Scope, api: Option<&Api>) -> Scope {
+    requested.retain(|t| SUPPORTED_SCOPES.contains(&t) || api.is_some_and(|a| a.defines(t)))
 }
 
 /// `code` and `state` response parameters.

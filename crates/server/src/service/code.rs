@@ -13,6 +13,7 @@ use crate::app::AppState;
 use crate::error::OAuthError;
 use crate::http::params::Params;
 use crate::service::audit::Record;
+use crate::service::manage::client_grants::{M2mAccess, M2mDenied};
 use crate::service::tokens::{Grant, TokenResponse};
 
 /// At most this many live families per user per client; the oldest are evicted (Auth0's limit).
@@ -132,26 +133,60 @@ impl AppState {
         Ok(response)
     }
 
-    /// Machine-to-machine tokens for a confidential client and a registered API.
+    /// Machine-to-machine tokens (RFC 6749 §4.4) for a confidential client and an API it has a
+    /// client grant for: the Management API (`{issuer}api/v2/`, or `https://{host}/api/v2/` as
+    /// Auth0's SDKs ask for it) or a registered API. The token carries the audience as requested
+    /// and the grant's scopes, narrowed by a requested `scope`.
     pub async fn client_credentials(&self, client: &Client, p: &Params) -> Result<TokenResponse, OAuthError> {
         if !client.allows_grant(GrantType::ClientCredentials) || !client.app_type.is_confidential() {
             return Err(OAuthError::unauthorized_client("Grant type 'client_credentials' not allowed for the client."));
         }
         let audience = p.require("audience")?;
-        let api = self.store.api(audience).await?.ok_or_else(|| OAuthError::access_denied(format!("Service not found: {audience}")))?;
-        let now = self.now();
-        let exp = now + i64::from(api.token_lifetime);
-        let claims = json!({
-            "iss": self.iss(), "sub": format!("{}@clients", client.client_id), "aud": api.identifier,
-            "iat": now, "exp": exp, "azp": client.client_id, "gty": "client-credentials", "jti": random_id(""),
-        });
-        Ok(TokenResponse {
-            access_token: self.keys.signing.sign(&claims)?,
-            token_type: "Bearer".into(),
-            expires_in: i64::from(api.token_lifetime),
-            scope: String::new(),
-            id_token: None,
-            refresh_token: None,
+        let requested = p.get("scope").map(Scope::parse).transpose().map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
+        let denied = match self.manage.client_grants().m2m_access(&client.client_id, audience, requested.as_ref()).await {
+            Ok(access) => return self.m2m_token(client, audience, access).await,
+            Err(M2mDenied::UnknownAudience) => OAuthError::access_denied(format!("Service not found: {audience}")),
+            Err(M2mDenied::NoGrant) => OAuthError::access_denied(no_grant(audience)),
+            Err(M2mDenied::Store(e)) => return Err(e.into()),
+        };
+        self.record(Record {
+            kind: EventType::ClientCredentialsFailed,
+            description: &denied.description,
+            client_id: Some(&client.client_id),
+            user_id: None,
+            details: json!({"audience": audience}),
         })
+        .await;
+        Err(denied)
     }
+
+    /// Signs the access token `client_credentials` issues for `access`.
+    async fn m2m_token(&self, client: &Client, audience: &str, access: M2mAccess) -> Result<TokenResponse, OAuthError> {
+        let lifetime = i64::from(access.audience.api().token_lifetime);
+        let now = self.now();
+        let scope = access.scope.to_string();
+        let claims = json!({
+            "iss": self.iss(), "sub": format!("{}@clients", client.client_id), "aud": audience,
+            "iat": now, "exp": now + lifetime, "scope": scope, "gty": "client-credentials", "azp": client.client_id,
+            "jti": random_id(""),
+        });
+        let access_token = self.keys.signing.sign(&claims)?;
+        self.record(Record {
+            kind: EventType::ClientCredentialsExchanged,
+            description: "Client credentials exchanged for an access token",
+            client_id: Some(&client.client_id),
+            user_id: None,
+            details: json!({"audience": audience, "scope": scope}),
+        })
+        .await;
+        Ok(TokenResponse { access_token, token_type: "Bearer".into(), expires_in: lifetime, scope, id_token: None, refresh_token: None })
+    }
+}
+
+/// Auth0's exact answer to `client_credentials` without a client grant for the audience.
+pub fn no_grant(audience: &str) -> String {
+    format!(
+        "Client is not authorized to access \"{audience}\". You need to create a \"client-grant\" associated to this API. \
+         See: https://auth0.com/docs/api/v2#!/Client_Grants/post_client_grants"
+    )
 }

@@ -14,7 +14,7 @@
 use ratchet_core::audit::EventType;
 use ratchet_core::client::{Api, AudiencePolicy, Client, GrantType};
 use ratchet_core::family::{Exchange, Family, FamilyGrant, Rejection, idle_deadline};
-use ratchet_core::oauth::Scope;
+use ratchet_core::oauth::{SUPPORTED_SCOPES, Scope};
 use ratchet_core::secret::Secret;
 use ratchet_store::{FamilyFilter, Rotated, Rotation, Seen};
 use serde_json::json;
@@ -306,14 +306,15 @@ enum Loaded {
     Family(Family),
 }
 
-/// The scope of a refresh response: the family's, or a subset of it (RFC 6749 §6). Scopes the
-/// server does not support are ignored, as at `/authorize`.
+/// The scope of a refresh response: the family's (its API permissions included), or a subset of
+/// it (RFC 6749 §6). Scopes that are neither supported by the server nor granted are ignored, as
+/// at `/authorize`.
 fn narrowed_scope(family: &Family, requested: Option<&Scope>) -> Result<Scope, OAuthError> {
     let granted = Scope::parse(&family.scope)?;
     match requested {
         None => Ok(granted),
         Some(r) => {
-            let r = r.supported();
+            let r = r.retain(|t| SUPPORTED_SCOPES.contains(&t) || granted.contains(t));
             if !r.is_subset_of(&granted) {
                 return Err(OAuthError::invalid_scope("The requested scope exceeds the scope granted by the resource owner"));
             }

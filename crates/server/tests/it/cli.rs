@@ -161,3 +161,108 @@ fn sessions_and_refresh_tokens_are_listed_and_revoked_per_user() {
     let (ok, help, _) = cli.run(&["refresh-tokens", "revoke", "--help"]);
     assert!(ok && help.contains("--client") && help.contains("Revoke one refresh token"), "{help}");
 }
+
+#[test]
+fn apis_have_permissions_and_are_listed_shown_updated_and_deleted() {
+    let cli = Cli::new();
+    let api =
+        cli.json(&["apis", "create", "--audience", "https://api.example", "--scope", "read:a=Read A", "--scope", "write:a", "--json"]);
+    assert_eq!(api["scopes"], serde_json::json!([{"value": "read:a", "description": "Read A"}, {"value": "write:a", "description": ""}]));
+    let (ok, _, err) = cli.run(&["apis", "create", "--audience", "https://b.example", "--scope", "bad scope"]);
+    assert!(!ok && err.contains("scope"), "{err}");
+    let list = cli.json(&["apis", "list", "--json"]);
+    let apis = list["apis"].as_array().unwrap();
+    assert_eq!(apis.len(), 2);
+    assert_eq!((apis[0]["identifier"].as_str(), apis[0]["is_system"].as_bool()), (Some("http://127.0.0.1:3000/api/v2/"), Some(true)));
+    assert_eq!(apis[1]["identifier"], "https://api.example");
+    let shown = cli.json(&["apis", "show", "https://api.example", "--json"]);
+    assert_eq!((shown["id"].clone(), shown["is_system"].as_bool()), (api["id"].clone(), Some(false)));
+    let updated = cli.json(&["apis", "update", api["id"].as_str().unwrap(), "--scope", "read:b", "--token-lifetime", "60", "--json"]);
+    assert_eq!(updated["scopes"], serde_json::json!([{"value": "read:b", "description": ""}]));
+    assert_eq!(updated["token_lifetime"], 60);
+    let (ok, _, err) = cli.run(&["apis", "delete", "http://127.0.0.1:3000/api/v2/"]);
+    assert!(!ok && err.contains("system"), "the Management API is immutable: {err}");
+    assert_eq!(cli.json(&["apis", "delete", "https://api.example", "--json"])["deleted"], true);
+    let (ok, _, err) = cli.run(&["apis", "show", "https://api.example"]);
+    assert!(!ok && err.contains("no such API"), "{err}");
+}
+
+#[test]
+fn client_grants_are_created_listed_and_deleted() {
+    let cli = Cli::new();
+    cli.json(&["apis", "create", "--audience", "https://api.example", "--scope", "read:a", "--json"]);
+    let m2m = cli.json(&["clients", "create", "--name", "Backend", "--type", "m2m", "--json"]);
+    let id = m2m["client_id"].as_str().unwrap();
+    let g = cli.json(&["client-grants", "create", "--client-id", id, "--audience", "https://api.example", "--scope", "read:a", "--json"]);
+    assert_eq!((g["client_id"].as_str(), g["audience"].as_str()), (Some(id), Some("https://api.example")));
+    assert_eq!(g["scope"], serde_json::json!(["read:a"]));
+    let (ok, _, err) = cli.run(&["client-grants", "create", "--client-id", id, "--audience", "https://api.example"]);
+    assert!(!ok && err.contains("already exists"), "{err}");
+    let (ok, _, err) = cli.run(&["client-grants", "create", "--client-id", id, "--audience", "https://nope.example"]);
+    assert!(!ok && err.contains("no such API"), "{err}");
+    // The Management API, as Auth0's SDKs name it, with Auth0's scopes.
+    let mgmt = cli.json(&[
+        "client-grants",
+        "create",
+        "--client-id",
+        id,
+        "--audience",
+        "https://127.0.0.1:3000/api/v2/",
+        "--scope",
+        "read:users",
+        "--scope",
+        "read:clients",
+        "--json",
+    ]);
+    assert_eq!(mgmt["audience"], "http://127.0.0.1:3000/api/v2/");
+    let (ok, _, err) = cli.run(&[
+        "client-grants",
+        "create",
+        "--client-id",
+        id,
+        "--audience",
+        "https://api.example",
+        "--scope",
+        "admin",
+        "--issuer",
+        "http://x/",
+    ]);
+    assert!(!ok && err.contains("admin"), "{err}");
+    assert_eq!(cli.json(&["client-grants", "list", "--json"])["client_grants"].as_array().unwrap().len(), 2);
+    let only = cli.json(&["client-grants", "list", "--audience", "https://api.example", "--json"]);
+    assert_eq!(only["client_grants"], serde_json::json!([g]));
+    assert_eq!(cli.json(&["client-grants", "delete", g["id"].as_str().unwrap(), "--json"])["deleted"], true);
+    assert!(!cli.run(&["client-grants", "delete", g["id"].as_str().unwrap()]).0);
+    assert_eq!(cli.json(&["client-grants", "list", "--client-id", id, "--json"])["client_grants"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn rotate_secret_gives_a_new_url_safe_secret() {
+    let cli = Cli::new();
+    let c = cli.json(&["clients", "create", "--name", "Backend", "--type", "m2m", "--json"]);
+    let id = c["client_id"].as_str().unwrap();
+    let rotated = cli.json(&["clients", "rotate-secret", id, "--json"]);
+    let secret = rotated["client_secret"].as_str().unwrap();
+    assert_ne!(secret, c["client_secret"].as_str().unwrap());
+    assert!(secret.len() >= 43 && secret.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_'));
+    let spa = cli.json(&["clients", "create", "--name", "App", "--json"]);
+    assert!(!cli.run(&["clients", "rotate-secret", spa["client_id"].as_str().unwrap()]).0, "public clients have no secret");
+    assert!(!cli.run(&["clients", "rotate-secret", "ghost"]).0);
+}
+
+#[test]
+fn every_command_has_a_help_text_of_its_own() {
+    let cli = Cli::new();
+    for (args, expected) in [
+        (&["clients", "create", "--help"][..], "Register an application"),
+        (&["clients", "rotate-secret", "--help"][..], "new secret"),
+        (&["apis", "update", "--help"][..], "permissions"),
+        (&["client-grants", "create", "--help"][..], "client_credentials"),
+        (&["client-grants", "--help"][..], "client grants"),
+    ] {
+        let (ok, out, err) = cli.run(args);
+        assert!(ok, "{args:?}: {err}");
+        assert!(out.contains(expected), "{args:?}: {out}");
+        assert!(!out.contains("URL lists"), "not the URL flags' comment: {out}");
+    }
+}

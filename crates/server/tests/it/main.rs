@@ -3,13 +3,18 @@
 
 mod support;
 
+mod api_permissions;
 mod authorize;
 mod cli;
 mod login;
 mod logs;
+mod m2m;
 mod malformed;
 mod management;
+mod mgmt_client_grants;
+mod mgmt_clients;
 mod mgmt_refresh_tokens;
+mod mgmt_resource_servers;
 mod mgmt_sessions;
 mod mgmt_users;
 mod mrrt;

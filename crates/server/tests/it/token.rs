@@ -168,8 +168,8 @@ async fn json_bodies_are_accepted() {
 async fn client_credentials_with_basic_and_post_authentication() {
     let app = TestApp::spawn().await;
     app.api("https://api.example", false).await;
-    let (m2m, secret) = app.client_with(AppType::NonInteractive, |_| {}).await;
-    let secret = secret.unwrap();
+    let (client_id, secret) = app.m2m_client("https://api.example", &[]).await;
+    let m2m = app.state.store.client(&client_id).await.unwrap().unwrap().client;
     assert!(secret.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "URL-safe secret");
     let http = reqwest::Client::new();
     let r = http

@@ -21,4 +21,38 @@ impl ApiStore for PostgresStore {
             .map_err(map_err)?;
         row.map(|r| from_json(r.try_get::<&str, _>("data").map_err(map_err)?)).transpose()
     }
+
+    async fn api_by_id(&self, id: &str) -> Result<Option<Api>> {
+        let row = sqlx::query("SELECT data FROM apis WHERE id = $1").bind(id).fetch_optional(&self.pool).await.map_err(map_err)?;
+        row.map(|r| from_json(r.try_get::<&str, _>("data").map_err(map_err)?)).transpose()
+    }
+
+    async fn list_apis(&self, window: &Window) -> Result<(Vec<Api>, u64)> {
+        list_window(&self.pool, ("apis", "data", "id"), &[], window, |r| from_json(r.try_get::<&str, _>("data").map_err(map_err)?)).await
+    }
+
+    async fn update_api(&self, api: &Api) -> Result<bool> {
+        let r = sqlx::query("UPDATE apis SET data = $3 WHERE id = $1 AND identifier = $2")
+            .bind(&api.id)
+            .bind(&api.identifier)
+            .bind(json(api))
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn delete_api(&self, id: &str, now: UnixTime) -> Result<bool> {
+        let deleted = self
+            .cascade(
+                &[
+                    "DELETE FROM client_grants WHERE audience = (SELECT identifier FROM apis WHERE id = $1)",
+                    "DELETE FROM apis WHERE id = $1",
+                ],
+                id,
+                now,
+            )
+            .await?;
+        Ok(deleted == 1)
+    }
 }

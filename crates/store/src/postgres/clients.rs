@@ -44,10 +44,28 @@ impl ClientStore for PostgresStore {
         rows.iter().map(|r| from_json(r.try_get::<&str, _>("data").map_err(map_err)?)).collect()
     }
 
+    async fn list_clients(&self, window: &Window) -> Result<(Vec<Client>, u64)> {
+        list_window(&self.pool, ("clients", "data", "client_id"), &[], window, |r| {
+            from_json(r.try_get::<&str, _>("data").map_err(map_err)?)
+        })
+        .await
+    }
+
+    async fn set_client_secret(&self, client_id: &str, secret_hash: &str) -> Result<bool> {
+        let r = sqlx::query("UPDATE clients SET secret_hash = $2 WHERE client_id = $1")
+            .bind(client_id)
+            .bind(secret_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
     async fn delete_client(&self, client_id: &str, now: UnixTime) -> Result<bool> {
         let deleted = self
             .cascade(
                 &[
+                    "DELETE FROM client_grants WHERE client_id = $1",
                     "UPDATE families SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL",
                     "UPDATE grants SET revoked_at = $2 WHERE client_id = $1 AND revoked_at IS NULL",
                     "DELETE FROM codes WHERE client_id = $1",

@@ -21,6 +21,7 @@ use sqlx::{PgPool, Row};
 use crate::*;
 
 mod apis;
+mod client_grants;
 mod clients;
 mod events;
 mod families;
@@ -114,6 +115,43 @@ fn json<T: serde::Serialize>(v: &T) -> String {
 
 fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
     serde_json::from_str(s).map_err(|e| StoreError::Other(format!("corrupt record: {e}")))
+}
+
+/// One window of a listing ordered by `key` (byte order, as SQLite), and the number of rows
+/// matching `conditions` (`column = value` each); `columns` are read by `row`.
+async fn list_window<T>(
+    pool: &PgPool,
+    (table, columns, key): (&str, &str, &str),
+    conditions: &[(&str, &str)],
+    window: &Window,
+    row: impl Fn(&PgRow) -> Result<T>,
+) -> Result<(Vec<T>, u64)> {
+    let mut filter: Vec<String> = conditions.iter().enumerate().map(|(i, (col, _))| format!("{col} = ${}", i + 1)).collect();
+    let mut values: Vec<&str> = conditions.iter().map(|(_, v)| *v).collect();
+    let where_all = if filter.is_empty() { String::new() } else { format!("WHERE {}", filter.join(" AND ")) };
+    let count_sql = format!("SELECT count(*) FROM {table} {where_all}");
+    let mut count = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(count_sql));
+    for v in &values {
+        count = count.bind(*v);
+    }
+    let total = count.fetch_one(pool).await.map_err(map_err)?;
+    if let Some(after) = &window.after {
+        filter.push(format!("{key} COLLATE \"C\" > ${}", values.len() + 1));
+        values.push(after);
+    }
+    let where_window = if filter.is_empty() { String::new() } else { format!("WHERE {}", filter.join(" AND ")) };
+    let sql = format!(
+        "SELECT {columns} FROM {table} {where_window} ORDER BY {key} COLLATE \"C\" LIMIT {} OFFSET {}",
+        window.limit,
+        window.offset.min(i64::MAX as u64)
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for v in &values {
+        q = q.bind(*v);
+    }
+    let rows = q.fetch_all(pool).await.map_err(map_err)?;
+    let items = rows.iter().map(row).collect::<Result<Vec<T>>>()?;
+    Ok((items, total as u64))
 }
 
 /// Bulk changes that must happen together.

@@ -20,4 +20,39 @@ impl ApiStore for SqliteStore {
                 .optional()
         })
     }
+
+    async fn api_by_id(&self, id: &str) -> Result<Option<Api>> {
+        self.run(|c| {
+            c.prepare_cached("SELECT data FROM apis WHERE id = ?1")?.query_row([id], |r| from_json(&r.get::<_, String>(0)?)).optional()
+        })
+    }
+
+    async fn list_apis(&self, window: &Window) -> Result<(Vec<Api>, u64)> {
+        self.run(|c| list_window(c, ("apis", "data", "id"), &[], window, |r| from_json(&r.get::<_, String>(0)?)))
+    }
+
+    async fn update_api(&self, api: &Api) -> Result<bool> {
+        self.run(|c| {
+            c.prepare_cached("UPDATE apis SET data = ?3 WHERE id = ?1 AND identifier = ?2")?.execute(params![
+                api.id,
+                api.identifier,
+                json(api)
+            ])
+        })
+        .map(|n| n == 1)
+    }
+
+    async fn delete_api(&self, id: &str, _now: UnixTime) -> Result<bool> {
+        let deleted = self
+            .cascade(
+                &[
+                    "DELETE FROM client_grants WHERE audience = (SELECT identifier FROM apis WHERE id = ?1)",
+                    "DELETE FROM apis WHERE id = ?1",
+                ],
+                id,
+                0,
+            )
+            .await?;
+        Ok(deleted == 1)
+    }
 }

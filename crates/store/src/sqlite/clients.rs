@@ -36,10 +36,20 @@ impl ClientStore for SqliteStore {
         })
     }
 
+    async fn list_clients(&self, window: &Window) -> Result<(Vec<Client>, u64)> {
+        self.run(|c| list_window(c, ("clients", "data", "client_id"), &[], window, |r| from_json(&r.get::<_, String>(0)?)))
+    }
+
+    async fn set_client_secret(&self, client_id: &str, secret_hash: &str) -> Result<bool> {
+        self.run(|c| c.prepare_cached("UPDATE clients SET secret_hash = ?2 WHERE client_id = ?1")?.execute(params![client_id, secret_hash]))
+            .map(|n| n == 1)
+    }
+
     async fn delete_client(&self, client_id: &str, now: UnixTime) -> Result<bool> {
         let deleted = self
             .cascade(
                 &[
+                    "DELETE FROM client_grants WHERE client_id = ?1",
                     "UPDATE families SET revoked_at = ?2 WHERE client_id = ?1 AND revoked_at IS NULL",
                     "UPDATE grants SET revoked_at = ?2 WHERE client_id = ?1 AND revoked_at IS NULL",
                     "DELETE FROM codes WHERE client_id = ?1",

@@ -26,11 +26,12 @@ use async_trait::async_trait;
 use ratchet_core::UnixTime;
 use ratchet_core::client::{Api, Client};
 use ratchet_core::family::{Family, FamilyId};
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params, params_from_iter};
 
 use crate::*;
 
 mod apis;
+mod client_grants;
 mod clients;
 mod events;
 mod families;
@@ -245,6 +246,35 @@ impl SqliteStore {
         })
         .await
     }
+}
+
+/// One window of a listing ordered by `key`, and the number of rows matching `conditions`
+/// (`column = value` each): `SELECT {columns} FROM {table} WHERE … ORDER BY {key} LIMIT … OFFSET …`
+/// on the index of `key` (and of the filtered column), then `count(*)` with the same conditions.
+fn list_window<T>(
+    c: &mut Connection,
+    (table, columns, key): (&str, &str, &str),
+    conditions: &[(&str, &str)],
+    window: &Window,
+    row: impl Fn(&Row) -> rusqlite::Result<T>,
+) -> rusqlite::Result<(Vec<T>, u64)> {
+    let mut filter: Vec<String> = conditions.iter().map(|(col, _)| format!("{col} = ?")).collect();
+    let mut values: Vec<&str> = conditions.iter().map(|(_, v)| *v).collect();
+    let where_all = if filter.is_empty() { String::new() } else { format!("WHERE {}", filter.join(" AND ")) };
+    let total: i64 =
+        c.prepare_cached(&format!("SELECT count(*) FROM {table} {where_all}"))?.query_row(params_from_iter(&values), |r| r.get(0))?;
+    if let Some(after) = &window.after {
+        filter.push(format!("{key} > ?"));
+        values.push(after);
+    }
+    let where_window = if filter.is_empty() { String::new() } else { format!("WHERE {}", filter.join(" AND ")) };
+    let sql = format!(
+        "SELECT {columns} FROM {table} {where_window} ORDER BY {key} LIMIT {} OFFSET {}",
+        window.limit,
+        window.offset.min(i64::MAX as u64)
+    );
+    let items = c.prepare_cached(&sql)?.query_map(params_from_iter(&values), |r| row(r))?.collect::<rusqlite::Result<Vec<T>>>()?;
+    Ok((items, total as u64))
 }
 
 fn corrupt(what: &str) -> rusqlite::Error {

@@ -5,11 +5,29 @@
  * Page: test/e2e/pages/auth0.html. Every test has its own server + database (leeway 0, rotating client).
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { Page, Request, Response } from 'playwright-core';
-import { AUDIENCE, AUTH0_DIST, EMAIL, PKG, type Ratchet, delta, submitLogin, withEnv } from './harness.js';
+import type { Browser, Page, Request, Response } from 'playwright-core';
+import {
+  AUDIENCE,
+  AUTH0_DIST,
+  EMAIL,
+  PASSWORD,
+  PKG,
+  RATCHET_BIN,
+  type Ratchet,
+  delta,
+  launchBrowser,
+  requirePrerequisites,
+  startSpa,
+  submitLogin,
+  watch,
+  withEnv,
+} from './harness.js';
 
 const PAGE = '/auth0.html';
 const ENV = { pages: [PAGE] };
@@ -327,3 +345,140 @@ test('Auth0 SDK: a replayed rotated refresh token revokes the family; the SDK th
     assert.equal(delta(m2, m1, 'sertft'), 0);
     assert.equal(delta(m2, m1, 'fertft'), 1, JSON.stringify({ m1, m2 }));
   }));
+
+// ------------------------------------------------------------------ API permissions
+
+/** The permissions of the API in the permissions test (`apis create --scope VALUE[=description]`). */
+const PERMISSIONS_API = 'https://messages.ratchet.test';
+
+/** Runs the ratchet CLI; resolves with its stdout parsed as one JSON object. */
+function cli(args: string[], env: NodeJS.ProcessEnv): Promise<Record<string, unknown>> {
+  return new Promise((res, rej) => {
+    execFile(RATCHET_BIN, [...args, '--json'], { env, timeout: 30_000 }, (err, stdout, stderr) => {
+      if (err) rej(new Error(`ratchet ${args.join(' ')} failed: ${err.message}\n${stderr}`));
+      else res(JSON.parse(stdout.trim()) as Record<string, unknown>);
+    });
+  });
+}
+
+/**
+ * A ratchet server (own database) with a rotating SPA client for `spaOrigin`/auth0.html, the e2e
+ * user, and an API whose permissions are read:messages and write:messages.
+ */
+async function startWithPermissions(spaOrigin: string): Promise<{ server: Ratchet; stop: () => Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'ratchet-e2e-permissions-'));
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    RATCHET_MASTER_KEY: randomBytes(32).toString('hex'),
+    RATCHET_DATABASE_URL: `sqlite://${join(dir, 'ratchet.db')}`,
+  };
+  let child: ChildProcess | undefined;
+  let output = '';
+  const stop = async (): Promise<void> => {
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child!.once('exit', r));
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      child.kill('SIGKILL');
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const page = `${spaOrigin}${PAGE}`;
+    const client = await cli(
+      ['clients', 'create', '--name', 'e2e spa', '--type', 'spa', '--callback', page, '--logout-url', page, '--web-origin', spaOrigin, '--rotation', 'rotating'],
+      env,
+    );
+    await cli(['users', 'create', '--email', EMAIL, '--password', PASSWORD], env);
+    await cli(
+      ['apis', 'create', '--audience', PERMISSIONS_API, '--allow-offline-access', '--scope', 'read:messages=Read messages', '--scope', 'write:messages=Write messages'],
+      env,
+    );
+    const proc = spawn(RATCHET_BIN, ['serve', '--listen', '127.0.0.1:0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = proc;
+    proc.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    const url = await new Promise<string>((res, rej) => {
+      const timer = setTimeout(() => rej(new Error(`ratchet serve did not start within 20 s\n${output}`)), 20_000);
+      proc.stdout!.on('data', (d: Buffer) => {
+        output += d.toString();
+        const m = /^listening on (http:\/\/127\.0\.0\.1:\d+)\/$/m.exec(output);
+        if (m) {
+          clearTimeout(timer);
+          res(m[1]!);
+        }
+      });
+      proc.once('exit', (code) => {
+        clearTimeout(timer);
+        rej(new Error(`ratchet serve exited early (code ${code})\n${output}`));
+      });
+    });
+    const server: Ratchet = {
+      url,
+      clientId: String(client.client_id),
+      audience: PERMISSIONS_API,
+      log: () => output,
+      metrics: async () => ({}),
+      token: async () => ({ status: 0, json: {} }),
+      stop,
+    };
+    return { server, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+test("Auth0 SDK: scopes the API defines (its permissions) are granted, kept through refreshes, and the SDK's missing-scopes check holds", async () => {
+  requirePrerequisites();
+  auth0Version();
+  const spa = await startSpa();
+  let env: { server: Ratchet; stop: () => Promise<void> } | undefined;
+  let browser: Browser | undefined;
+  const lines: string[] = [];
+  try {
+    env = await startWithPermissions(spa.origin);
+    const { server } = env;
+    spa.config = { domain: server.url, client_id: server.clientId, audience: PERMISSIONS_API };
+    browser = await launchBrowser();
+    const context = await browser.newContext();
+    context.setDefaultTimeout(15_000);
+    const page = await context.newPage();
+    watch(page, lines, 'A');
+
+    // useMrrt turns on the SDK's check of the token response's scope (MissingScopesError).
+    const scope = 'openid profile email offline_access read:messages delete:everything';
+    const opts = { cacheLocation: 'localstorage', useRefreshTokens: true, useMrrt: true, authorizationParams: { audience: PERMISSIONS_API, scope } };
+    const q = await login(page, server, spa.origin, opts);
+    assert.ok(q.searchParams.get('scope')?.split(' ').includes('read:messages'), 'the SDK asked for the permission');
+
+    const granted = ['openid', 'profile', 'email', 'offline_access', 'read:messages'];
+    type Detailed = { access_token: string; scope?: string };
+    const cached = (await page.evaluate(() => a0().auth0.getTokenSilently({ detailedResponse: true }))) as Detailed;
+    assert.deepEqual(cached.scope?.split(' ').sort(), [...granted].sort(), 'the token response scope: defined permissions in, undefined ones out');
+    assert.deepEqual(String(jwtPayload(cached.access_token).scope).split(' ').sort(), [...granted].sort(), 'the access token scope claim');
+
+    const refreshed = (await page.evaluate(() => a0().auth0.getTokenSilently({ cacheMode: 'off', detailedResponse: true }))) as Detailed;
+    assert.notEqual(refreshed.access_token, cached.access_token, 'a refresh happened');
+    assert.deepEqual(String(jwtPayload(refreshed.access_token).scope).split(' ').sort(), [...granted].sort(), 'kept through the refresh');
+    const reused = (await page.evaluate(() =>
+      a0().auth0.getTokenSilently({ cacheMode: 'off', detailedResponse: true, authorizationParams: { scope: 'read:messages' } }),
+    )) as Detailed;
+    assert.ok(String(jwtPayload(reused.access_token).scope).split(' ').includes('read:messages'), 'asked again, the SDK gets it again');
+
+    // A permission the API defines but the user never granted: the refresh does not add it, and
+    // the unmodified SDK reports it as missing (its check is live in this configuration).
+    const missing = await page.evaluate(() =>
+      a0().errorOf(a0().auth0.getTokenSilently({ cacheMode: 'off', authorizationParams: { scope: 'write:messages' } })),
+    );
+    assert.equal(missing?.error, 'missing_scopes', JSON.stringify(missing));
+    assert.match(missing?.error_description ?? missing?.message ?? '', /write:messages/);
+  } catch (e) {
+    const err = e as Error;
+    err.message += `\n--- ratchet log (tail) ---\n${(env?.server.log() ?? '').slice(-4000)}\n--- browser console ---\n${lines.slice(-60).join('\n')}`;
+    throw err;
+  } finally {
+    await browser?.close().catch(() => undefined);
+    await env?.stop();
+    await spa.stop();
+  }
+});

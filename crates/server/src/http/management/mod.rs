@@ -36,8 +36,11 @@ use crate::config::ManagementConfig;
 use crate::service::audit::Record;
 use crate::service::manage::{Checkpoint, Chunk, DEFAULT_PER_PAGE, ManageError, Page};
 
+pub mod client_grants;
+pub mod clients;
 pub mod logs;
 pub mod refresh_tokens;
+pub mod resource_servers;
 pub mod sessions;
 pub mod stats;
 pub mod users;
@@ -387,6 +390,9 @@ impl Modify for BearerScheme {
 /// each registering its handlers with `utoipa_axum::routes!` so route and description cannot part.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(clients::routes())
+        .merge(resource_servers::routes())
+        .merge(client_grants::routes())
         .merge(users::routes())
         .merge(refresh_tokens::routes())
         .merge(sessions::routes())

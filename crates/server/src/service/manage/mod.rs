@@ -14,6 +14,9 @@ use serde_json::Value;
 
 use crate::clock::Clock;
 
+pub mod apis;
+pub mod client_grants;
+pub mod clients;
 pub mod logs;
 pub mod refresh_tokens;
 pub mod sessions;
