@@ -11,6 +11,7 @@ mod logs;
 mod m2m;
 mod malformed;
 mod management;
+mod management_routes;
 mod mgmt_client_grants;
 mod mgmt_clients;
 mod mgmt_refresh_tokens;
