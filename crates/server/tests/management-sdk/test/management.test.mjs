@@ -134,7 +134,9 @@ describe('node auth0 7.1.0 ManagementClient against ratchet serve', () => {
     const listed = await mgmt.clientGrants.list({ client_id: made.spa.client_id });
     assert.deepEqual(listed.data.map((g) => g.id), [grant.id]);
     const all = await mgmt.clientGrants.list();
-    assert.ok(all.data.some((g) => g.client_id === r.clientId && g.audience === r.audience), 'the CLI-created grant is listed');
+    // Created for `https://HOST/api/v2/`, it is stored and listed under the Management API's
+    // identifier, `{issuer}api/v2/` (the same API).
+    assert.ok(all.data.some((g) => g.client_id === r.clientId && g.audience === `${r.url}/api/v2/`), 'the CLI-created grant is listed');
     const updated = await mgmt.clientGrants.update(grant.id, { scope: ['read:messages', 'write:messages'] });
     assert.deepEqual([...updated.scope].sort(), ['read:messages', 'write:messages']);
     await mgmt.clientGrants.delete(grant.id);
