@@ -7,6 +7,9 @@
 //!    PKCE → `/u/login` → callback code → `/oauth/token`).
 //! 3. Runs the chains closed-loop for a bounded time: each request presents the token the previous
 //!    response returned. Reports refresh/s and latency percentiles.
+//!    With `--dpop`, every store is measured a second time in the same run with DPoP (RFC 9449):
+//!    each chain holds an ES256 key, its families are bound to it, and every refresh carries a
+//!    fresh proof (one more signature check and a replay-cache entry per refresh on the server).
 //! 4. Measures, before and after the load, the machine's RS256 signing rate with the server's own code
 //!    (`ratchet_core::jws::SigningKey::sign`) on every core, and reports throughput as a fraction
 //!    of the bound `signing rate / 2 signatures per refresh`.
@@ -24,6 +27,7 @@ use anyhow::{Context, bail, ensure};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clap::Parser;
+use ratchet_core::dpop::ClientKey;
 use ratchet_core::jws::SigningKey;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -56,6 +60,10 @@ struct Args {
     /// makes them, with and without the two signatures, no HTTP) to show where the time goes.
     #[arg(long)]
     diagnose: bool,
+    /// Also measure every store with DPoP (ES256 proofs on every refresh, families bound to the
+    /// chain's key), in the same run, and report the ratio to the plain refresh.
+    #[arg(long)]
+    dpop: bool,
 }
 
 const CALLBACK: &str = "http://127.0.0.1:1/cb";
@@ -84,12 +92,22 @@ fn main() -> anyhow::Result<()> {
         };
         // The load generator is one thread: it leaves the rest of the machine to the server.
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        loads.push((spec.clone(), database.clone(), rt.block_on(run_load(&args, &database, &master_key))?));
+        loads.push((spec.clone(), database.clone(), rt.block_on(run_load(&args, &database, &master_key, false))?));
+        if args.dpop {
+            loads.push((format!("{spec}+dpop"), database.clone(), rt.block_on(run_load(&args, &database, &master_key, true))?));
+        }
     }
 
     let sign = Signing::around(sign_before, measure_signing(cpus, Duration::from_secs(args.sign_seconds))?);
     for (spec, database, load) in &loads {
         report(&args, spec, database, cpus, load, &sign);
+    }
+    for pair in loads.windows(2) {
+        let [(plain, _, a), (dpop, _, b)] = pair else { continue };
+        if dpop == &format!("{plain}+dpop") {
+            let rate = |l: &Load| l.latencies.len() as f64 / l.window.as_secs_f64();
+            println!("dpop/plain:    {dpop} {:.0} refresh/s vs {plain} {:.0} refresh/s = {:.2}", rate(b), rate(a), rate(b) / rate(a));
+        }
     }
     if args.diagnose {
         diagnose::run(&args, cpus)?;
@@ -154,7 +172,7 @@ fn param(url: &url::Url, k: &str) -> Option<String> {
 }
 
 /// One browser sign-in with PKCE; returns the first refresh token of a new family.
-async fn sign_in(base: &str, client_id: &str, email: &str) -> anyhow::Result<String> {
+async fn sign_in(base: &str, client_id: &str, email: &str, dpop: Option<&ClientKey>) -> anyhow::Result<String> {
     let browser = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build()?;
     let verifier = ratchet_core::secret::random_token();
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
@@ -191,8 +209,11 @@ async fn sign_in(base: &str, client_id: &str, email: &str) -> anyhow::Result<Str
     ensure!(r.status() == 302, "/u/login answered {}", r.status());
     let callback = url::Url::parse(r.headers()["location"].to_str()?)?;
     let code = param(&callback, "code").with_context(|| format!("no code in {callback}"))?;
-    let r = browser
-        .post(format!("{base}/oauth/token"))
+    let mut exchange = browser.post(format!("{base}/oauth/token"));
+    if let Some(key) = dpop {
+        exchange = exchange.header("DPoP", key.proof("POST", &format!("{base}/oauth/token"), unix_now(), None, None));
+    }
+    let r = exchange
         .form(&[
             ("grant_type", "authorization_code"),
             ("client_id", client_id),
@@ -227,7 +248,7 @@ struct Load {
     machine_cpu: f64,
 }
 
-async fn run_load(args: &Args, database: &str, master_key: &str) -> anyhow::Result<Load> {
+async fn run_load(args: &Args, database: &str, master_key: &str, dpop: bool) -> anyhow::Result<Load> {
     let client = cli(
         args,
         database,
@@ -263,8 +284,10 @@ async fn run_load(args: &Args, database: &str, master_key: &str) -> anyhow::Resu
     let base = server.base.clone();
     let mut tokens = Vec::with_capacity(args.chains);
     for _ in 0..args.chains {
-        tokens.push(sign_in(&base, &client_id, &email).await?);
+        let key = dpop.then(ClientKey::generate);
+        tokens.push((sign_in(&base, &client_id, &email, key.as_ref()).await?, key));
     }
+    let htu = format!("{base}/oauth/token");
 
     let addr = url::Url::parse(&base)?.socket_addrs(|| None)?.into_iter().next().context("server address")?;
     let start = Instant::now();
@@ -272,9 +295,10 @@ async fn run_load(args: &Args, database: &str, master_key: &str) -> anyhow::Resu
     let deadline = measure_from + Duration::from_secs(args.seconds);
     let errors = Arc::new(AtomicU64::new(0));
     let mut set = tokio::task::JoinSet::new();
-    for rt in tokens {
+    for (rt, key) in tokens {
         let http = Http1::connect(addr).await?;
-        set.spawn(chain(http, client_id.clone(), rt, measure_from, deadline, errors.clone()));
+        let dpop = key.map(|k| (k, htu.clone()));
+        set.spawn(chain(http, client_id.clone(), rt, dpop, measure_from, deadline, errors.clone()));
     }
     // CPU accounting over the measured window.
     tokio::time::sleep_until(measure_from.into()).await;
@@ -314,6 +338,7 @@ async fn chain(
     mut http: Http1,
     client_id: String,
     mut rt: String,
+    dpop: Option<(ClientKey, String)>,
     measure_from: Instant,
     deadline: Instant,
     errors: Arc<AtomicU64>,
@@ -326,7 +351,9 @@ async fn chain(
         }
         // Refresh tokens are base64url and client ids hex: no form escaping needed.
         let body = format!("grant_type=refresh_token&client_id={client_id}&refresh_token={rt}");
-        let result = match http.post_form("/oauth/token", &body).await {
+        // A fresh proof per request (signed by the load generator: it counts in its CPU share).
+        let proof = dpop.as_ref().map(|(k, htu)| k.proof("POST", htu, unix_now(), None, None));
+        let result = match http.post_form("/oauth/token", &body, proof.as_deref()).await {
             Ok((200, text)) => extract_refresh_token(&text).ok_or_else(|| format!("no refresh_token in {text}")),
             Ok((status, text)) => Err(format!("{status}: {text}")),
             Err(e) => Err(e.to_string()),
@@ -364,10 +391,11 @@ impl Http1 {
     }
 
     /// Sends a form POST and returns the status and body of the response.
-    async fn post_form(&mut self, path: &str, body: &str) -> anyhow::Result<(u16, String)> {
+    async fn post_form(&mut self, path: &str, body: &str, dpop: Option<&str>) -> anyhow::Result<(u16, String)> {
         use tokio::io::AsyncWriteExt;
+        let dpop = dpop.map(|p| format!("DPoP: {p}\r\n")).unwrap_or_default();
         let request = format!(
-            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\n{dpop}Content-Length: {}\r\n\r\n{body}",
             self.host,
             body.len()
         );
@@ -411,6 +439,11 @@ fn extract_refresh_token(body: &str) -> Option<String> {
     let start = body.find("\"refresh_token\":\"")? + "\"refresh_token\":\"".len();
     let len = body[start..].find('"')?;
     Some(body[start..start + len].to_string())
+}
+
+/// Seconds since the Unix epoch (a proof's `iat`).
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 /// User + system CPU seconds of process `pid` so far (Linux `/proc`; 0 elsewhere).
@@ -526,7 +559,12 @@ fn report(args: &Args, spec: &str, database: &str, cpus: usize, load: &Load, sig
     let (p50, p90, p99, max) = (percentile(&lat, 50.0), percentile(&lat, 90.0), percentile(&lat, 99.0), percentile(&lat, 100.0));
     let bound = sign.rate / 2.0;
     let fraction = rps / bound;
-    let engine = if spec == "sqlite" { "sqlite (fresh temp file)".to_string() } else { redact(database) };
+    let engine = match spec {
+        "sqlite" => "sqlite (fresh temp file)".to_string(),
+        "sqlite+dpop" => "sqlite (fresh temp file), DPoP: an ES256 proof on every refresh".to_string(),
+        s if s.ends_with("+dpop") => format!("{}, DPoP: an ES256 proof on every refresh", redact(database)),
+        _ => redact(database),
+    };
     let server_us_per_refresh = load.server_cpu / rps * 1e6;
     let sign_us = 1e6 / sign.single;
     println!(
@@ -698,7 +736,7 @@ mod diagnose {
                     }
                     if use_store {
                         let seen = Seen::default();
-                        let rotation = Rotation { id: &f.id, client_id: &f.client_id, from: counter, now, idle_expires_at: idle_deadline(&policy, f.expires_at, now), seen: &seen };
+                        let rotation = Rotation { id: &f.id, client_id: &f.client_id, from: counter, now, idle_expires_at: idle_deadline(&policy, f.expires_at, now), seen: &seen, dpop: None };
                         let r = store.rotate(&rotation).await?;
                         let r = r.expect("uncontended rotation");
                         assert!(r.user.is_some() && r.api.is_some(), "the user and API come back");

@@ -45,6 +45,7 @@ event_types! {
     RefreshExchangeFailed = "fertft", "Failed refresh token exchange";
     RefreshReuseDetected = "ferrt", "Refresh token reuse detected: family revoked";
     RefreshRevoked = "srrt", "Refresh token revoked";
+    RefreshRevokeFailed = "frrt", "Refresh token not revoked (DPoP key required)";
     ClientCredentialsExchanged = "seccft", "Client credentials exchanged for an access token";
     ClientCredentialsFailed = "feccft", "Failed client credentials exchange";
     OriginNotAllowed = "fco", "Origin not allowed for the application";

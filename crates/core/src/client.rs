@@ -223,6 +223,10 @@ pub struct Client {
     /// ID-token lifetime (`jwt_configuration.lifetime_in_seconds`).
     pub id_token_lifetime: u32,
     pub created_at: i64,
+    /// DPoP required (RFC 9449; Auth0's field name): token requests without a valid proof are
+    /// refused. When false, DPoP is optional: a request with a proof gets DPoP-bound tokens.
+    #[serde(default)]
+    pub require_proof_of_possession: bool,
 }
 
 /// The settings a `clients create` receives; everything else takes Auth0's defaults.
@@ -258,6 +262,7 @@ impl Client {
             refresh_token: RefreshTokenPolicy::default_for(app_type),
             id_token_lifetime: 36_000,
             created_at: now,
+            require_proof_of_possession: false,
         };
         c.validate()?;
         Ok(c)

@@ -143,6 +143,9 @@ pub struct Family {
     pub rotated_at: UnixTime,
     pub revoked_at: Option<UnixTime>,
     pub auth_time: UnixTime,
+    /// The RFC 7638 thumbprint of the DPoP key the family is bound to (RFC 9449 §5): every
+    /// exchange must then carry a proof made with that key. Fixed at birth.
+    pub jkt: Option<String>,
 }
 
 /// Who a new family belongs to and what it grants.
@@ -177,7 +180,13 @@ impl Family {
             rotated_at: now,
             revoked_at: None,
             auth_time: grant.auth_time,
+            jkt: None,
         }
+    }
+
+    /// The family bound to the DPoP key with thumbprint `jkt` (or unbound with `None`).
+    pub fn bound_to(self, jkt: Option<String>) -> Family {
+        Family { jkt, ..self }
     }
 
     pub fn is_live(&self, now: UnixTime) -> bool {
@@ -204,6 +213,11 @@ pub enum Rejection {
     OtherClient,
     /// A counter the family never reached (only possible with a forged MAC key).
     Unknown,
+    /// A DPoP-bound family presented without a proof: refused, and the family is left alone (a
+    /// thief without the key must not be able to revoke it and so sign the user out).
+    ProofMissing,
+    /// A DPoP-bound family presented with a proof made by another key: as `ProofMissing`.
+    KeyMismatch,
 }
 
 /// What to do with a presented token, decided from the family's state alone.
@@ -231,10 +245,26 @@ pub enum Exchange {
     Reject(Rejection),
 }
 
-/// Decides what presenting counter `presented` of `family` by `client_id` means at `now`.
-pub fn assess(family: &Family, client_id: &str, policy: &RefreshTokenPolicy, presented: u64, now: UnixTime) -> Exchange {
+/// Decides what presenting counter `presented` of `family` by `client_id` means at `now`, with a
+/// valid DPoP proof made by the key with thumbprint `proof_jkt` (if one came with the request).
+///
+/// The key binding is checked before anything that could revoke the family: without the key, a
+/// presented token (current or old) is never evidence of theft from the key holder.
+pub fn assess(
+    family: &Family,
+    client_id: &str,
+    policy: &RefreshTokenPolicy,
+    presented: u64,
+    proof_jkt: Option<&str>,
+    now: UnixTime,
+) -> Exchange {
     if family.client_id != client_id {
         return Exchange::Reject(Rejection::OtherClient);
+    }
+    match (&family.jkt, proof_jkt) {
+        (Some(_), None) => return Exchange::Reject(Rejection::ProofMissing),
+        (Some(bound), Some(given)) if bound != given => return Exchange::Reject(Rejection::KeyMismatch),
+        _ => {}
     }
     if family.revoked_at.is_some() {
         return Exchange::Reject(Rejection::Revoked);
@@ -319,7 +349,7 @@ mod tests {
     fn current_token_rotates() {
         let p = RefreshTokenPolicy::rotating_default();
         let f = family(&p, 100);
-        assert_eq!(assess(&f, "c", &p, 0, 101), Exchange::Rotate { from: 0 });
+        assert_eq!(assess(&f, "c", &p, 0, None, 101), Exchange::Rotate { from: 0 });
     }
 
     #[test]
@@ -329,9 +359,9 @@ mod tests {
         let mut f = family(&p, 100);
         f.counter = 5;
         f.rotated_at = 200;
-        assert_eq!(assess(&f, "c", &p, 4, 209), Exchange::Retry { successor: 5 });
-        assert_eq!(assess(&f, "c", &p, 4, 210), Exchange::ReuseDetected { presented: 4, latest: 5 });
-        assert_eq!(assess(&f, "c", &p, 3, 201), Exchange::ReuseDetected { presented: 3, latest: 5 });
+        assert_eq!(assess(&f, "c", &p, 4, None, 209), Exchange::Retry { successor: 5 });
+        assert_eq!(assess(&f, "c", &p, 4, None, 210), Exchange::ReuseDetected { presented: 4, latest: 5 });
+        assert_eq!(assess(&f, "c", &p, 3, None, 201), Exchange::ReuseDetected { presented: 3, latest: 5 });
     }
 
     #[test]
@@ -340,14 +370,14 @@ mod tests {
         let mut f = family(&p, 100);
         f.counter = 1;
         f.rotated_at = 100;
-        assert_eq!(assess(&f, "c", &p, 0, 100), Exchange::ReuseDetected { presented: 0, latest: 1 });
+        assert_eq!(assess(&f, "c", &p, 0, None, 100), Exchange::ReuseDetected { presented: 0, latest: 1 });
     }
 
     #[test]
     fn token_of_other_client_is_rejected_without_revocation() {
         let p = RefreshTokenPolicy::rotating_default();
         let f = family(&p, 100);
-        assert_eq!(assess(&f, "other", &p, 0, 101), Exchange::Reject(Rejection::OtherClient));
+        assert_eq!(assess(&f, "other", &p, 0, None, 101), Exchange::Reject(Rejection::OtherClient));
     }
 
     #[test]
@@ -359,10 +389,10 @@ mod tests {
         assert_eq!(f.expires_at, Some(1000));
         assert_eq!(f.idle_expires_at, Some(300));
         assert_eq!(idle_deadline(&p, f.expires_at, 900), Some(1000), "idle never passes absolute");
-        assert_eq!(assess(&f, "c", &p, 0, 300), Exchange::Reject(Rejection::IdleExpired));
+        assert_eq!(assess(&f, "c", &p, 0, None, 300), Exchange::Reject(Rejection::IdleExpired));
         let mut g = f.clone();
         g.idle_expires_at = Some(2000);
-        assert_eq!(assess(&g, "c", &p, 0, 1000), Exchange::Reject(Rejection::Expired));
+        assert_eq!(assess(&g, "c", &p, 0, None, 1000), Exchange::Reject(Rejection::Expired));
     }
 
     #[test]
@@ -370,10 +400,27 @@ mod tests {
         let rot = RefreshTokenPolicy::rotating_default();
         let non = RefreshTokenPolicy::non_rotating_default();
         let f = family(&rot, 0);
-        assert_eq!(assess(&f, "c", &non, 0, 1), Exchange::Migrate);
+        assert_eq!(assess(&f, "c", &non, 0, None, 1), Exchange::Migrate);
         let g = family(&non, 0);
-        assert_eq!(assess(&g, "c", &non, 0, 1), Exchange::Reuse);
-        assert_eq!(assess(&g, "c", &rot, 0, 1), Exchange::Migrate);
+        assert_eq!(assess(&g, "c", &non, 0, None, 1), Exchange::Reuse);
+        assert_eq!(assess(&g, "c", &rot, 0, None, 1), Exchange::Migrate);
+    }
+
+    #[test]
+    fn bound_family_without_proof_or_with_another_key_is_rejected_before_reuse_detection() {
+        let p = RefreshTokenPolicy::rotating_default();
+        let mut f = family(&p, 100).bound_to(Some("key-a".into()));
+        f.counter = 3;
+        assert_eq!(assess(&f, "c", &p, 3, Some("key-a"), 101), Exchange::Rotate { from: 3 });
+        assert_eq!(assess(&f, "c", &p, 3, None, 101), Exchange::Reject(Rejection::ProofMissing));
+        assert_eq!(assess(&f, "c", &p, 3, Some("key-b"), 101), Exchange::Reject(Rejection::KeyMismatch));
+        // An old token without the key is not reuse: the family must survive a thief without it.
+        assert_eq!(assess(&f, "c", &p, 1, None, 101), Exchange::Reject(Rejection::ProofMissing));
+        assert_eq!(assess(&f, "c", &p, 1, Some("key-b"), 101), Exchange::Reject(Rejection::KeyMismatch));
+        assert_eq!(assess(&f, "c", &p, 1, Some("key-a"), 101), Exchange::ReuseDetected { presented: 1, latest: 3 });
+        // An unbound family accepts any proof (or none).
+        let g = family(&p, 100);
+        assert_eq!(assess(&g, "c", &p, 0, Some("key-a"), 101), Exchange::Rotate { from: 0 });
     }
 
     #[test]
@@ -381,6 +428,6 @@ mod tests {
         let p = RefreshTokenPolicy::rotating_default();
         let mut f = family(&p, 0);
         f.revoked_at = Some(5);
-        assert_eq!(assess(&f, "c", &p, 0, 6), Exchange::Reject(Rejection::Revoked));
+        assert_eq!(assess(&f, "c", &p, 0, None, 6), Exchange::Reject(Rejection::Revoked));
     }
 }

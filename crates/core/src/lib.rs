@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod client;
 pub mod crypto;
+pub mod dpop;
 pub mod error;
 pub mod family;
 pub mod iso8601;

@@ -12,6 +12,7 @@ use crate::clock::Clock;
 use crate::config::{Config, ManagementConfig, key_file_for};
 use crate::keys::{self, Keys};
 use crate::service::audit::Audit;
+use crate::service::dpop::DpopSettings;
 use crate::service::manage::Management;
 use crate::service::signin::{Hashing, Throttle};
 
@@ -31,6 +32,7 @@ pub struct Inner {
     /// The management layer (DESIGN §7), shared by `/api/v2` and the CLI.
     pub manage: Management,
     pub management: ManagementConfig,
+    pub dpop: DpopSettings,
 }
 
 impl std::ops::Deref for AppState {
@@ -76,7 +78,12 @@ impl Application {
             Some(i) => i,
             None => crate::config::parse_issuer(&format!("http://{addr}/"))?,
         };
+        let dpop = DpopSettings {
+            iat_window: config.dpop.iat_window,
+            nonce: config.dpop.nonce.then(|| ratchet_core::dpop::NonceKey::new(&keys.dpop_nonce, config.dpop.nonce_lifetime)),
+        };
         let state = AppState(Arc::new(Inner {
+            dpop,
             audit: Audit::start(store.clone()),
             manage: Management::new(store.clone(), clock.clone(), issuer.clone()),
             management: config.management.clone(),

@@ -13,7 +13,7 @@ use ratchet_store::{ClientGrant, ClientGrantFilter, Store, User};
 use serde_json::{Value, json};
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, DemoConfig, ManagementConfig, parse_issuer};
+use crate::config::{Config, DemoConfig, DpopConfig, ManagementConfig, parse_issuer};
 use crate::service::manage::apis::{ApiChanges, NewApi, ResourceServer};
 use crate::service::manage::client_grants::NewClientGrant;
 use crate::service::manage::clients::{ClientChanges, ClientSpec, RefreshChanges, RefreshUpdate, WithSecret};
@@ -84,6 +84,15 @@ pub struct ServeArgs {
     /// A browser origin allowed to call the Management API (CORS); repeatable, none by default.
     #[arg(long = "management-cors-origin", env = "RATCHET_MANAGEMENT_CORS_ORIGINS", value_delimiter = ',')]
     pub management_cors_origins: Vec<String>,
+    /// DPoP: seconds a proof's iat may differ from the server's time, either way.
+    #[arg(long, env = "RATCHET_DPOP_IAT_WINDOW", default_value_t = ratchet_core::dpop::DEFAULT_IAT_WINDOW)]
+    pub dpop_iat_window: i64,
+    /// DPoP: require server nonces in proofs (RFC 9449 §8).
+    #[arg(long, env = "RATCHET_DPOP_NONCE")]
+    pub dpop_nonce: bool,
+    /// DPoP: seconds a server nonce is handed out (it stays valid as long again).
+    #[arg(long, env = "RATCHET_DPOP_NONCE_LIFETIME", default_value_t = 300)]
+    pub dpop_nonce_lifetime: i64,
 }
 
 #[derive(Args, Debug, Default, Clone)]
@@ -150,7 +159,8 @@ pub enum ClientsCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Change a client's refresh-token settings or URLs (lists replace the old ones when given).
+    /// Change a client's refresh-token settings, URLs or DPoP policy (lists replace the old ones
+    /// when given).
     Update {
         /// The client_id.
         id: String,
@@ -158,6 +168,9 @@ pub enum ClientsCmd {
         urls: UrlFlags,
         #[command(flatten)]
         refresh: RefreshFlags,
+        /// Require DPoP proofs on token requests (require_proof_of_possession).
+        #[arg(long, value_name = "true|false")]
+        require_dpop: Option<bool>,
         /// Print the client as one JSON object.
         #[arg(long)]
         json: bool,
@@ -654,13 +667,14 @@ async fn clients(m: &Management, cmd: ClientsCmd) -> anyhow::Result<()> {
                 s
             });
         }
-        ClientsCmd::Update { id, urls, refresh, json } => {
+        ClientsCmd::Update { id, urls, refresh, require_dpop, json } => {
             let non_empty = |v: Vec<String>| (!v.is_empty()).then_some(v);
             let changes = ClientChanges {
                 callbacks: non_empty(urls.callbacks),
                 allowed_logout_urls: non_empty(urls.logout_urls),
                 web_origins: non_empty(urls.web_origins),
                 refresh_token: refresh.changes()?,
+                require_proof_of_possession: require_dpop,
                 ..Default::default()
             };
             let client = m.clients().update(&id, changes).await?;
@@ -992,7 +1006,11 @@ async fn serve(database: String, args: ServeArgs, clock: Arc<dyn Clock>) -> anyh
             rate_limit: args.management_rate_limit.max(1),
             cors_origins: normalize_origins(&args.management_cors_origins),
         },
+        dpop: DpopConfig { iat_window: args.dpop_iat_window, nonce: args.dpop_nonce, nonce_lifetime: args.dpop_nonce_lifetime },
     };
+    if config.dpop.iat_window < 1 || config.dpop.nonce_lifetime < 1 {
+        bail!("--dpop-iat-window and --dpop-nonce-lifetime must be at least 1 second");
+    }
     let app = crate::Application::build(config.clone(), clock.clone()).await?;
     let state = app.state.clone();
     println!("listening on http://{}/", app.address());

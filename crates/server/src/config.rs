@@ -18,6 +18,7 @@ pub struct Config {
     pub demo: Option<DemoConfig>,
     /// The Management API's limits and browser access.
     pub management: ManagementConfig,
+    pub dpop: DpopConfig,
 }
 
 /// Settings of `/api/v2`.
@@ -33,6 +34,23 @@ pub struct ManagementConfig {
 impl Default for ManagementConfig {
     fn default() -> Self {
         ManagementConfig { rate_limit: 50, cors_origins: Vec::new() }
+    }
+}
+
+/// DPoP (RFC 9449) settings of a node; every node of a deployment should use the same.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DpopConfig {
+    /// A proof's `iat` must be within this many seconds of the server's time (either way).
+    pub iat_window: i64,
+    /// Require server nonces in proofs (RFC 9449 §8).
+    pub nonce: bool,
+    /// How long a server nonce is handed out; it stays accepted for as long again.
+    pub nonce_lifetime: i64,
+}
+
+impl Default for DpopConfig {
+    fn default() -> Self {
+        DpopConfig { iat_window: ratchet_core::dpop::DEFAULT_IAT_WINDOW, nonce: false, nonce_lifetime: 300 }
     }
 }
 
@@ -52,6 +70,7 @@ impl std::fmt::Debug for Config {
             .field("master_key", &self.master_key.as_ref().map(|_| "<redacted>"))
             .field("demo", &self.demo)
             .field("management", &self.management)
+            .field("dpop", &self.dpop)
             .finish()
     }
 }

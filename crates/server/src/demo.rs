@@ -129,8 +129,9 @@ async fn config(State(site): State<Site>) -> Response {
 }
 
 async fn file(State(site): State<Site>, UrlPath(path): UrlPath<String>) -> Response {
-    if path == "ratchet-spa.js" {
-        return serve_file(&site.root.join("sdk/spa-js/dist/ratchet-spa.js")).await;
+    // The SDK bundle and its DPoP chunk (imported by the bundle, next to it, with `useDpop`).
+    if path == "ratchet-spa.js" || path == "ratchet-spa-dpop.js" {
+        return serve_file(&site.root.join("sdk/spa-js/dist").join(&path)).await;
     }
     let safe = !path.is_empty()
         && path

@@ -22,6 +22,8 @@ pub struct Keys {
     pub transaction: [u8; 32],
     /// Authenticates opaque access tokens.
     pub access_token: [u8; 32],
+    /// Derives DPoP server nonces (RFC 9449 §8), the same on every node.
+    pub dpop_nonce: [u8; 32],
 }
 
 impl std::fmt::Debug for Keys {
@@ -89,6 +91,7 @@ pub async fn load_or_create(store: &dyn Store, master: &MasterKey, now: i64) -> 
         refresh: TokenCodec::new(mac_keys),
         transaction: derive(&base, "ratchet login transaction v1"),
         access_token: derive(&base, "ratchet opaque access token v1"),
+        dpop_nonce: derive(&base, "ratchet dpop nonce v1"),
     })
 }
 

@@ -13,4 +13,4 @@ pub mod service;
 
 pub use app::{AppState, Application};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::Config;
+pub use config::{Config, DpopConfig};

@@ -10,8 +10,11 @@ use ratchet_core::UnixTime;
 use ratchet_core::client::{Api, Client};
 use ratchet_core::family::{Family, FamilyId};
 
+pub mod dpop;
 pub mod postgres;
 pub mod sqlite;
+
+pub use dpop::{DpopReplayCache, REPLAYED_PROOF, RotationProof};
 
 /// A failure of the storage engine. `Unavailable` means the database cannot be reached (the HTTP
 /// layer answers 503); `Conflict` is a uniqueness violation the caller can report.
@@ -271,6 +274,8 @@ pub struct Rotation<'a> {
     pub idle_expires_at: Option<UnixTime>,
     /// Where the presentation came from: becomes the family's last device.
     pub seen: &'a Seen,
+    /// The DPoP proof that came with the presentation, if any.
+    pub dpop: Option<RotationProof<'a>>,
 }
 
 /// A client grant: which API a client may get `client_credentials` tokens for, and with which
@@ -420,6 +425,10 @@ pub trait FamilyStore: Send + Sync {
     /// Returns the family as written with its user and API, or `None` when the conditions do not
     /// hold (a lost race, or a case for the full decision). Of N concurrent callers with the same
     /// `from`, exactly one gets `Some`.
+    ///
+    /// DPoP (RFC 9449): a family bound to a key (`jkt`) rotates only with `r.dpop`, a proof by
+    /// that key, and the same write spends the proof in the replay cache; a proof already spent
+    /// fails the whole write with `Conflict(REPLAYED_PROOF)`, leaving the family as it was.
     async fn rotate(&self, r: &Rotation<'_>) -> Result<Option<Rotated>>;
     /// Records an exchange that does not rotate (a non-rotating family): the idle deadline, the
     /// time and the device.
@@ -486,6 +495,7 @@ pub trait Store:
     + GrantStore
     + FamilyStore
     + EventStore
+    + DpopReplayCache
     + Send
     + Sync
     + 'static
@@ -495,7 +505,7 @@ pub trait Store:
     /// Deletes what can never be used again: expired codes and sessions, families revoked or
     /// expired for more than `grace` seconds, grants older than `grace` with no family or code
     /// left (so `grace` must cover the opaque access-token lifetime), and audit events older than
-    /// [`EVENT_RETENTION`].
+    /// [`EVENT_RETENTION`], and expired entries of the DPoP replay cache.
     async fn purge(&self, now: UnixTime, grace: i64) -> Result<u64>;
 }
 
@@ -528,7 +538,7 @@ pub fn redact_url(url: &str) -> String {
 /// The storage traits, for `use ratchet_store::prelude::*` where a `dyn Store` is called.
 pub mod prelude {
     pub use crate::{
-        ApiStore, ClientGrantStore, ClientStore, EventStore, FamilyStore, GrantStore, SecretStore, SessionStore, Store, UserStore,
+        ApiStore, ClientGrantStore, ClientStore, DpopReplayCache, EventStore, FamilyStore, GrantStore, SecretStore, SessionStore, Store, UserStore,
     };
 }
 

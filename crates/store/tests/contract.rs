@@ -14,8 +14,8 @@ use ratchet_core::UnixTime;
 use ratchet_core::client::{Api, ApiScope, AppType, Client, NewClient};
 use ratchet_core::family::{Family, FamilyId};
 use ratchet_store::{
-    AuthCode, ClientGrant, ClientGrantFilter, Event, EventQuery, FamilyFilter, LogFilter, LogOrder, LogQuery, Logged, Redemption, Rotated,
-    Rotation, Seen, Session, Store, StoreError, User, UserFilter, Window,
+    AuthCode, ClientGrant, ClientGrantFilter, Event, EventQuery, FamilyFilter, LogFilter, LogOrder, LogQuery, Logged, REPLAYED_PROOF, Redemption,
+    Rotated, Rotation, RotationProof, Seen, Session, Store, StoreError, User, UserFilter, Window,
 };
 
 type Db = Arc<dyn Store>;
@@ -120,6 +120,7 @@ fn family(grant_id: &str, client_id: &str, user_id: &str) -> Family {
         rotated_at: NOW,
         revoked_at: None,
         auth_time: NOW - 5,
+        jkt: None,
     }
 }
 
@@ -665,7 +666,13 @@ async fn grant_is_live_until_revoked(s: &Db) {
 }
 
 async fn family_round_trips_every_field_including_nulls(s: &Db) {
-    let full = Family { rotating: false, counter: 1 << 40, revoked_at: Some(NOW + 1), ..family("grant-1", "client-1", "user-1") };
+    let full = Family {
+        rotating: false,
+        counter: 1 << 40,
+        revoked_at: Some(NOW + 1),
+        jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I".into()),
+        ..family("grant-1", "client-1", "user-1")
+    };
     let nulls = Family {
         session_id: None,
         audience: None,
@@ -755,6 +762,52 @@ async fn rotate_has_exactly_one_winner(s: &Db) {
         assert_eq!(winners, 1, "round {round}: exactly one of {RACERS} rotates: {wins:?}");
         assert_eq!(get_family(s, &f).await.counter, round + 1);
     }
+}
+
+fn proof<'a>(jkt: &'a str, replay_key: &'a str) -> RotationProof<'a> {
+    RotationProof { jkt, replay_key, replay_expires_at: NOW + 60 }
+}
+
+async fn bound_family_rotates_only_with_a_proof_by_its_key(s: &Db) {
+    let f = family("g", "c", "u").bound_to(Some("key-a".into()));
+    s.insert_family(&f, &Seen::default()).await.unwrap();
+    assert!(rotate(s, &f.id, "c", 0, NOW + 1, None).await.unwrap().is_none(), "no proof");
+    assert!(rotate_with(s, &f.id, "c", 0, NOW + 1, None, Some(proof("key-b", "r1"))).await.unwrap().is_none(), "another key");
+    assert_eq!(get_family(s, &f).await, f, "nothing written");
+    assert!(s.use_dpop_proof("r1", NOW + 60).await.unwrap(), "a refused rotation does not spend its proof");
+    let r = rotate_with(s, &f.id, "c", 0, NOW + 1, None, Some(proof("key-a", "r2"))).await.unwrap().expect("rotates");
+    assert_eq!((r.family.counter, r.family.jkt.as_deref()), (1, Some("key-a")));
+    assert!(!s.use_dpop_proof("r2", NOW + 60).await.unwrap(), "the rotation spent its proof");
+    // An unbound family rotates with or without a proof, and stays unbound.
+    let g = family("g", "c", "u");
+    s.insert_family(&g, &Seen::default()).await.unwrap();
+    let r = rotate_with(s, &g.id, "c", 0, NOW + 1, None, Some(proof("key-a", "r3"))).await.unwrap().expect("rotates");
+    assert_eq!(r.family.jkt, None);
+    assert!(rotate(s, &g.id, "c", 1, NOW + 1, None).await.unwrap().is_some());
+}
+
+async fn rotation_with_a_replayed_proof_fails_and_writes_nothing(s: &Db) {
+    let f = family("g", "c", "u").bound_to(Some("key-a".into()));
+    s.insert_family(&f, &Seen::default()).await.unwrap();
+    assert!(s.use_dpop_proof("seen", NOW + 60).await.unwrap());
+    let r = rotate_with(s, &f.id, "c", 0, NOW + 1, None, Some(proof("key-a", "seen"))).await;
+    assert!(matches!(&r, Err(StoreError::Conflict(m)) if m == REPLAYED_PROOF), "{r:?}");
+    assert_eq!(get_family(s, &f).await, f, "the rotation was undone");
+    assert!(rotate_with(s, &f.id, "c", 0, NOW + 1, None, Some(proof("key-a", "fresh"))).await.unwrap().is_some());
+}
+
+async fn dpop_proof_is_used_exactly_once_under_concurrency(s: &Db) {
+    let fresh = race(RACERS, s, |s, _| async move { s.use_dpop_proof("same-jti", NOW + 60).await.unwrap() }).await;
+    assert_eq!(fresh.iter().filter(|f| **f).count(), 1, "{fresh:?}");
+    assert!(s.use_dpop_proof("other-jti", NOW + 60).await.unwrap());
+}
+
+async fn purge_deletes_expired_dpop_proofs_only(s: &Db) {
+    assert!(s.use_dpop_proof("old", NOW - 1).await.unwrap());
+    assert!(s.use_dpop_proof("live", NOW + 60).await.unwrap());
+    s.purge(NOW, 0).await.unwrap();
+    assert!(s.use_dpop_proof("old", NOW + 60).await.unwrap(), "expired entry purged");
+    assert!(!s.use_dpop_proof("live", NOW + 60).await.unwrap(), "live entry kept");
 }
 
 async fn revoked_family_cannot_rotate(s: &Db) {
@@ -1475,6 +1528,10 @@ contract! {
     logs_are_filtered_by_type_user_client_and_date_range,
     logs_page_over_more_rows_than_a_page,
     count_event_users_counts_distinct_existing_users_since,
+    bound_family_rotates_only_with_a_proof_by_its_key,
+    rotation_with_a_replayed_proof_fails_and_writes_nothing,
+    dpop_proof_is_used_exactly_once_under_concurrency,
+    purge_deletes_expired_dpop_proofs_only,
 }
 
 /// The rotation write with no device recorded.
@@ -1486,7 +1543,20 @@ async fn rotate(
     now: UnixTime,
     idle: Option<UnixTime>,
 ) -> ratchet_store::Result<Option<Rotated>> {
-    s.rotate(&Rotation { id, client_id, from, now, idle_expires_at: idle, seen: &Seen::default() }).await
+    rotate_with(s, id, client_id, from, now, idle, None).await
+}
+
+/// [`rotate`] with a DPoP proof.
+async fn rotate_with(
+    s: &Db,
+    id: &FamilyId,
+    client_id: &str,
+    from: u64,
+    now: UnixTime,
+    idle: Option<UnixTime>,
+    dpop: Option<RotationProof<'_>>,
+) -> ratchet_store::Result<Option<Rotated>> {
+    s.rotate(&Rotation { id, client_id, from, now, idle_expires_at: idle, seen: &Seen::default(), dpop }).await
 }
 
 /// Both engines' migrations declare the same indexes (by name and columns), so a listing that is
@@ -1657,7 +1727,7 @@ async fn family_record_has_its_devices_and_last_exchange(s: &Db) {
     );
 
     let from = seen("203.0.113.2", "App/2");
-    s.rotate(&Rotation { id: &f.id, client_id: "c", from: 0, now: NOW + 5, idle_expires_at: None, seen: &from })
+    s.rotate(&Rotation { id: &f.id, client_id: "c", from: 0, now: NOW + 5, idle_expires_at: None, seen: &from, dpop: None })
         .await
         .unwrap()
         .expect("rotates");

@@ -16,6 +16,7 @@ import {
   type WrappedCacheEntry,
 } from './cache.js';
 import { AuthenticationError, errorFromBody, GenericError, MissingRefreshTokenError, MissingScopesError, PopupOpenError } from './errors.js';
+import type { Dpop, DpopProofParams, Fetcher, FetcherConfig } from './dpop.js';
 import { runIframe, runPopup, type AuthorizationResponse } from './frame.js';
 import { postForm, tokenResult, type PostResult, type TokenResponse } from './http.js';
 import { verifyIdToken, type IdTokenClaims, type User } from './jwt.js';
@@ -157,6 +158,8 @@ export class Auth0Client extends EventTarget {
   /** Holds refresh tokens off the main thread (memory mode + useRefreshTokens). */
   private worker?: TokenWorker;
   private channel?: BroadcastChannel;
+  /** DPoP key and nonces (`useDpop`). */
+  private dp?: Promise<Dpop>;
   private prefix: string;
   private txKey: string;
   /** Migration and loading of a custom cache; every public method but the popups waits for it. */
@@ -192,6 +195,8 @@ export class Auth0Client extends EventTarget {
       this.channel = new BroadcastChannel(`${this.prefix}channel`);
       this.channel.onmessage = (e: MessageEvent<Broadcast>) => void this.onBroadcast(e.data);
     }
+    // The DPoP code is a chunk of its own, loaded only with `useDpop`.
+    if (o.useDpop) this.dp = import('./dpop.js').then((m) => new m.Dpop(o.clientId, this.serverOrigin()));
     this.ready = this.init().catch((e) => warn(`start-up: ${String((e as Error)?.message ?? e)}`));
   }
 
@@ -326,6 +331,7 @@ export class Auth0Client extends EventTarget {
     await this.ready;
     await this.lock(() => this.revoke(undefined, Math.min(this.options.httpTimeoutInSeconds, 5))).catch(() => undefined);
     await this.clearSession();
+    await this.dp?.then((d) => d.clear()).catch(() => undefined);
     const openUrl = opts.openUrl ?? opts.onRedirect;
     if (openUrl === false) return;
     const { federated, ...rest } = opts.logoutParams ?? {};
@@ -333,6 +339,42 @@ export class Auth0Client extends EventTarget {
     const url = `${this.options.domainUrl}/v2/logout?${toQuery({ client_id: clientId ?? undefined, ...rest })}${federated ? '&federated' : ''}`;
     if (openUrl) await openUrl(url);
     else location.assign(url);
+  }
+
+  // ---------------------------------------------------------------- DPoP (useDpop)
+
+  /** The DPoP nonce remembered for `id` (default: the authorization server's origin). */
+  async getDpopNonce(id?: string): Promise<string | undefined> {
+    return (await this.needDpop()).getNonce(id);
+  }
+
+  async setDpopNonce(nonce: string, id?: string): Promise<void> {
+    (await this.needDpop()).setNonce(nonce, id);
+  }
+
+  /** A DPoP proof by this browser's key, e.g. for an API call with `accessToken`. */
+  async generateDpopProof(params: DpopProofParams & { accessToken: string }): Promise<string> {
+    return (await this.needDpop()).generateProof(params);
+  }
+
+  /**
+   * A fetcher that calls APIs with this client's access token (and DPoP proofs with `useDpop`).
+   * Its code is in the DPoP chunk, loaded on the first call.
+   */
+  createFetcher(config: FetcherConfig = {}): Pick<Fetcher, 'fetchWithAuth'> {
+    let f: Promise<Fetcher> | undefined;
+    return { fetchWithAuth: async (...a) => (await (f ??= import('./dpop.js').then((m) => m.fetcher(this, config, this.dp)))).fetchWithAuth(...a) };
+  }
+
+  /** POSTs to the authorization server through `send`, with DPoP proofs and nonces under `useDpop`. */
+  private async viaDpop(url: string, send: (proof?: string) => Promise<PostResult>): Promise<PostResult> {
+    const d = await this.dp;
+    return d ? d.post(url, send) : send();
+  }
+
+  private needDpop(): Promise<Dpop> {
+    if (!this.dp) throw new GenericError('dpop_not_enabled', '`useDpop` option must be enabled');
+    return this.dp;
   }
 
   // ---------------------------------------------------------------- flows
@@ -521,7 +563,9 @@ export class Auth0Client extends EventTarget {
     const timeout = seconds * 1000;
     const json = !this.options.useFormData;
     if (this.worker && !(await this.worker.ok)) this.noWorker();
-    const r = this.worker ? await this.worker.call({ t: 'token', body, keys, timeout, json, mrrt }, timeout + 1000) : await postForm(url, body, timeout, json);
+    const send = (dpop?: string): Promise<PostResult> =>
+      this.worker ? this.worker.call({ t: 'token', body, keys, timeout, json, mrrt, dpop }, timeout + 1000) : postForm(url, body, timeout, json, dpop);
+    const r = await this.viaDpop(url, send);
     tokenResult(r, url);
     return r;
   }
@@ -589,15 +633,19 @@ export class Auth0Client extends EventTarget {
   private async revoke(aud: string | undefined, seconds: number): Promise<void> {
     const o = this.options;
     const timeout = seconds * 1000;
+    const url = `${o.domainUrl}/oauth/revoke`;
+    const json = !o.useFormData;
     const body = { client_id: o.clientId, token_type_hint: 'refresh_token' };
     let r: PostResult | undefined;
     if (this.worker) {
-      r = await this.worker.call({ t: 'revoke', body, timeout, json: !o.useFormData, under: aud && `${this.prefix}${aud}::` }, timeout + 1000);
+      const proofs = await this.dp?.then((d) => d.proofs(url));
+      r = await this.worker.call({ t: 'revoke', body, timeout, json, proofs, under: aud && `${this.prefix}${aud}::` }, timeout + 1000);
     } else {
       const all = await this.authoritative();
       const rts = new Set(all.filter((e) => (!aud || e.audience === aud) && e.refresh_token).map((e) => e.refresh_token));
       for (const token of rts) {
-        const x = await postForm(`${o.domainUrl}/oauth/revoke`, { ...body, token: token! }, timeout, !o.useFormData);
+        const send = (proof?: string): Promise<PostResult> => postForm(url, { ...body, token: token! }, timeout, json, proof);
+        const x = await this.viaDpop(url, send);
         if (!x.ok) r ??= x;
       }
       for (const e of all) if (rts.has(e.refresh_token)) await this.persist(entryKey(o.clientId, e.audience, e.scope), { ...e, refresh_token: undefined });

@@ -111,7 +111,10 @@ export class MissingScopesError extends GenericError {
   }
 }
 
-/** DPoP nonce challenge (RFC 9449 §8); this SDK does not send DPoP proofs, so it is never thrown. */
+/**
+ * DPoP nonce challenge (RFC 9449 §8). With `useDpop` the SDK answers it itself (one retry with the
+ * server's nonce), so it reaches the caller only when the retry is refused the same way.
+ */
 export class UseDpopNonceError extends GenericError {
   constructor(public newDpopNonce: string | undefined) {
     super('use_dpop_nonce', 'Server rejected DPoP proof: wrong nonce');

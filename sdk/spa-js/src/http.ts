@@ -16,6 +16,8 @@ export interface PostResult {
   json: Record<string, unknown>;
   /** Set by the worker: the response carried a refresh token different from the one presented. */
   rotated?: boolean;
+  /** The `DPoP-Nonce` response header (RFC 9449 §8). */
+  nonce?: string;
 }
 
 /**
@@ -23,13 +25,13 @@ export interface PostResult {
  * refresh_token or authorization_code grant is not idempotent, and with rotation (leeway 0) a
  * blind retry of a refresh whose response was lost is indistinguishable from token theft.
  */
-export async function postForm(url: string, body: Record<string, string>, timeoutMs: number, asJson?: boolean): Promise<PostResult> {
+export async function postForm(url: string, body: Record<string, string>, timeoutMs: number, asJson?: boolean, dpop?: string): Promise<PostResult> {
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(), timeoutMs);
   try {
     const r = await fetch(url, {
       method: 'POST',
-      headers: { 'Content-Type': asJson ? 'application/json' : 'application/x-www-form-urlencoded' },
+      headers: { 'Content-Type': asJson ? 'application/json' : 'application/x-www-form-urlencoded', ...(dpop && { DPoP: dpop }) },
       body: asJson ? JSON.stringify(body) : new URLSearchParams(body).toString(),
       signal: ac.signal,
     });
@@ -41,7 +43,7 @@ export async function postForm(url: string, body: Record<string, string>, timeou
     } catch {
       if (r.ok) json = { error: 'invalid_response', error_description: `Non-JSON response from ${url}` };
     }
-    return { ok: r.ok && !json.error, status: r.status, json };
+    return { ok: r.ok && !json.error, status: r.status, json, nonce: r.headers.get('dpop-nonce') ?? undefined };
   } catch (e) {
     const timeout = (e as Error)?.name === 'AbortError';
     return {

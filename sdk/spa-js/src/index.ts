@@ -19,6 +19,7 @@ export { User } from './jwt.js';
 export type { IdTokenClaims, IdTokenClaims as IdToken } from './jwt.js';
 export { CacheKey, InMemoryCache, LocalStorageCache } from './cache.js';
 export type { Cacheable, CacheEntry, CacheKeyData, DecodedToken, ICache, KeyManifestEntry, MaybePromise, WrappedCacheEntry } from './cache.js';
+export type { DpopProofParams, Fetcher, FetcherConfig, FetcherToken } from './dpop.js';
 export {
   AuthenticationError,
   ConnectError,

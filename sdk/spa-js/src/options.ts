@@ -66,6 +66,8 @@ export interface Auth0ClientOptions {
    * visible; across tabs one refresh serves all.
    */
   autoRenew?: boolean | number;
+  /** DPoP (RFC 9449): bind tokens to a non-extractable key of this browser. Default false. */
+  useDpop?: boolean;
 }
 
 export interface NormalizedOptions {
@@ -92,6 +94,7 @@ export interface NormalizedOptions {
   httpTimeoutInSeconds: number;
   leeway: number;
   sessionCheckExpiryDays: number;
+  useDpop: boolean;
 }
 
 const hasScheme = (s: string): boolean => /^https?:\/\//i.test(s);
@@ -125,7 +128,7 @@ export const positive = (v: unknown, d: number): number => (typeof v === 'number
 
 /** Every option key this SDK reads. */
 export const OPTION_KEYS =
-  'domain clientId client_id issuer authorizationParams redirect_uri audience scope cacheLocation useRefreshTokens useRefreshTokensFallback authorizeTimeoutInSeconds httpTimeoutInSeconds leeway sessionCheckExpiryDays cache workerUrl nowProvider useFormData useCookiesForTransactions cookieDomain useMrrt autoRenew'.split(
+  'domain clientId client_id issuer authorizationParams redirect_uri audience scope cacheLocation useRefreshTokens useRefreshTokensFallback authorizeTimeoutInSeconds httpTimeoutInSeconds leeway sessionCheckExpiryDays cache workerUrl nowProvider useFormData useCookiesForTransactions cookieDomain useMrrt autoRenew useDpop'.split(
     ' ',
   );
 
@@ -190,5 +193,6 @@ export function normalizeOptions(o: Auth0ClientOptions, origin: string): Normali
     httpTimeoutInSeconds: positive(o.httpTimeoutInSeconds, 10),
     leeway: positive(o.leeway, 60),
     sessionCheckExpiryDays: positive(o.sessionCheckExpiryDays, 1),
+    useDpop: !!o.useDpop,
   };
 }

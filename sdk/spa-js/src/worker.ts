@@ -17,7 +17,8 @@ export function tokenWorker(postForm: PostFn): void {
   let base = '';
   /** The refresh token stored last (multi-resource refresh tokens: one serves every API). */
   let latest: string | undefined;
-  const post = (path: string, body: Record<string, string>, timeout: number, asJson?: boolean): Promise<PostResult> => postForm(base + path, body, timeout, asJson);
+  const post = (path: string, body: Record<string, string>, timeout: number, asJson?: boolean, dpop?: string): Promise<PostResult> =>
+    postForm(base + path, body, timeout, asJson, dpop);
   const replace = (from: string, to?: string): void => {
     for (const [k, v] of rts) if (v === from) to ? rts.set(k, to) : rts.delete(k);
     if (latest === from) latest = to;
@@ -45,10 +46,12 @@ export function tokenWorker(postForm: PostFn): void {
       // entry holding one of them.
       const tokens = new Set<string>();
       for (const [k, v] of rts) if (!m.under || k.startsWith(m.under)) tokens.add(v);
+      // With DPoP the page sends one proof per token it may hold (refresh tokens never leave here).
+      const proofs: string[] = [...(m.proofs ?? [])];
       let res: PostResult = { ok: true, status: 200, json: {} };
       for (const token of tokens) {
         replace(token);
-        const r = await post('/oauth/revoke', { ...m.body, token }, m.timeout, m.json);
+        const r = await post('/oauth/revoke', { ...m.body, token }, m.timeout, m.json, proofs.shift());
         if (!r.ok) res = r;
       }
       return reply(res);
@@ -63,7 +66,7 @@ export function tokenWorker(postForm: PostFn): void {
         if (!used) return reply({ ok: false, status: 0, json: { error: 'missing_refresh_token', error_description: 'Missing Refresh Token' } });
         body.refresh_token = used;
       }
-      const r = await post('/oauth/token', body, m.timeout, m.json);
+      const r = await post('/oauth/token', body, m.timeout, m.json, m.dpop);
       const rt = r.json.refresh_token;
       delete r.json.refresh_token;
       if (r.ok && typeof rt === 'string') {

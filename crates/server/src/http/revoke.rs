@@ -22,6 +22,8 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Res
         Ok(()) => StatusCode::OK.into_response(),
         Err(e) => e.into_response(),
     };
+    let mut res = res;
+    state.add_dpop_nonce(&mut res);
     cors::decorate(&state, &headers, client.as_ref(), res).await
 }
 
@@ -35,5 +37,11 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8], client_out: 
         return Err(OAuthError::access_denied(format!("Origin {o} is not allowed for this client")));
     }
     let token = p.require("token")?;
-    state.revoke_refresh_token(&client, token).await
+    // A proof, when sent, must be valid (RFC 9449 §4.3); it is what lets a DPoP-bound family be revoked.
+    let failed = |f: crate::service::dpop::DpopFailure| f.for_token_endpoint();
+    let proof = state.dpop_proof(headers, "POST", "oauth/revoke", None).map_err(failed)?;
+    if let Some(p) = &proof {
+        state.spend_dpop_proof(p).await?.map_err(failed)?;
+    }
+    state.revoke_refresh_token(&client, token, proof.as_ref().map(|p| p.jkt.as_str())).await
 }

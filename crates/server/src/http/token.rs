@@ -17,7 +17,9 @@ use crate::http::cors;
 use crate::http::params::Params;
 use crate::http::seen::SeenFrom;
 use crate::service::audit::Record;
+use crate::service::dpop::DpopFailure;
 use crate::service::tokens::TokenResponse;
+use ratchet_core::dpop::ProofError;
 
 pub async fn token(
     State(state): State<AppState>,
@@ -39,7 +41,18 @@ pub async fn token(
         }
         Err(e) => e.into_response(),
     };
+    let mut res = res;
+    state.add_dpop_nonce(&mut res);
     cors::decorate(&state, &headers, client.as_ref(), res).await
+}
+
+/// The failed-exchange audit code of a grant type (Auth0's log event codes).
+fn failed_exchange(grant_type: &str) -> EventType {
+    match grant_type {
+        "refresh_token" => EventType::RefreshExchangeFailed,
+        "client_credentials" => EventType::ClientCredentialsFailed,
+        _ => EventType::CodeExchangeFailed,
+    }
 }
 
 async fn handle(
@@ -68,12 +81,53 @@ async fn handle(
             .await;
         return Err(OAuthError::access_denied(format!("Origin {o} is not allowed for this client")));
     }
-    match grant_type {
-        "authorization_code" => state.exchange_code(&client, &p, origin.is_some(), seen).await,
-        "refresh_token" => {
-            state.exchange_refresh_token(&client, p.require("refresh_token")?, p.get("scope"), p.get("audience"), seen).await
+    // DPoP (RFC 9449 §4.3, §5): a valid proof binds what is issued; a client may require one.
+    let proof = match state.dpop_proof(headers, "POST", "oauth/token", None) {
+        Ok(None) if client.require_proof_of_possession => {
+            Err(DpopFailure::Invalid(ProofError::new("dpop_required", "This client requires a DPoP proof (require_proof_of_possession)")))
         }
-        "client_credentials" => state.client_credentials(&client, &p).await,
+        other => other,
+    };
+    let proof = match proof {
+        Ok(p) => p,
+        Err(f) => {
+            state
+                .record_dpop_failure(
+                    failed_exchange(grant_type),
+                    Some(&client.client_id),
+                    None,
+                    f.reason(),
+                    &f.for_token_endpoint().description,
+                )
+                .await;
+            return Err(f.for_token_endpoint());
+        }
+    };
+    // The refresh grant spends the proof in its rotation write; the others here.
+    if grant_type != "refresh_token"
+        && let Some(p) = &proof
+        && let Err(f) = state.spend_dpop_proof(p).await?
+    {
+        state
+            .record_dpop_failure(
+                failed_exchange(grant_type),
+                Some(&client.client_id),
+                None,
+                f.reason(),
+                &f.for_token_endpoint().description,
+            )
+            .await;
+        return Err(f.for_token_endpoint());
+    }
+    let jkt = proof.as_ref().map(|p| p.jkt.as_str());
+    match grant_type {
+        "authorization_code" => state.exchange_code(&client, &p, origin.is_some(), seen, jkt).await,
+        "refresh_token" => {
+            state
+                .exchange_refresh_token(&client, p.require("refresh_token")?, p.get("scope"), p.get("audience"), seen, proof.as_ref())
+                .await
+        }
+        "client_credentials" => state.client_credentials(&client, &p, jkt).await,
         _ => Err(OAuthError::new(axum::http::StatusCode::BAD_REQUEST, "unsupported_grant_type", "Grant type not supported")),
     }
 }

@@ -1,7 +1,8 @@
-//! `GET|POST /userinfo`: OIDC Core §5.3, bearer tokens per RFC 6750 §2.1.
+//! `GET|POST /userinfo`: OIDC Core §5.3, bearer tokens per RFC 6750 §2.1, DPoP-bound tokens per
+//! RFC 9449 §7 (`Authorization: DPoP <token>` with a proof carrying `ath`).
 
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::response::{IntoResponse, Response};
 use ratchet_core::oauth::Scope;
 use serde_json::{Map, Value};
@@ -11,28 +12,38 @@ use crate::error::OAuthError;
 use crate::http::cors;
 use crate::service::tokens::profile_claims;
 
-pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let res = match handle(&state, &headers).await {
+pub async fn userinfo(State(state): State<AppState>, method: Method, headers: HeaderMap) -> Response {
+    let mut res = match handle(&state, &method, &headers).await {
         Ok(v) => axum::Json(v).into_response(),
         Err(e) => e.into_response(),
     };
+    state.add_dpop_nonce(&mut res);
     cors::decorate(&state, &headers, None, res).await
 }
 
-async fn handle(state: &AppState, headers: &HeaderMap) -> Result<Value, OAuthError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
-        .ok_or_else(|| {
-            let mut e = OAuthError::new(axum::http::StatusCode::UNAUTHORIZED, "invalid_request", "Missing bearer token");
-            e.challenge = Some("Bearer realm=\"ratchet\"".into());
-            e
-        })?;
+/// The access token of `Authorization: Bearer|DPoP <token>`, with whether the scheme is DPoP.
+fn access_token(headers: &HeaderMap) -> Option<(&str, bool)> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    let dpop = if scheme.eq_ignore_ascii_case("dpop") {
+        true
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        false
+    } else {
+        return None;
+    };
+    Some((token.trim(), dpop))
+}
+
+async fn handle(state: &AppState, method: &Method, headers: &HeaderMap) -> Result<Value, OAuthError> {
+    let (token, dpop_scheme) = access_token(headers).ok_or_else(|| {
+        let mut e = OAuthError::new(axum::http::StatusCode::UNAUTHORIZED, "invalid_request", "Missing bearer token");
+        e.challenge = Some("Bearer realm=\"ratchet\"".into());
+        e
+    })?;
     let invalid = || OAuthError::invalid_token("The access token is invalid or expired");
     let now = state.now();
-    let (sub, scope) = if token.matches('.').count() == 2 {
+    let (sub, scope, jkt) = if token.matches('.').count() == 2 {
         let claims = state.keys.signing.verify(token).ok_or_else(invalid)?;
         let userinfo = state.endpoint("userinfo");
         let aud_ok = match &claims["aud"] {
@@ -44,14 +55,39 @@ async fn handle(state: &AppState, headers: &HeaderMap) -> Result<Value, OAuthErr
         if !aud_ok || !live {
             return Err(invalid());
         }
-        (claims["sub"].as_str().ok_or_else(invalid)?.to_string(), claims["scope"].as_str().unwrap_or("").to_string())
+        let jkt = claims["cnf"]["jkt"].as_str().map(str::to_string);
+        (claims["sub"].as_str().ok_or_else(invalid)?.to_string(), claims["scope"].as_str().unwrap_or("").to_string(), jkt)
     } else {
         let c = state.open_opaque(token).ok_or_else(invalid)?;
         if !state.store.grant_is_live(&c.gid).await? {
             return Err(invalid());
         }
-        (c.sub, c.scp)
+        (c.sub, c.scp, c.jkt)
     };
+    // RFC 9449 §7.1: a DPoP-bound token needs the DPoP scheme and a proof by its key with `ath`;
+    // sent as Bearer it is refused (a stolen token is useless without the key).
+    let proof = state.dpop_proof(headers, method.as_str(), "userinfo", Some(token)).map_err(|f| f.for_resource())?;
+    match (&jkt, dpop_scheme) {
+        (Some(_), false) => return Err(dpop_invalid_token("A DPoP-bound access token must be sent with the DPoP authorization scheme")),
+        (None, true) => return Err(dpop_invalid_token("The access token is not DPoP-bound")),
+        (Some(bound), true) => match &proof {
+            None => {
+                let f = crate::service::dpop::DpopFailure::Invalid(ratchet_core::dpop::ProofError::new(
+                    "dpop_required",
+                    "A DPoP proof is required",
+                ));
+                return Err(f.for_resource());
+            }
+            Some(p) if &p.jkt != bound => {
+                return Err(dpop_invalid_token("The DPoP proof is not made by the key the access token is bound to"));
+            }
+            Some(_) => {}
+        },
+        (None, false) => {}
+    }
+    if let Some(p) = &proof {
+        state.spend_dpop_proof(p).await?.map_err(|f| f.for_resource())?;
+    }
     let user = state.store.user(&sub).await?.filter(|u| !u.blocked).ok_or_else(invalid)?;
     let scope = Scope::parse(&scope).map_err(|_| invalid())?;
     if !scope.contains("openid") {
@@ -63,4 +99,11 @@ async fn handle(state: &AppState, headers: &HeaderMap) -> Result<Value, OAuthErr
         out.insert(k.into(), v);
     }
     Ok(Value::Object(out))
+}
+
+/// `401 invalid_token` with a `DPoP` challenge (RFC 9449 §7.1).
+fn dpop_invalid_token(description: &str) -> OAuthError {
+    let mut e = OAuthError::new(axum::http::StatusCode::UNAUTHORIZED, "invalid_token", description);
+    e.challenge = Some(crate::service::dpop::dpop_challenge("invalid_token", description));
+    e
 }

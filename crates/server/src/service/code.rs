@@ -22,8 +22,18 @@ pub const MAX_FAMILIES_PER_USER_CLIENT: u32 = 200;
 impl AppState {
     /// Exchanges a code. `browser` is true for CORS requests (with an `Origin` header), which
     /// only ever get a refresh token from a rotating client.
-    pub async fn exchange_code(&self, client: &Client, p: &Params, browser: bool, seen: &Seen) -> Result<TokenResponse, OAuthError> {
-        let result = self.exchange_code_inner(client, p, browser, seen).await;
+    ///
+    /// With a DPoP proof (made by the key with thumbprint `jkt`), the access token is bound to the
+    /// key and, for a public client, so is the refresh-token family, for life (RFC 9449 §5).
+    pub async fn exchange_code(
+        &self,
+        client: &Client,
+        p: &Params,
+        browser: bool,
+        seen: &Seen,
+        jkt: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
+        let result = self.exchange_code_inner(client, p, browser, seen, jkt).await;
         if let Err(e) = &result {
             self.record(Record {
                 kind: EventType::CodeExchangeFailed,
@@ -37,7 +47,14 @@ impl AppState {
         result
     }
 
-    async fn exchange_code_inner(&self, client: &Client, p: &Params, browser: bool, seen: &Seen) -> Result<TokenResponse, OAuthError> {
+    async fn exchange_code_inner(
+        &self,
+        client: &Client,
+        p: &Params,
+        browser: bool,
+        seen: &Seen,
+        jkt: Option<&str>,
+    ) -> Result<TokenResponse, OAuthError> {
         let code = p.require("code")?;
         let now = self.now();
         if !client.allows_grant(GrantType::AuthorizationCode) {
@@ -92,7 +109,8 @@ impl AppState {
                 },
                 &client.refresh_token,
                 now,
-            );
+            )
+            .bound_to(jkt.filter(|_| !client.app_type.is_confidential()).map(str::to_string));
             self.store.insert_family(&family, seen).await?;
             let evicted =
                 self.store.evict_families(&user.user_id, &client.client_id, MAX_FAMILIES_PER_USER_CLIENT, Some(&family.id), now).await?;
@@ -120,6 +138,7 @@ impl AppState {
             auth_time: c.auth_time,
             session_id: c.session_id.as_deref(),
             nonce: c.nonce.as_deref(),
+            jkt,
         };
         let response = self.issue(&grant, refresh_token)?;
         self.record(Record {
@@ -136,15 +155,16 @@ impl AppState {
     /// Machine-to-machine tokens (RFC 6749 §4.4) for a confidential client and an API it has a
     /// client grant for: the Management API (`{issuer}api/v2/`, or `https://{host}/api/v2/` as
     /// Auth0's SDKs ask for it) or a registered API. The token carries the audience as requested
-    /// and the grant's scopes, narrowed by a requested `scope`.
-    pub async fn client_credentials(&self, client: &Client, p: &Params) -> Result<TokenResponse, OAuthError> {
+    /// and the grant's scopes, narrowed by a requested `scope`; with a DPoP proof it is bound to
+    /// the proof's key (`cnf.jkt`, RFC 9449 §6).
+    pub async fn client_credentials(&self, client: &Client, p: &Params, jkt: Option<&str>) -> Result<TokenResponse, OAuthError> {
         if !client.allows_grant(GrantType::ClientCredentials) || !client.app_type.is_confidential() {
             return Err(OAuthError::unauthorized_client("Grant type 'client_credentials' not allowed for the client."));
         }
         let audience = p.require("audience")?;
         let requested = p.get("scope").map(Scope::parse).transpose().map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
         let denied = match self.manage.client_grants().m2m_access(&client.client_id, audience, requested.as_ref()).await {
-            Ok(access) => return self.m2m_token(client, audience, access).await,
+            Ok(access) => return self.m2m_token(client, audience, access, jkt).await,
             Err(M2mDenied::UnknownAudience) => OAuthError::access_denied(format!("Service not found: {audience}")),
             Err(M2mDenied::NoGrant) => OAuthError::access_denied(no_grant(audience)),
             Err(M2mDenied::Store(e)) => return Err(e.into()),
@@ -161,15 +181,18 @@ impl AppState {
     }
 
     /// Signs the access token `client_credentials` issues for `access`.
-    async fn m2m_token(&self, client: &Client, audience: &str, access: M2mAccess) -> Result<TokenResponse, OAuthError> {
+    async fn m2m_token(&self, client: &Client, audience: &str, access: M2mAccess, jkt: Option<&str>) -> Result<TokenResponse, OAuthError> {
         let lifetime = i64::from(access.audience.api().token_lifetime);
         let now = self.now();
         let scope = access.scope.to_string();
-        let claims = json!({
+        let mut claims = json!({
             "iss": self.iss(), "sub": format!("{}@clients", client.client_id), "aud": audience,
             "iat": now, "exp": now + lifetime, "scope": scope, "gty": "client-credentials", "azp": client.client_id,
             "jti": random_id(""),
         });
+        if let Some(jkt) = jkt {
+            claims["cnf"] = json!({"jkt": jkt});
+        }
         let access_token = self.keys.signing.sign(&claims)?;
         self.record(Record {
             kind: EventType::ClientCredentialsExchanged,
@@ -179,7 +202,14 @@ impl AppState {
             details: json!({"audience": audience, "scope": scope}),
         })
         .await;
-        Ok(TokenResponse { access_token, token_type: "Bearer".into(), expires_in: lifetime, scope, id_token: None, refresh_token: None })
+        Ok(TokenResponse {
+            access_token,
+            token_type: crate::service::tokens::token_type(jkt).into(),
+            expires_in: lifetime,
+            scope,
+            id_token: None,
+            refresh_token: None,
+        })
     }
 }
 

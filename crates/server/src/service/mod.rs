@@ -5,6 +5,7 @@ pub mod audit;
 pub mod authorize;
 pub mod client_auth;
 pub mod code;
+pub mod dpop;
 pub mod manage;
 pub mod refresh;
 pub mod signin;

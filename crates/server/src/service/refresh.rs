@@ -13,10 +13,11 @@
 
 use ratchet_core::audit::EventType;
 use ratchet_core::client::{Api, AudiencePolicy, Client, GrantType};
+use ratchet_core::dpop::Proof;
 use ratchet_core::family::{Exchange, Family, FamilyGrant, Rejection, idle_deadline};
 use ratchet_core::oauth::{SUPPORTED_SCOPES, Scope};
 use ratchet_core::secret::Secret;
-use ratchet_store::{FamilyFilter, Rotated, Rotation, Seen};
+use ratchet_store::{FamilyFilter, Rotated, Rotation, RotationProof, Seen, StoreError};
 use serde_json::json;
 
 use crate::app::AppState;
@@ -25,8 +26,13 @@ use crate::service::audit::Record;
 use crate::service::tokens::{Grant, TokenResponse};
 
 impl AppState {
-    /// Exchanges a refresh token presented by an authenticated `client`.
+    /// Exchanges a refresh token presented by an authenticated `client`, with a valid DPoP
+    /// `proof` not yet spent (RFC 9449 §5) if the request carried one.
     /// `audience`: the API the access token is for (default: the family's own).
+    ///
+    /// A family bound to a DPoP key needs a proof made with that key; without one, the token is
+    /// refused and the family left untouched (see `ratchet_core::family::assess`). The proof's
+    /// `jti` is spent in the same write as the rotation, so DPoP adds no round trip to the hot path.
     pub async fn exchange_refresh_token(
         &self,
         client: &Client,
@@ -34,6 +40,7 @@ impl AppState {
         requested: Option<&str>,
         audience: Option<&str>,
         seen: &Seen,
+        proof: Option<&Proof>,
     ) -> Result<TokenResponse, OAuthError> {
         if !client.allows_grant(GrantType::RefreshToken) {
             return Err(OAuthError::unauthorized_client("Grant type 'refresh_token' not allowed for the client."));
@@ -54,17 +61,32 @@ impl AppState {
             None => None,
         };
         let target = Target { audience, allowed: allowed.as_ref().map(|(p, a)| (*p, a)) };
+        let jkt = proof.map(|p| p.jkt.as_str());
+        let replay_key = proof.map(Proof::replay_key);
+        let rotation_proof = proof.zip(replay_key.as_deref()).map(|(p, key)| RotationProof {
+            jkt: &p.jkt,
+            replay_key: key,
+            replay_expires_at: p.replay_expiry(self.now(), self.dpop.iat_window),
+        });
         // The common case first, in one statement: the current token of a live rotating family.
         // (A requested scope, or an audience no policy allows, must be checked against the family
         // before anything is written: full decision.)
         if requested.is_none() && policy.is_rotating() && (audience.is_none() || target.allowed.is_some()) {
             let now = self.now();
             let idle = policy.idle().map(|s| now + i64::from(s));
-            let rotation = Rotation { id: &family_id, client_id: &client.client_id, from: presented, now, idle_expires_at: idle, seen };
-            if let Some(rotated) = self.store.rotate(&rotation).await? {
+            let rotation = Rotation {
+                id: &family_id,
+                client_id: &client.client_id,
+                from: presented,
+                now,
+                idle_expires_at: idle,
+                seen,
+                dpop: rotation_proof,
+            };
+            if let Some(rotated) = self.rotate(client, &rotation).await? {
                 let token = self.keys.refresh.encode(&family_id, presented + 1);
                 let event = json!({"familyId": family_id.to_string(), "tokenCounter": presented, "rotated": true});
-                return self.refreshed(client, Loaded::Rotated(rotated), None, target, Some(token), event).await;
+                return self.refreshed(client, Loaded::Rotated(rotated), None, target, Some(token), jkt, event).await;
             }
         }
         // Two rounds suffice: after losing the conditional write, the winner's counter is visible.
@@ -74,16 +96,41 @@ impl AppState {
                 return Err(self.refresh_failed(client, None, "unknown").await);
             };
             response_scope(&family, requested.as_ref(), target.other(&family)?.map(|(p, _)| p))?;
-            let (token, event) = match ratchet_core::family::assess(&family, &client.client_id, policy, presented, now) {
+            let exchange = ratchet_core::family::assess(&family, &client.client_id, policy, presented, jkt, now);
+            // Every outcome that writes or answers with tokens spends the proof first (a replayed
+            // proof must have no effect); the rotation does it in its own write.
+            if let (Some(p), Exchange::Retry { .. } | Exchange::Reuse | Exchange::Migrate | Exchange::ReuseDetected { .. }) =
+                (proof, exchange)
+                && let Err(f) = self.spend_dpop_proof(p).await?
+            {
+                self.record_dpop_failure(
+                    EventType::RefreshExchangeFailed,
+                    Some(&client.client_id),
+                    Some(&family.user_id),
+                    f.reason(),
+                    INVALID_REFRESH_TOKEN,
+                )
+                .await;
+                return Err(f.for_token_endpoint());
+            }
+            let (token, event) = match exchange {
                 Exchange::Rotate { from } => {
                     let idle = policy.idle().map(|s| now + i64::from(s));
-                    let rotation = Rotation { id: &family.id, client_id: &client.client_id, from, now, idle_expires_at: idle, seen };
-                    let Some(rotated) = self.store.rotate(&rotation).await? else {
+                    let rotation = Rotation {
+                        id: &family.id,
+                        client_id: &client.client_id,
+                        from,
+                        now,
+                        idle_expires_at: idle,
+                        seen,
+                        dpop: rotation_proof,
+                    };
+                    let Some(rotated) = self.rotate(client, &rotation).await? else {
                         continue;
                     };
                     let event = json!({"familyId": family.id.to_string(), "tokenCounter": from, "rotated": true});
                     let token = self.keys.refresh.encode(&family.id, from + 1);
-                    return self.refreshed(client, Loaded::Rotated(rotated), requested.as_ref(), target, Some(token), event).await;
+                    return self.refreshed(client, Loaded::Rotated(rotated), requested.as_ref(), target, Some(token), jkt, event).await;
                 }
                 Exchange::Retry { successor } => (
                     Some(self.keys.refresh.encode(&family.id, successor)),
@@ -114,7 +161,7 @@ impl AppState {
                 }
                 Exchange::Reject(r) => return Err(self.refresh_failed(client, Some(&family), rejection_reason(r)).await),
             };
-            return self.refreshed(client, Loaded::Family(family), requested.as_ref(), target, token, event).await;
+            return self.refreshed(client, Loaded::Family(family), requested.as_ref(), target, token, jkt, event).await;
         }
         tracing::error!("refresh did not converge after three rounds");
         Err(OAuthError::server_error())
@@ -122,6 +169,7 @@ impl AppState {
 
     /// The success response of a refresh: new access and ID tokens for the family's grant (the
     /// access token for `target`), with `token` as the refresh token to hand back (if any).
+    #[allow(clippy::too_many_arguments)] // main's MRRT `target` plus DPoP's `jkt`
     async fn refreshed(
         &self,
         client: &Client,
@@ -129,6 +177,7 @@ impl AppState {
         requested: Option<&Scope>,
         target: Target<'_>,
         token: Option<Secret>,
+        jkt: Option<&str>,
         mut event: serde_json::Value,
     ) -> Result<TokenResponse, OAuthError> {
         let family = match &loaded {
@@ -170,6 +219,7 @@ impl AppState {
             auth_time: family.auth_time,
             session_id: family.session_id.as_deref(),
             nonce: None,
+            jkt,
         };
         let response = self.issue(&grant, token.map(|t| t.expose().to_string()))?;
         self.record(Record {
@@ -181,6 +231,27 @@ impl AppState {
         })
         .await;
         Ok(response)
+    }
+
+    /// The conditional rotation write, spending the proof's `jti` in the same write. A replayed
+    /// proof aborts the whole write: `invalid_dpop_proof`, the family untouched.
+    async fn rotate(&self, client: &Client, rotation: &Rotation<'_>) -> Result<Option<Rotated>, OAuthError> {
+        match self.store.rotate(rotation).await {
+            Ok(r) => Ok(r),
+            Err(StoreError::Conflict(what)) if what == ratchet_store::REPLAYED_PROOF => {
+                let f = crate::service::dpop::replayed();
+                self.record_dpop_failure(
+                    EventType::RefreshExchangeFailed,
+                    Some(&client.client_id),
+                    None,
+                    f.reason(),
+                    INVALID_REFRESH_TOKEN,
+                )
+                .await;
+                Err(f.for_token_endpoint())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn refresh_failed(&self, client: &Client, family: Option<&Family>, reason: &str) -> OAuthError {
@@ -211,7 +282,8 @@ impl AppState {
             },
             &client.refresh_token,
             now,
-        );
+        )
+        .bound_to(old.jkt.clone());
         if !self.store.revoke_family(&old.id, now).await? {
             // Someone else revoked or migrated it first.
             return Err(OAuthError::invalid_refresh_token());
@@ -231,11 +303,27 @@ impl AppState {
     }
 
     /// RFC 7009: revokes the family of a refresh token issued to `client`. Unknown tokens and
-    /// tokens of other clients are answered with success and change nothing.
-    pub async fn revoke_refresh_token(&self, client: &Client, token: &str) -> Result<(), OAuthError> {
+    /// tokens of other clients are answered with success and change nothing; so are tokens of a
+    /// DPoP-bound family presented without a proof made by its key (`jkt`): whoever holds only the
+    /// token must not be able to sign the user out.
+    pub async fn revoke_refresh_token(&self, client: &Client, token: &str, jkt: Option<&str>) -> Result<(), OAuthError> {
         let Some((family_id, _)) = self.keys.refresh.decode(token) else { return Ok(()) };
         let Some(family) = self.store.family(&family_id).await? else { return Ok(()) };
         if family.client_id != client.client_id {
+            return Ok(());
+        }
+        if let Some(bound) = &family.jkt
+            && jkt != Some(bound.as_str())
+        {
+            let reason = if jkt.is_some() { "dpop_key_mismatch" } else { "dpop_proof_missing" };
+            self.record_dpop_failure(
+                EventType::RefreshRevokeFailed,
+                Some(&client.client_id),
+                Some(&family.user_id),
+                reason,
+                "Refresh token not revoked: DPoP key required",
+            )
+            .await;
             return Ok(());
         }
         if self.store.revoke_family(&family.id, self.now()).await? {
@@ -330,5 +418,7 @@ fn rejection_reason(r: Rejection) -> &'static str {
         Rejection::IdleExpired => "idle_expired",
         Rejection::OtherClient => "other_client",
         Rejection::Unknown => "unknown",
+        Rejection::ProofMissing => "dpop_proof_missing",
+        Rejection::KeyMismatch => "dpop_key_mismatch",
     }
 }

@@ -44,6 +44,9 @@ pub struct Grant<'a> {
     pub session_id: Option<&'a str>,
     /// Present on the code exchange only (OIDC Core §12.2: not in refreshed ID tokens).
     pub nonce: Option<&'a str>,
+    /// The thumbprint of the DPoP key the access token is bound to (RFC 9449 §6), if the request
+    /// carried a valid proof.
+    pub jkt: Option<&'a str>,
 }
 
 /// The public session id (`sid`) for a stored session id hash: stable, not the cookie.
@@ -59,6 +62,9 @@ pub struct OpaqueClaims {
     pub scp: String,
     pub gid: String,
     pub exp: i64,
+    /// `cnf.jkt` of a DPoP-bound token (RFC 9449 §6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
 }
 
 impl AppState {
@@ -77,10 +83,13 @@ impl AppState {
                 if g.scope.contains("openid") {
                     aud.push(Value::from(self.endpoint("userinfo")));
                 }
-                let claims = json!({
+                let mut claims = json!({
                     "iss": self.iss(), "sub": g.user.user_id, "aud": aud, "iat": now, "exp": exp,
                     "scope": g.scope.to_string(), "azp": g.client.client_id, "jti": random_id(""),
                 });
+                if let Some(jkt) = g.jkt {
+                    claims["cnf"] = json!({"jkt": jkt});
+                }
                 (self.sign(&claims)?, i64::from(api.token_lifetime))
             }
             None => {
@@ -90,12 +99,20 @@ impl AppState {
                     scp: g.scope.to_string(),
                     gid: g.grant_id.to_string(),
                     exp: now + OPAQUE_ACCESS_TOKEN_LIFETIME,
+                    jkt: g.jkt.map(str::to_string),
                 };
                 (self.seal_opaque(&claims), OPAQUE_ACCESS_TOKEN_LIFETIME)
             }
         };
         let id_token = if g.scope.contains("openid") { Some(self.id_token(g, now)?) } else { None };
-        Ok(TokenResponse { access_token, token_type: "Bearer".into(), expires_in, scope: g.scope.to_string(), id_token, refresh_token })
+        Ok(TokenResponse {
+            access_token,
+            token_type: token_type(g.jkt).into(),
+            expires_in,
+            scope: g.scope.to_string(),
+            id_token,
+            refresh_token,
+        })
     }
 
     fn id_token(&self, g: &Grant<'_>, now: i64) -> Result<String, OAuthError> {
@@ -136,6 +153,11 @@ impl AppState {
         let claims: OpaqueClaims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).ok()?).ok()?;
         (claims.exp > self.now()).then_some(claims)
     }
+}
+
+/// `token_type` of a response (RFC 9449 §5): `DPoP` for a key-bound access token.
+pub fn token_type(jkt: Option<&str>) -> &'static str {
+    if jkt.is_some() { "DPoP" } else { "Bearer" }
 }
 
 fn opaque_mac(key: &[u8], body: &str) -> [u8; 32] {

@@ -265,4 +265,17 @@ fn every_command_has_a_help_text_of_its_own() {
         assert!(out.contains(expected), "{args:?}: {out}");
         assert!(!out.contains("URL lists"), "not the URL flags' comment: {out}");
     }
+
+fn clients_update_require_dpop_sets_require_proof_of_possession() {
+    let cli = Cli::new();
+    let c = cli.json(&["clients", "create", "--name", "SPA", "--callback", "http://localhost:3000/cb", "--json"]);
+    assert_eq!(c["require_proof_of_possession"], false);
+    let id = c["client_id"].as_str().unwrap();
+    let u = cli.json(&["clients", "update", id, "--require-dpop", "true", "--json"]);
+    assert_eq!(u["require_proof_of_possession"], true);
+    assert_eq!(cli.json(&["clients", "show", id, "--json"])["require_proof_of_possession"], true);
+    let u = cli.json(&["clients", "update", id, "--require-dpop", "false", "--json"]);
+    assert_eq!(u["require_proof_of_possession"], false);
+    let (ok, _, _) = cli.run(&["clients", "update", id, "--require-dpop", "maybe"]);
+    assert!(!ok, "only true or false");
 }

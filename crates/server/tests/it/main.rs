@@ -6,6 +6,7 @@ mod support;
 mod api_permissions;
 mod authorize;
 mod cli;
+mod dpop;
 mod login;
 mod logs;
 mod m2m;

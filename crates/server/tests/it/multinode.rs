@@ -114,6 +114,11 @@ async fn spa_client(database: &str, leeway: u32) -> Client {
 
 /// Signs in through `login_node` and exchanges the code at `token_node`; returns a refresh token.
 async fn sign_in(login_node: &Node, token_node: &Node, client: &Client) -> String {
+    sign_in_with(login_node, token_node, client, None).await
+}
+
+/// As [`sign_in`], with a DPoP proof by `key` at the code exchange (when given).
+async fn sign_in_with(login_node: &Node, token_node: &Node, client: &Client, key: Option<&ratchet_core::dpop::ClientKey>) -> String {
     let b = browser();
     let (verifier, challenge) = pkce();
     let mut u = url::Url::parse(&login_node.url("/authorize")).unwrap();
@@ -137,26 +142,38 @@ async fn sign_in(login_node: &Node, token_node: &Node, client: &Client) -> Strin
         .unwrap();
     assert_eq!(r.status(), 302, "{:?}", r.text().await);
     let code = param(r.headers()["location"].to_str().unwrap(), "code").unwrap();
-    let (s, body) = post_token(
-        token_node,
-        &[
-            ("grant_type", "authorization_code"),
-            ("client_id", &client.client_id),
-            ("code", &code),
-            ("code_verifier", &verifier),
-            ("redirect_uri", CALLBACK),
-        ],
-    )
-    .await
-    .unwrap();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", client.client_id.as_str()),
+        ("code", code.as_str()),
+        ("code_verifier", verifier.as_str()),
+        ("redirect_uri", CALLBACK),
+    ];
+    let proof = key.map(token_proof);
+    let (s, body) = post_token_with(token_node, &form, proof.as_deref()).await.unwrap();
     assert_eq!(s, 200, "{body}");
     body["refresh_token"].as_str().unwrap().to_string()
 }
 
 async fn post_token(node: &Node, form: &[(&str, &str)]) -> Result<(u16, Value), reqwest::Error> {
-    let r = reqwest::Client::builder().timeout(Duration::from_secs(15)).build()?.post(node.url("/oauth/token")).form(form).send().await?;
+    post_token_with(node, form, None).await
+}
+
+/// `POST /oauth/token` with a `DPoP` header when `proof` is given.
+async fn post_token_with(node: &Node, form: &[(&str, &str)], proof: Option<&str>) -> Result<(u16, Value), reqwest::Error> {
+    let mut req = reqwest::Client::builder().timeout(Duration::from_secs(15)).build()?.post(node.url("/oauth/token")).form(form);
+    if let Some(p) = proof {
+        req = req.header("DPoP", p);
+    }
+    let r = req.send().await?;
     let s = r.status().as_u16();
     Ok((s, r.json().await.unwrap_or(Value::Null)))
+}
+
+/// A proof by `key` for the token endpoint as the nodes publish it (under the shared issuer).
+fn token_proof(key: &ratchet_core::dpop::ClientKey) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    key.proof("POST", &format!("{ISSUER}oauth/token"), now, None, None)
 }
 
 async fn refresh(node: &Node, client: &Client, rt: &str) -> Result<(u16, Value), reqwest::Error> {
@@ -196,6 +213,48 @@ async fn futures_join(nodes: &[&Node], path: &str) -> Vec<Value> {
         out.push(reqwest::get(n.url(path)).await.unwrap().json().await.unwrap());
     }
     out
+}
+
+#[tokio::test]
+async fn dpop_proof_replayed_to_another_node_is_refused_and_the_family_needs_its_key_on_every_node() {
+    let db = PgDatabase::create().await;
+    let (a, b) = (Node::start(&db.url).await, Node::start(&db.url).await);
+    let client = spa_client(&db.url, 0).await;
+    let key = ratchet_core::dpop::ClientKey::generate();
+    let rt0 = sign_in_with(&a, &a, &client, Some(&key)).await;
+    let refresh_with = |node: &Node, rt: &str, proof: Option<&str>| {
+        let form = [("grant_type", "refresh_token"), ("client_id", client.client_id.as_str()), ("refresh_token", rt)];
+        let (url, form, proof) = (node.url("/oauth/token"), form.map(|(k, v)| (k, v.to_string())), proof.map(str::to_string));
+        async move {
+            let mut req = reqwest::Client::new().post(url).form(&form);
+            if let Some(p) = proof {
+                req = req.header("DPoP", p);
+            }
+            let r = req.send().await.unwrap();
+            let s = r.status().as_u16();
+            (s, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let proof = token_proof(&key);
+    let (s, body) = refresh_with(&a, &rt0, Some(&proof)).await;
+    assert_eq!((s, body["token_type"].as_str()), (200, Some("DPoP")), "{body}");
+    let rt1 = body["refresh_token"].as_str().unwrap().to_string();
+    // The same proof sent to node B (with the new token): B sees A's replay-cache entry.
+    let (s, body) = refresh_with(&b, &rt1, Some(&proof)).await;
+    assert_eq!((s, body["error"].as_str()), (400, Some("invalid_dpop_proof")), "{body}");
+    // A thief with the token but without the key, at either node: refused, nothing revoked.
+    let (s, _) = refresh_with(&b, &rt1, None).await;
+    assert_eq!(s, 403);
+    let (s, _) = refresh_with(&a, &rt0, Some(&token_proof(&ratchet_core::dpop::ClientKey::generate()))).await;
+    assert_eq!(s, 403);
+    let (s, body) = refresh_with(&b, &rt1, Some(&token_proof(&key))).await;
+    assert_eq!(s, 200, "the key holder is still signed in, on any node: {body}");
+    let store = ratchet_store::open(&db.url).await.unwrap();
+    let failed = store.events(&ratchet_store::EventQuery { kind: Some("fertft".into()), user_id: None, limit: 10 }).await.unwrap();
+    let reasons: Vec<&str> = failed.iter().filter_map(|e| e.details["failure_reason"].as_str()).collect();
+    for r in ["dpop_replay", "dpop_proof_missing", "dpop_key_mismatch"] {
+        assert!(reasons.contains(&r), "{r} audited: {reasons:?}");
+    }
 }
 
 #[tokio::test]

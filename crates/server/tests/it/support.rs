@@ -75,6 +75,7 @@ impl TestApp {
             master_key: Some(MASTER_KEY.into()),
             demo: None,
             management: Default::default(),
+            dpop: Default::default(),
         };
         let mut config = config;
         tune(&mut config);

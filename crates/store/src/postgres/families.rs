@@ -19,6 +19,7 @@ pub(super) fn family_from(r: &PgRow) -> Result<Family> {
         rotated_at: r.try_get("rotated_at").map_err(map_err)?,
         revoked_at: r.try_get("revoked_at").map_err(map_err)?,
         auth_time: r.try_get("auth_time").map_err(map_err)?,
+        jkt: r.try_get("jkt").map_err(map_err)?,
     })
 }
 
@@ -38,8 +39,8 @@ impl FamilyStore for PostgresStore {
             "INSERT INTO families (family_id, grant_id, client_id, user_id, session_id, audience,
                                    scope, rotating, counter, created_at, expires_at,
                                    idle_expires_at, rotated_at, revoked_at, auth_time,
-                                   initial_ip, initial_user_agent, last_ip, last_user_agent)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $16, $17)",
+                                   initial_ip, initial_user_agent, last_ip, last_user_agent, jkt)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $16, $17, $18)",
         )
         .bind(f.id.to_string())
         .bind(&f.grant_id)
@@ -58,6 +59,7 @@ impl FamilyStore for PostgresStore {
         .bind(f.auth_time)
         .bind(&seen.ip)
         .bind(&seen.user_agent)
+        .bind(&f.jkt)
         .execute(&self.pool)
         .await
         .map_err(map_err)?;
@@ -76,14 +78,18 @@ impl FamilyStore for PostgresStore {
     async fn rotate(&self, rot: &Rotation<'_>) -> Result<Option<Rotated>> {
         // One statement: a concurrent winner's commit makes this row fail `counter = $3` on the
         // re-check, so exactly one of N racing callers (on any node) gets the row back. The user
-        // and API come back with it, saving the hot path two round trips.
+        // and API come back with it, saving the hot path two round trips. With a DPoP proof, the
+        // same statement spends it in the replay cache: a replay violates the key's uniqueness,
+        // which aborts the whole statement, the rotation included.
         let row = sqlx::query(
             "WITH r AS (
                UPDATE families SET counter = counter + 1, rotated_at = $4, last_exchanged_at = $4, last_ip = $6, last_user_agent = $7,
                  idle_expires_at = CASE WHEN $5::bigint IS NULL OR expires_at IS NULL THEN $5::bigint ELSE LEAST($5::bigint, expires_at) END
                WHERE family_id = $1 AND client_id = $2 AND counter = $3 AND rotating AND revoked_at IS NULL
                  AND (expires_at IS NULL OR expires_at > $4) AND (idle_expires_at IS NULL OR idle_expires_at > $4)
-               RETURNING *)
+                 AND (jkt IS NULL OR jkt = $8::text)
+               RETURNING *),
+             p AS (INSERT INTO dpop_proofs (replay_key, expires_at) SELECT $9::text, $10::bigint FROM r WHERE $9::text IS NOT NULL)
              SELECT r.*, u.user_id AS user_user_id, u.email AS user_email, u.name AS user_name,
                     u.password_hash AS user_password_hash, u.blocked AS user_blocked, u.created_at AS user_created_at,
                     u.email_verified AS user_email_verified, u.user_metadata AS user_user_metadata,
@@ -98,9 +104,15 @@ impl FamilyStore for PostgresStore {
         .bind(rot.idle_expires_at)
         .bind(&rot.seen.ip)
         .bind(&rot.seen.user_agent)
+        .bind(rot.dpop.map(|p| p.jkt))
+        .bind(rot.dpop.map(|p| p.replay_key))
+        .bind(rot.dpop.map(|p| p.replay_expires_at))
         .fetch_optional(&self.pool)
         .await
-        .map_err(map_err)?;
+        .map_err(|e| match map_err(e) {
+            StoreError::Conflict(_) => StoreError::Conflict(REPLAYED_PROOF.into()),
+            other => other,
+        })?;
         let Some(r) = row else { return Ok(None) };
         let family = family_from(&r)?;
         // The user's columns come back as `user_*` (all NULL when the user is gone).

@@ -23,6 +23,7 @@ use crate::*;
 mod apis;
 mod client_grants;
 mod clients;
+mod dpop;
 mod events;
 mod families;
 mod grants;
@@ -195,6 +196,12 @@ impl Store for PostgresStore {
         }
         n += sqlx::query("DELETE FROM events WHERE at < $1")
             .bind(now - crate::EVENT_RETENTION)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        n += sqlx::query("DELETE FROM dpop_proofs WHERE expires_at < $1")
+            .bind(now)
             .execute(&self.pool)
             .await
             .map_err(map_err)?

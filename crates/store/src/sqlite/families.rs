@@ -19,6 +19,7 @@ pub(super) fn family_from(r: &Row) -> rusqlite::Result<Family> {
         rotated_at: r.get("rotated_at")?,
         revoked_at: r.get("revoked_at")?,
         auth_time: r.get("auth_time")?,
+        jkt: r.get("jkt")?,
     })
 }
 
@@ -36,8 +37,8 @@ impl FamilyStore for SqliteStore {
     async fn insert_family(&self, f: &Family, seen: &Seen) -> Result<()> {
         self.run(|c| {
             c.prepare_cached(
-                "INSERT INTO families (family_id, grant_id, client_id, user_id, session_id, audience, scope, rotating, counter, created_at, expires_at, idle_expires_at, rotated_at, revoked_at, auth_time, initial_ip, initial_user_agent, last_ip, last_user_agent)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?16, ?17)",
+                "INSERT INTO families (family_id, grant_id, client_id, user_id, session_id, audience, scope, rotating, counter, created_at, expires_at, idle_expires_at, rotated_at, revoked_at, auth_time, initial_ip, initial_user_agent, last_ip, last_user_agent, jkt)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?16, ?17, ?18)",
             )?
             .execute(params![
                 f.id.to_string(),
@@ -56,7 +57,8 @@ impl FamilyStore for SqliteStore {
                 f.revoked_at,
                 f.auth_time,
                 seen.ip,
-                seen.user_agent
+                seen.user_agent,
+                f.jkt
             ])
         })
         .map(drop)
@@ -72,21 +74,44 @@ impl FamilyStore for SqliteStore {
     async fn rotate(&self, r: &Rotation<'_>) -> Result<Option<Rotated>> {
         // Three statements on the connection, held once. (Not one transaction: measured, BEGIN and
         // COMMIT around them cost more than they save; the reads follow the committed write.)
+        // With a DPoP proof, the update and the replay-cache insert are one transaction: a replayed
+        // proof undoes the rotation.
         self.run(|c| {
+            let tx = r.dpop.map(|_| c.unchecked_transaction()).transpose()?;
             let family = c
                 .prepare_cached(
                     "UPDATE families SET counter = counter + 1, rotated_at = ?4, last_exchanged_at = ?4, last_ip = ?6, last_user_agent = ?7,
                        idle_expires_at = CASE WHEN ?5 IS NULL OR expires_at IS NULL THEN ?5 ELSE MIN(?5, expires_at) END
                      WHERE family_id = ?1 AND client_id = ?2 AND counter = ?3 AND rotating = 1 AND revoked_at IS NULL
                        AND (expires_at IS NULL OR expires_at > ?4) AND (idle_expires_at IS NULL OR idle_expires_at > ?4)
+                       AND (jkt IS NULL OR jkt = ?8)
                      RETURNING *",
                 )?
                 .query_row(
-                    params![r.id.to_string(), r.client_id, r.from as i64, r.now, r.idle_expires_at, r.seen.ip, r.seen.user_agent],
+                    params![
+                        r.id.to_string(),
+                        r.client_id,
+                        r.from as i64,
+                        r.now,
+                        r.idle_expires_at,
+                        r.seen.ip,
+                        r.seen.user_agent,
+                        r.dpop.map(|p| p.jkt)
+                    ],
                     family_from,
                 )
                 .optional()?;
             let Some(family) = family else { return Ok(None) };
+            if let (Some(tx), Some(p)) = (tx, r.dpop) {
+                let spent = tx
+                    .prepare_cached("INSERT INTO dpop_proofs (replay_key, expires_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
+                    .execute(params![p.replay_key, p.replay_expires_at])?;
+                if spent == 0 {
+                    // Dropping the transaction rolls the rotation back.
+                    return Ok(Some(Err(())));
+                }
+                tx.commit()?;
+            }
             let user = c.prepare_cached("SELECT * FROM users WHERE user_id = ?1")?.query_row([&family.user_id], user_from).optional()?;
             let api = match &family.audience {
                 Some(a) => c
@@ -95,8 +120,10 @@ impl FamilyStore for SqliteStore {
                     .optional()?,
                 None => None,
             };
-            Ok(Some(Rotated { family, user, api }))
-        })
+            Ok(Some(Ok(Rotated { family, user, api })))
+        })?
+        .map(|r| r.map_err(|()| StoreError::Conflict(REPLAYED_PROOF.into())))
+        .transpose()
     }
 
     async fn touch_family(&self, id: &FamilyId, now: UnixTime, idle_expires_at: Option<UnixTime>, seen: &Seen) -> Result<()> {

@@ -33,6 +33,7 @@ use crate::*;
 mod apis;
 mod client_grants;
 mod clients;
+mod dpop;
 mod events;
 mod families;
 mod grants;
@@ -41,8 +42,11 @@ mod sessions;
 mod users;
 
 /// The schema, in order; `PRAGMA user_version` records how many are applied.
-const MIGRATIONS: &[&str] =
-    &[include_str!("../../migrations/sqlite/0001_init.sql"), include_str!("../../migrations/sqlite/0002_management.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../migrations/sqlite/0002_management.sql"),
+    include_str!("../../migrations/sqlite/0003_dpop.sql"),
+];
 
 /// How long a statement waits for another process's write lock (e.g. a CLI command) before the
 /// store reports `Unavailable`.
@@ -311,6 +315,7 @@ impl Store for SqliteStore {
             n += self.delete_in_steps(table, condition, cutoff).await?;
         }
         n += self.delete_in_steps("events", "at < ?1", now - crate::EVENT_RETENTION).await?;
+        n += self.delete_in_steps("dpop_proofs", "expires_at < ?1", now).await?;
         Ok(n)
     }
 }

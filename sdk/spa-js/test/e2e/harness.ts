@@ -79,7 +79,7 @@ export async function startSpa(index = 'app.html', root = PAGES): Promise<Spa> {
     // csp.html: app.html under a Content-Security-Policy whose worker-src has no blob:.
     if (path === '/csp.html') res.setHeader('Content-Security-Policy', "worker-src 'self'");
     let file: string;
-    if (path === '/ratchet-spa.js' || path === '/ratchet-spa.js.map' || path === '/ratchet-spa.worker.js') file = join(PKG, 'dist', path);
+    if (path === '/ratchet-spa.js' || path === '/ratchet-spa.js.map' || path === '/ratchet-spa.worker.js' || path === '/ratchet-spa-dpop.js') file = join(PKG, 'dist', path);
     else if (path === '/csp.html') file = join(PAGES, 'app.html');
     else if (/^\/auth0-spa-js\/auth0-spa-js\.[\w.-]+$/.test(path)) file = join(AUTH0_DIST, path.slice('/auth0-spa-js/'.length));
     else if (path === '/') file = join(root, index);

@@ -117,7 +117,7 @@ test('getConfiguration, onRedirect, handleRedirectCallback result, JSON bodies (
 test('a custom cache (LocalStorageCache) holds tokens in Auth0 format and restores the session; unsupported options are named in a warning', () =>
   withEnv({}, async ({ spa, page, console: lines }) => {
     type Sdk = { sdk: { LocalStorageCache: new () => unknown }; make: (o: Record<string, unknown>) => Promise<boolean> };
-    const opts = { cacheLocation: 'memory', useRefreshTokens: true, somethingElse: 1, useDpop: true };
+    const opts = { cacheLocation: 'memory', useRefreshTokens: true, somethingElse: 1, legacySameSiteCookie: true };
     await openApp(page, spa.origin);
     await page.evaluate(async (o) => {
       const w = window as unknown as Sdk;
@@ -151,7 +151,7 @@ test('a custom cache (LocalStorageCache) holds tokens in Auth0 format and restor
     assert.equal(after.authenticated, true);
     assert.equal(after.err, null);
     assert.ok(lines.some((l) => /option "somethingElse" is not supported/.test(l)), lines.join('\n'));
-    assert.ok(lines.some((l) => /option "useDpop" is not supported/.test(l)));
+    assert.ok(lines.some((l) => /option "legacySameSiteCookie" is not supported/.test(l)));
     assert.ok(!lines.some((l) => /option "cache"/.test(l)), 'known options are not reported');
   }));
 

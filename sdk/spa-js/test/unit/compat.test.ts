@@ -43,15 +43,15 @@ test('unknown or unsupported options: one console warning naming each, once per 
   const orig = console.warn;
   console.warn = (m: string) => void warned.push(m);
   try {
-    warnUnsupported({ ...base, cacheLocation: 'memory', useDpop: true, madeUp: 1, refreshTokenMode: undefined, legacySameSiteCookie: false });
+    warnUnsupported({ ...base, cacheLocation: 'memory', useDpop: true, legacySameSiteCookie: true, madeUp: 1, refreshTokenMode: undefined, useFormData: false });
     warnUnsupported({ madeUp: 2 });
   } finally {
     console.warn = orig;
   }
   assert.equal(warned.length, 2, warned.join('\n'));
-  assert.match(warned[0]!, /"useDpop"/);
+  assert.match(warned[0]!, /"legacySameSiteCookie"/);
   assert.match(warned[1]!, /"madeUp"/);
-  for (const k of ['cache', 'workerUrl', 'nowProvider', 'useFormData', 'useCookiesForTransactions', 'cookieDomain', 'useMrrt', 'autoRenew']) assert.ok(OPTION_KEYS.includes(k), k);
+  for (const k of ['cache', 'workerUrl', 'nowProvider', 'useFormData', 'useCookiesForTransactions', 'cookieDomain', 'useMrrt', 'autoRenew', 'useDpop']) assert.ok(OPTION_KEYS.includes(k), k);
 });
 
 test("error classes: Auth0's error codes and fields, instanceof along the hierarchy, names", () => {

@@ -17,7 +17,7 @@ function startWorker(respond: (c: Call) => { status: number; json: Record<string
     const c = { url, body: Object.fromEntries(new URLSearchParams(init.body)) };
     calls.push(c);
     const r = respond(c);
-    return { ok: r.status < 300, status: r.status, text: async () => JSON.stringify(r.json) };
+    return { ok: r.status < 300, status: r.status, headers: new Headers(), text: async () => JSON.stringify(r.json) };
   };
   const fakeAddEventListener = (_t: string, fn: typeof handler) => (handler = fn);
   // Same wrapping as TokenWorker: `(${tokenWorker})(${postForm})`, evaluated with only worker globals in scope.

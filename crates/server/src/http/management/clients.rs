@@ -47,6 +47,8 @@ pub struct ClientView {
     #[schema(value_type = RefreshTokenBody)]
     pub refresh_token: RefreshTokenPolicy,
     pub jwt_configuration: JwtConfiguration,
+    /// Token requests must carry a DPoP proof (RFC 9449).
+    pub require_proof_of_possession: bool,
     /// Only in the responses of creation and `rotate-secret`, to callers with a key scope.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
@@ -82,6 +84,7 @@ impl ClientView {
             allowed_logout_urls: c.allowed_logout_urls,
             web_origins: c.web_origins,
             refresh_token: c.refresh_token,
+            require_proof_of_possession: c.require_proof_of_possession,
             client_secret: secret,
         }
     }
@@ -181,6 +184,7 @@ pub struct CreateClient {
     pub grant_types: Option<Vec<GrantType>>,
     pub refresh_token: Option<RefreshTokenBody>,
     pub jwt_configuration: Option<JwtConfigurationBody>,
+    pub require_proof_of_possession: Option<bool>,
 }
 
 /// `PATCH /clients/{id}`: the fields given replace the current ones.
@@ -195,6 +199,7 @@ pub struct UpdateClient {
     pub grant_types: Option<Vec<GrantType>>,
     pub refresh_token: Option<RefreshTokenBody>,
     pub jwt_configuration: Option<JwtConfigurationBody>,
+    pub require_proof_of_possession: Option<bool>,
 }
 
 /// Lists applications: a bare array, `{start, limit, length, total, clients}` with
@@ -233,6 +238,7 @@ async fn create_client(State(state): State<AppState>, caller: Caller, Body(b): B
         grant_types: b.grant_types,
         refresh_token: b.refresh_token.map(|r| RefreshUpdate::Replace(r.over(default))),
         id_token_lifetime: id_token_lifetime(b.jwt_configuration)?,
+        require_proof_of_possession: b.require_proof_of_possession,
     };
     let created_client = state.manage.clients().create(spec).await?;
     Ok(created(ClientView::with_secret(created_client, &caller, &["create:client_credentials"])))
@@ -273,6 +279,7 @@ async fn update_client(
         grant_types: b.grant_types,
         refresh_token,
         id_token_lifetime: id_token_lifetime(b.jwt_configuration)?,
+        require_proof_of_possession: b.require_proof_of_possession,
     };
     Ok(axum::Json(ClientView::of(service.update(&id, changes).await?, None)))
 }

@@ -28,6 +28,8 @@ pub struct ClientSpec {
     pub grant_types: Option<Vec<GrantType>>,
     pub refresh_token: Option<RefreshUpdate>,
     pub id_token_lifetime: Option<u32>,
+    /// Whether token requests must carry a DPoP proof (RFC 9449); off by default.
+    pub require_proof_of_possession: Option<bool>,
 }
 
 /// Changes to an application; `None` leaves a field as it is, a list replaces the old one.
@@ -40,6 +42,8 @@ pub struct ClientChanges {
     pub grant_types: Option<Vec<GrantType>>,
     pub refresh_token: Option<RefreshUpdate>,
     pub id_token_lifetime: Option<u32>,
+    /// Whether token requests must carry a DPoP proof (RFC 9449).
+    pub require_proof_of_possession: Option<bool>,
 }
 
 /// A change of the refresh-token policy: a whole new `refresh_token` object (the Management API),
@@ -187,6 +191,9 @@ impl ClientService {
         if let Some(l) = spec.id_token_lifetime {
             client.id_token_lifetime = l;
         }
+        if let Some(r) = spec.require_proof_of_possession {
+            client.require_proof_of_possession = r;
+        }
         validate(&client)?;
         let secret = app_type.is_confidential().then(|| Secret::new(random_token()));
         self.store.insert_client(&client, secret.as_ref().map(|s| hash(s.expose())).as_deref()).await.map_err(|e| match e {
@@ -239,6 +246,9 @@ impl ClientService {
         }
         if let Some(l) = changes.id_token_lifetime {
             client.id_token_lifetime = l;
+        }
+        if let Some(r) = changes.require_proof_of_possession {
+            client.require_proof_of_possession = r;
         }
         validate(&client)?;
         if !self.store.update_client(&client).await? {
