@@ -265,7 +265,9 @@ fn every_command_has_a_help_text_of_its_own() {
         assert!(out.contains(expected), "{args:?}: {out}");
         assert!(!out.contains("URL lists"), "not the URL flags' comment: {out}");
     }
+}
 
+#[test]
 fn clients_update_require_dpop_sets_require_proof_of_possession() {
     let cli = Cli::new();
     let c = cli.json(&["clients", "create", "--name", "SPA", "--callback", "http://localhost:3000/cb", "--json"]);
