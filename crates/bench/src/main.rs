@@ -10,6 +10,9 @@
 //!    With `--dpop`, every store is measured a second time in the same run with DPoP (RFC 9449):
 //!    each chain holds an ES256 key, its families are bound to it, and every refresh carries a
 //!    fresh proof (one more signature check and a replay-cache entry per refresh on the server).
+//!    With `--management`, every store is also measured with Management API traffic beside the
+//!    refreshes, and listing 10 000 users and 100 000 log events page by page is timed (see
+//!    `management.rs`).
 //! 4. Measures, before and after the load, the machine's RS256 signing rate with the server's own code
 //!    (`ratchet_core::jws::SigningKey::sign`) on every core, and reports throughput as a fraction
 //!    of the bound `signing rate / 2 signatures per refresh`.
@@ -64,7 +67,34 @@ struct Args {
     /// chain's key), in the same run, and report the ratio to the plain refresh.
     #[arg(long)]
     dpop: bool,
+    /// Also measure every store with Management API reads and writes beside the refreshes (in
+    /// the same run, reported as a ratio to the plain refresh), and the cost of listing 10 000
+    /// users and 100 000 log events a page at a time.
+    #[arg(long)]
+    management: bool,
 }
+
+/// What runs beside the refresh chains, or how they refresh.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Variant {
+    Plain,
+    /// Every refresh carries a DPoP proof and the families are bound to the chain's key.
+    Dpop,
+    /// Management API traffic runs beside the refreshes.
+    Management,
+}
+
+impl Variant {
+    fn suffix(self) -> &'static str {
+        match self {
+            Variant::Plain => "",
+            Variant::Dpop => "+dpop",
+            Variant::Management => "+mgmt",
+        }
+    }
+}
+
+mod management;
 
 const CALLBACK: &str = "http://127.0.0.1:1/cb";
 const AUDIENCE: &str = "https://bench";
@@ -85,6 +115,7 @@ fn main() -> anyhow::Result<()> {
 
     let sign_before = measure_signing(cpus, Duration::from_secs(args.sign_seconds))?;
     let mut loads = Vec::new();
+    let mut walks = Vec::new();
     for (i, spec) in specs.iter().enumerate() {
         let database = match spec.as_str() {
             "sqlite" => format!("sqlite://{}", dir.path().join(format!("bench-{i}.db")).display()),
@@ -92,9 +123,17 @@ fn main() -> anyhow::Result<()> {
         };
         // The load generator is one thread: it leaves the rest of the machine to the server.
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        loads.push((spec.clone(), database.clone(), rt.block_on(run_load(&args, &database, &master_key, false))?));
-        if args.dpop {
-            loads.push((format!("{spec}+dpop"), database.clone(), rt.block_on(run_load(&args, &database, &master_key, true))?));
+        let variants = [(true, Variant::Plain), (args.dpop, Variant::Dpop), (args.management, Variant::Management)];
+        for (_, variant) in variants.into_iter().filter(|(on, _)| *on) {
+            let load = rt.block_on(run_load(&args, &database, &master_key, variant))?;
+            loads.push((format!("{spec}{}", variant.suffix()), database.clone(), load));
+        }
+        if args.management {
+            let listing_db = match spec.as_str() {
+                "sqlite" => format!("sqlite://{}", dir.path().join(format!("listing-{i}.db")).display()),
+                url => url.to_string(),
+            };
+            walks.push((spec.clone(), rt.block_on(management::listing(&args, &listing_db, &master_key))?));
         }
     }
 
@@ -102,12 +141,23 @@ fn main() -> anyhow::Result<()> {
     for (spec, database, load) in &loads {
         report(&args, spec, database, cpus, load, &sign);
     }
-    for pair in loads.windows(2) {
-        let [(plain, _, a), (dpop, _, b)] = pair else { continue };
-        if dpop == &format!("{plain}+dpop") {
-            let rate = |l: &Load| l.latencies.len() as f64 / l.window.as_secs_f64();
-            println!("dpop/plain:    {dpop} {:.0} refresh/s vs {plain} {:.0} refresh/s = {:.2}", rate(b), rate(a), rate(b) / rate(a));
+    // Each variant beside the plain refresh of the same store, measured in the same run.
+    let rate = |l: &Load| l.latencies.len() as f64 / l.window.as_secs_f64();
+    for (spec, _, plain) in &loads {
+        for (other, _, load) in &loads {
+            if let Some(suffix) = other.strip_prefix(spec.as_str()).filter(|s| !s.is_empty() && !spec.contains('+')) {
+                println!(
+                    "{suffix:<14} {other} {:.0} refresh/s vs {spec} {:.0} refresh/s = {:.2}",
+                    rate(load),
+                    rate(plain),
+                    rate(load) / rate(plain)
+                );
+            }
         }
+    }
+    println!();
+    for (spec, w) in &walks {
+        management::report_walks(spec, w);
     }
     if args.diagnose {
         diagnose::run(&args, cpus)?;
@@ -135,11 +185,13 @@ struct Server {
     pid: u32,
 }
 
-async fn start_server(args: &Args, database: &str, master_key: &str) -> anyhow::Result<Server> {
+/// Starts `ratchet serve` on `database` with the extra `serve` flags `flags`.
+async fn start_server(args: &Args, database: &str, master_key: &str, flags: &[&str]) -> anyhow::Result<Server> {
     let mut child = tokio::process::Command::new(&args.server_bin)
         .arg("--database")
         .arg(database)
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(flags)
         .env("RATCHET_MASTER_KEY", master_key)
         .env("RATCHET_LOG", "warn")
         .stdout(Stdio::piped())
@@ -246,9 +298,12 @@ struct Load {
     /// Busy cores of the whole machine (every process, including a database server and anything
     /// else running).
     machine_cpu: f64,
+    /// The Management API traffic beside the refreshes, if any.
+    traffic: Option<management::Traffic>,
 }
 
-async fn run_load(args: &Args, database: &str, master_key: &str, dpop: bool) -> anyhow::Result<Load> {
+async fn run_load(args: &Args, database: &str, master_key: &str, variant: Variant) -> anyhow::Result<Load> {
+    let dpop = variant == Variant::Dpop;
     let client = cli(
         args,
         database,
@@ -280,7 +335,7 @@ async fn run_load(args: &Args, database: &str, master_key: &str, dpop: bool) -> 
         ensure!(e.to_string().contains("already exists"), e);
     }
 
-    let mut server = start_server(args, database, master_key).await?;
+    let mut server = start_server(args, database, master_key, &[]).await?;
     let base = server.base.clone();
     let mut tokens = Vec::with_capacity(args.chains);
     for _ in 0..args.chains {
@@ -294,6 +349,11 @@ async fn run_load(args: &Args, database: &str, master_key: &str, dpop: bool) -> 
     let measure_from = start + Duration::from_secs(args.warmup);
     let deadline = measure_from + Duration::from_secs(args.seconds);
     let errors = Arc::new(AtomicU64::new(0));
+    let manager = match variant {
+        Variant::Management => Some(management::Manager::provision(args, database, master_key, &base).await?),
+        _ => None,
+    };
+    let traffic = manager.map(|m| tokio::spawn(management::traffic(m, client_id.clone(), email.clone(), measure_from, deadline)));
     let mut set = tokio::task::JoinSet::new();
     for (rt, key) in tokens {
         let http = Http1::connect(addr).await?;
@@ -319,6 +379,10 @@ async fn run_load(args: &Args, database: &str, master_key: &str, dpop: bool) -> 
             first_error.get_or_insert(e);
         }
     }
+    let traffic = match traffic {
+        Some(t) => Some(t.await?),
+        None => None,
+    };
     server.child.start_kill()?;
     let _ = tokio::time::timeout(Duration::from_secs(10), server.child.wait()).await;
     Ok(Load {
@@ -330,6 +394,7 @@ async fn run_load(args: &Args, database: &str, master_key: &str, dpop: bool) -> 
         server_cpu: (server_cpu1 - server_cpu0) / window.as_secs_f64(),
         self_cpu: (self_cpu1 - self_cpu0) / window.as_secs_f64(),
         machine_cpu: (machine1 - machine0) / window.as_secs_f64(),
+        traffic,
     })
 }
 
@@ -563,6 +628,8 @@ fn report(args: &Args, spec: &str, database: &str, cpus: usize, load: &Load, sig
         "sqlite" => "sqlite (fresh temp file)".to_string(),
         "sqlite+dpop" => "sqlite (fresh temp file), DPoP: an ES256 proof on every refresh".to_string(),
         s if s.ends_with("+dpop") => format!("{}, DPoP: an ES256 proof on every refresh", redact(database)),
+        "sqlite+mgmt" => format!("sqlite (fresh temp file), Management API traffic beside ({}/s)", management::TRAFFIC_RATE),
+        s if s.ends_with("+mgmt") => format!("{}, Management API traffic beside ({}/s)", redact(database), management::TRAFFIC_RATE),
         _ => redact(database),
     };
     let server_us_per_refresh = load.server_cpu / rps * 1e6;
@@ -574,6 +641,15 @@ fn report(args: &Args, spec: &str, database: &str, cpus: usize, load: &Load, sig
     println!("refreshes:     {n} ok in {:.2} s, {} errors ({} chains lost)", load.window.as_secs_f64(), load.errors, load.chains_lost);
     if let Some(e) = &load.first_error {
         println!("first error:   {e}");
+    }
+    if let Some(t) = &load.traffic {
+        println!(
+            "management:    {} /api/v2 requests ok ({:.0}/s: users, refresh tokens, logs, stats, client renames), {} errors{}",
+            t.ok,
+            t.ok as f64 / t.window.as_secs_f64(),
+            t.errors,
+            t.first_error.as_deref().map(|e| format!(" (first: {e})")).unwrap_or_default()
+        );
     }
     println!("throughput:    {rps:.0} refresh/s");
     println!("latency:       p50 {p50:.2} ms, p90 {p90:.2} ms, p99 {p99:.2} ms, max {max:.2} ms");

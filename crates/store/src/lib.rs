@@ -370,9 +370,10 @@ pub trait UserStore: Send + Sync {
     async fn set_user_blocked(&self, user_id: &str, blocked: bool, now: UnixTime) -> Result<bool>;
     /// Deletes the user, their sessions and grants, and revokes their families.
     async fn delete_user(&self, user_id: &str, now: UnixTime) -> Result<bool>;
-    /// One page of the users matching `filter`, in `user_id` order (`offset`, at most `limit`),
-    /// with the number of matching users.
-    async fn users(&self, filter: &UserFilter, offset: u64, limit: u32) -> Result<(Vec<User>, u64)>;
+    /// One page of the users matching `filter`, in `user_id` order: those after `window.after`
+    /// (a keyset cursor, so the last page of a long listing costs what the first does), skipping
+    /// `window.offset`, at most `window.limit`; with the number of matching users.
+    async fn users(&self, filter: &UserFilter, window: &Window) -> Result<(Vec<User>, u64)>;
     /// Replaces the profile of `user.user_id`: email, name, password hash, `email_verified`,
     /// both metadata objects and `updated_at` (not `blocked`, see [`Self::set_user_blocked`],
     /// nor the sign-in counters). Returns whether the user exists; a taken email is a conflict.
@@ -538,7 +539,8 @@ pub fn redact_url(url: &str) -> String {
 /// The storage traits, for `use ratchet_store::prelude::*` where a `dyn Store` is called.
 pub mod prelude {
     pub use crate::{
-        ApiStore, ClientGrantStore, ClientStore, DpopReplayCache, EventStore, FamilyStore, GrantStore, SecretStore, SessionStore, Store, UserStore,
+        ApiStore, ClientGrantStore, ClientStore, DpopReplayCache, EventStore, FamilyStore, GrantStore, SecretStore, SessionStore, Store,
+        UserStore,
     };
 }
 

@@ -14,8 +14,8 @@ use ratchet_core::UnixTime;
 use ratchet_core::client::{Api, ApiScope, AppType, Client, NewClient};
 use ratchet_core::family::{Family, FamilyId};
 use ratchet_store::{
-    AuthCode, ClientGrant, ClientGrantFilter, Event, EventQuery, FamilyFilter, LogFilter, LogOrder, LogQuery, Logged, REPLAYED_PROOF, Redemption,
-    Rotated, Rotation, RotationProof, Seen, Session, Store, StoreError, User, UserFilter, Window,
+    AuthCode, ClientGrant, ClientGrantFilter, Event, EventQuery, FamilyFilter, LogFilter, LogOrder, LogQuery, Logged, REPLAYED_PROOF,
+    Redemption, Rotated, Rotation, RotationProof, Seen, Session, Store, StoreError, User, UserFilter, Window,
 };
 
 type Db = Arc<dyn Store>;
@@ -1616,14 +1616,21 @@ async fn users_are_listed_a_page_at_a_time_with_the_total(s: &Db) {
         s.insert_user(&user(&format!("u{i}"))).await.unwrap();
     }
     let all = UserFilter::default();
-    let (page0, total) = s.users(&all, 0, 3).await.unwrap();
+    let (page0, total) = s.users(&all, &at(0, 3)).await.unwrap();
     assert_eq!(total, 7);
     assert_eq!(page0.iter().map(|u| u.user_id.as_str()).collect::<Vec<_>>(), ["u0", "u1", "u2"]);
-    let (page2, total) = s.users(&all, 6, 3).await.unwrap();
+    let (page2, total) = s.users(&all, &at(6, 3)).await.unwrap();
     assert_eq!((page2.len(), total), (1, 7));
     assert_eq!(page2[0], user("u6"), "listed users are whole");
-    let (past, total) = s.users(&all, 30, 3).await.unwrap();
+    let (past, total) = s.users(&all, &at(30, 3)).await.unwrap();
     assert_eq!((past.len(), total), (0, 7), "past the end: no users, the total still");
+    let (after, total) = s.users(&all, &Window { after: Some("u4".into()), offset: 0, limit: 10 }).await.unwrap();
+    assert_eq!(after.iter().map(|u| u.user_id.as_str()).collect::<Vec<_>>(), ["u5", "u6"], "a keyset cursor starts after its id");
+    assert_eq!(total, 7);
+}
+
+fn at(offset: u64, limit: u32) -> Window {
+    Window { after: None, offset, limit }
 }
 
 async fn users_are_filtered_by_exact_email_and_id(s: &Db) {
@@ -1632,10 +1639,10 @@ async fn users_are_filtered_by_exact_email_and_id(s: &Db) {
     }
     let by = |email: Option<&str>, user_id: Option<&str>| UserFilter { email: email.map(Into::into), user_id: user_id.map(Into::into) };
     let ids = |r: (Vec<User>, u64)| (r.0.into_iter().map(|u| u.user_id).collect::<Vec<_>>(), r.1);
-    assert_eq!(ids(s.users(&by(Some("ann@example.com"), None), 0, 50).await.unwrap()), (vec!["ann".to_string()], 1));
-    assert_eq!(ids(s.users(&by(None, Some("anna")), 0, 50).await.unwrap()), (vec!["anna".to_string()], 1));
-    assert_eq!(ids(s.users(&by(Some("ann@example.com"), Some("bo")), 0, 50).await.unwrap()), (vec![], 0), "every condition holds");
-    assert_eq!(ids(s.users(&by(Some("an"), None), 0, 50).await.unwrap()), (vec![], 0), "exact, not a prefix");
+    assert_eq!(ids(s.users(&by(Some("ann@example.com"), None), &at(0, 50)).await.unwrap()), (vec!["ann".to_string()], 1));
+    assert_eq!(ids(s.users(&by(None, Some("anna")), &at(0, 50)).await.unwrap()), (vec!["anna".to_string()], 1));
+    assert_eq!(ids(s.users(&by(Some("ann@example.com"), Some("bo")), &at(0, 50)).await.unwrap()), (vec![], 0), "every condition holds");
+    assert_eq!(ids(s.users(&by(Some("an"), None), &at(0, 50)).await.unwrap()), (vec![], 0), "exact, not a prefix");
 }
 
 async fn update_user_replaces_the_profile_and_conflicts_on_a_taken_email(s: &Db) {

@@ -112,6 +112,34 @@ async fn users_are_listed_as_an_array_or_with_totals_and_searched_by_exact_terms
     assert_eq!(app.mgmt("GET", "/users?per_page=101", &token, None).await.0, 400);
 }
 
+#[tokio::test]
+async fn users_are_walked_by_checkpoint_each_once_in_id_order() {
+    let app = TestApp::spawn().await;
+    for i in 0..7 {
+        app.user(&format!("walk{i}@example.com")).await;
+    }
+    let token = app.management_token("m2m", &["read:users"]);
+    let (mut seen, mut from) = (Vec::new(), None::<String>);
+    loop {
+        let path = match &from {
+            Some(f) => format!("/users?take=3&from={}", urlencode(f)),
+            None => "/users?take=3".to_string(),
+        };
+        let (s, chunk) = app.mgmt("GET", &path, &token, None).await;
+        assert_eq!(s, 200, "{chunk}");
+        seen.extend(chunk["users"].as_array().unwrap().iter().map(|u| u["user_id"].as_str().unwrap().to_string()));
+        match chunk["next"].as_str() {
+            Some(next) => from = Some(next.to_string()),
+            None => break,
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!((seen.len(), &seen), (7, &sorted), "every user once, in id order");
+    assert_eq!(app.mgmt("GET", "/users?take=0", &token, None).await.0, 400);
+}
+
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

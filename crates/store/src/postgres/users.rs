@@ -92,7 +92,7 @@ impl UserStore for PostgresStore {
         Ok(deleted == 1)
     }
 
-    async fn users(&self, filter: &UserFilter, offset: u64, limit: u32) -> Result<(Vec<User>, u64)> {
+    async fn users(&self, filter: &UserFilter, window: &Window) -> Result<(Vec<User>, u64)> {
         // Each condition is skipped when its parameter is NULL (exact matches on unique indexes);
         // the order is the primary key's, so a page is an index range scan.
         macro_rules! matching {
@@ -104,12 +104,13 @@ impl UserStore for PostgresStore {
                 )
             };
         }
-        let offset = i64::try_from(offset).map_err(|_| StoreError::Other("offset out of range".into()))?;
-        let rows = sqlx::query(matching!("SELECT *", " ORDER BY user_id LIMIT $3 OFFSET $4"))
+        let offset = i64::try_from(window.offset).map_err(|_| StoreError::Other("offset out of range".into()))?;
+        let rows = sqlx::query(matching!("SELECT *", " AND ($5::text IS NULL OR user_id > $5::text) ORDER BY user_id LIMIT $3 OFFSET $4"))
             .bind(&filter.email)
             .bind(&filter.user_id)
-            .bind(i64::from(limit))
+            .bind(i64::from(window.limit))
             .bind(offset)
+            .bind(&window.after)
             .fetch_all(&self.pool)
             .await
             .map_err(map_err)?;

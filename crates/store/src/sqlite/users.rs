@@ -84,18 +84,20 @@ impl UserStore for SqliteStore {
         Ok(deleted == 1)
     }
 
-    async fn users(&self, filter: &UserFilter, offset: u64, limit: u32) -> Result<(Vec<User>, u64)> {
+    async fn users(&self, filter: &UserFilter, window: &Window) -> Result<(Vec<User>, u64)> {
         // Each condition is skipped when its parameter is NULL; the email and id conditions are
         // exact matches on unique indexes, the order is the primary key's.
         const WHERE: &str = "(?1 IS NULL OR email = ?1) AND (?2 IS NULL OR user_id = ?2)";
-        let f = filter.clone();
-        self.run(|c| {
+        let (f, w) = (filter.clone(), window.clone());
+        self.run(move |c| {
             let total: i64 = c
                 .prepare_cached(&format!("SELECT count(*) FROM users WHERE {WHERE}"))?
                 .query_row(params![f.email, f.user_id], |r| r.get(0))?;
             let users = c
-                .prepare_cached(&format!("SELECT * FROM users WHERE {WHERE} ORDER BY user_id LIMIT ?3 OFFSET ?4"))?
-                .query_map(params![f.email, f.user_id, limit, offset as i64], user_from)?
+                .prepare_cached(&format!(
+                    "SELECT * FROM users WHERE {WHERE} AND (?5 IS NULL OR user_id > ?5) ORDER BY user_id LIMIT ?3 OFFSET ?4"
+                ))?
+                .query_map(params![f.email, f.user_id, w.limit, w.offset as i64, w.after], user_from)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok((users, total as u64))
         })

@@ -11,7 +11,6 @@ use utoipa_axum::routes;
 
 use super::{ApiQuery, Body, ListQuery, MgmtError, MgmtResult, chunk, created, no_content};
 use crate::app::AppState;
-use crate::service::manage::Chunk;
 use crate::service::manage::client_grants::NewClientGrant;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -83,12 +82,8 @@ async fn list_client_grants(
 ) -> MgmtResult<Response> {
     let filter = ClientGrantFilter { client_id: q.client_id.filter(|s| !s.is_empty()), audience: q.audience.filter(|s| !s.is_empty()) };
     let service = state.manage.client_grants();
-    if list.from.is_some() || list.take.is_some() {
-        let c = service.list_from(filter, &list.checkpoint()?).await?;
-        return Ok(chunk(
-            "client_grants",
-            Chunk { items: c.items.into_iter().map(ClientGrantView::from).collect::<Vec<_>>(), next: c.next },
-        ));
+    if list.by_checkpoint() {
+        return Ok(chunk("client_grants", service.list_from(filter, &list.checkpoint()?).await?, ClientGrantView::from));
     }
     let listed = service.list(filter, list.page()?).await?;
     list.respond("client_grants", listed.map(ClientGrantView::from))

@@ -211,10 +211,8 @@ pub struct UpdateClient {
 )]
 async fn list_clients(State(state): State<AppState>, ApiQuery(q): ApiQuery<ListQuery>) -> MgmtResult<Response> {
     let service = state.manage.clients();
-    if q.from.is_some() || q.take.is_some() {
-        let c = service.list_from(&q.checkpoint()?).await?;
-        let items = c.items.into_iter().map(|c| ClientView::of(c, None)).collect();
-        return Ok(chunk("clients", crate::service::manage::Chunk { items, next: c.next }));
+    if q.by_checkpoint() {
+        return Ok(chunk("clients", service.list_from(&q.checkpoint()?).await?, |c| ClientView::of(c, None)));
     }
     let listed = service.list(q.page()?).await?;
     q.respond("clients", listed.map(|c| ClientView::of(c, None)))

@@ -303,6 +303,10 @@ impl ListQuery {
     pub fn page(&self) -> MgmtResult<Page> {
         Page::new(number("page", &self.page, 0)?, number("per_page", &self.per_page, DEFAULT_PER_PAGE)?).map_err(query_error)
     }
+    /// Whether checkpoint paging (`from`/`take`) was asked for.
+    pub fn by_checkpoint(&self) -> bool {
+        self.from.is_some() || self.take.is_some()
+    }
     pub fn checkpoint(&self) -> MgmtResult<Checkpoint> {
         Checkpoint::new(self.from.clone(), number("take", &self.take, DEFAULT_PER_PAGE)?).map_err(query_error)
     }
@@ -339,9 +343,9 @@ fn query_error(e: ManageError) -> MgmtError {
 }
 
 /// Answers a checkpoint chunk: `{<key>: […], next}` (`next` absent at the end).
-pub fn chunk<T: Serialize>(key: &str, chunk: Chunk<T>) -> Response {
+pub fn chunk<T, V: Serialize>(key: &str, chunk: Chunk<T>, view: impl FnMut(T) -> V) -> Response {
     let mut body = json!({});
-    body[key] = serde_json::to_value(chunk.items).unwrap_or_default();
+    body[key] = serde_json::to_value(chunk.items.into_iter().map(view).collect::<Vec<_>>()).unwrap_or_default();
     if let Some(next) = chunk.next {
         body["next"] = Value::from(next);
     }

@@ -25,9 +25,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     security(("bearer" = ["read:refresh_tokens"])))]
 async fn list_of_user(State(state): State<AppState>, Path(id): Path<String>, ApiQuery(q): ApiQuery<ListQuery>) -> MgmtResult<Response> {
     let rts = &state.manage.refresh_tokens;
-    let got = rts.list_of_user(&id, &q.checkpoint()?).await?;
-    let views = crate::service::manage::Chunk { items: got.items.iter().map(|r| rts.view(r)).collect::<Vec<_>>(), next: got.next };
-    Ok(chunk("tokens", views))
+    Ok(chunk("tokens", rts.list_of_user(&id, &q.checkpoint()?).await?, |r| rts.view(&r)))
 }
 
 /// Revokes every refresh token of a user (202).

@@ -11,7 +11,6 @@ use utoipa_axum::routes;
 
 use super::{ApiQuery, ListQuery, MgmtResult, accepted, chunk};
 use crate::app::AppState;
-use crate::service::manage::Chunk;
 use crate::service::manage::sessions::SessionView;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -25,7 +24,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     security(("bearer" = ["read:sessions"])))]
 async fn list_of_user(State(state): State<AppState>, Path(id): Path<String>, ApiQuery(q): ApiQuery<ListQuery>) -> MgmtResult<Response> {
     let got = state.manage.sessions.list_of_user(&id, &q.checkpoint()?).await?;
-    Ok(chunk("sessions", Chunk { items: got.items.iter().map(SessionView::new).collect::<Vec<_>>(), next: got.next }))
+    Ok(chunk("sessions", got, |s| SessionView::new(&s)))
 }
 
 /// Ends every session of a user; their refresh tokens keep working (202).

@@ -13,7 +13,7 @@ use ratchet_store::{Store, StoreError, Window};
 
 use crate::clock::Clock;
 
-use super::{Checkpoint, Chunk, Listed, ManageError, Management, Page, Resource, is_management_audience, management_identifier};
+use super::{Listed, ManageError, Management, Page, Resource, is_management_audience, management_identifier};
 
 /// The Management API's permissions (Auth0's scopes for the endpoints Ratchet offers).
 pub const MANAGEMENT_API_SCOPES: &[&str] = &[
@@ -213,14 +213,6 @@ impl ApiService {
         let (apis, stored) = self.store.list_apis(&window).await?;
         items.extend(apis.into_iter().map(|api| ResourceServer { api, is_system: false }));
         Ok(Listed { items, total: stored + 1 })
-    }
-
-    /// The registered APIs after cursor `from` (an id), for callers that walk them all.
-    pub async fn list_from(&self, checkpoint: &Checkpoint) -> Result<Chunk<Api>, ManageError> {
-        let window = Window { after: checkpoint.from.clone(), offset: 0, limit: checkpoint.take };
-        let (items, _) = self.store.list_apis(&window).await?;
-        let next = (items.len() as u32 == checkpoint.take && checkpoint.take > 0).then(|| items.last().map(|a| a.id.clone())).flatten();
-        Ok(Chunk { items, next })
     }
 
     /// Applies `changes` to the API with id or identifier `key`.

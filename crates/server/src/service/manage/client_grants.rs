@@ -133,10 +133,8 @@ impl ClientGrantService {
 
     /// The grants matching `filter` after cursor `from` (a grant id).
     pub async fn list_from(&self, filter: ClientGrantFilter, checkpoint: &Checkpoint) -> Result<Chunk<ClientGrant>, ManageError> {
-        let window = Window { after: checkpoint.from.clone(), offset: 0, limit: checkpoint.take };
-        let (items, _) = self.store.list_client_grants(&self.canonical(filter), &window).await?;
-        let next = if checkpoint.take > 0 && items.len() == checkpoint.take as usize { items.last().map(|g| g.id.clone()) } else { None };
-        Ok(Chunk { items, next })
+        let (items, _) = self.store.list_client_grants(&self.canonical(filter), &checkpoint.window()).await?;
+        Ok(checkpoint.chunk(items, |g| g.id.clone()))
     }
 
     /// Replaces the grant's scopes (each must be one of its API's).

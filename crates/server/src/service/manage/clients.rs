@@ -216,11 +216,8 @@ impl ClientService {
 
     /// The clients after cursor `from` (a client id).
     pub async fn list_from(&self, checkpoint: &Checkpoint) -> Result<Chunk<Client>, ManageError> {
-        let window = Window { after: checkpoint.from.clone(), offset: 0, limit: checkpoint.take };
-        let (items, _) = self.store.list_clients(&window).await?;
-        let next =
-            if checkpoint.take > 0 && items.len() == checkpoint.take as usize { items.last().map(|c| c.client_id.clone()) } else { None };
-        Ok(Chunk { items, next })
+        let (items, _) = self.store.list_clients(&checkpoint.window()).await?;
+        Ok(checkpoint.chunk(items, |c| c.client_id.clone()))
     }
 
     /// Applies `changes`; the result is validated as a whole before it is stored.

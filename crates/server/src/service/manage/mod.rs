@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use ratchet_core::CoreError;
 use ratchet_core::audit::EventType;
-use ratchet_store::{Event, Store, StoreError};
+use ratchet_store::{Event, Store, StoreError, Window};
 use serde_json::Value;
 
 use crate::clock::Clock;
@@ -158,6 +158,20 @@ impl Checkpoint {
             return Err(ManageError::Invalid(format!("take must be between 1 and {MAX_PER_PAGE}")));
         }
         Ok(Checkpoint { from: from.filter(|f| !f.is_empty()), take })
+    }
+}
+
+impl Checkpoint {
+    /// The store window this checkpoint reads.
+    pub fn window(&self) -> Window {
+        Window { after: self.from.clone(), offset: 0, limit: self.take }
+    }
+
+    /// The chunk of `items` read through [`Self::window`]: a full chunk may have a successor,
+    /// whose cursor is the id (`key`) of its last item.
+    pub fn chunk<T>(&self, items: Vec<T>, key: impl Fn(&T) -> String) -> Chunk<T> {
+        let next = if items.len() == self.take as usize { items.last().map(key) } else { None };
+        Chunk { items, next }
     }
 }
 

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use ratchet_core::audit::EventType;
 use ratchet_core::password;
 use ratchet_core::secret::{Secret, random_id};
-use ratchet_store::{Store, StoreError, User, UserFilter};
+use ratchet_store::{Store, StoreError, User, UserFilter, Window};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::refresh_tokens::iso8601;
-use super::{Listed, ManageError, Page, Resource, audit};
+use super::{Checkpoint, Chunk, Listed, ManageError, Page, Resource, audit};
 use crate::clock::Clock;
 
 /// The only connection: users with a password stored here (Auth0's database connection name).
@@ -180,6 +180,11 @@ fn conflict(e: StoreError) -> ManageError {
 
 /// Parses the supported subset of Auth0's user search (`q`): exact `email:` and `user_id:`
 /// terms, values optionally in double quotes, joined by `AND` or spaces.
+/// The filter of an optional, possibly blank, query `q`.
+fn user_filter(q: Option<&str>) -> Result<UserFilter, ManageError> {
+    q.map(str::trim).filter(|q| !q.is_empty()).map_or(Ok(UserFilter::default()), parse_query)
+}
+
 pub fn parse_query(q: &str) -> Result<UserFilter, ManageError> {
     let unsupported = |what: &str| ManageError::Invalid(format!("q: unsupported query {what}; {SUPPORTED_QUERY}"));
     let mut filter = UserFilter::default();
@@ -254,13 +259,18 @@ impl UserService {
 
     /// A page of users matching `q` (see [`parse_query`]), in id order, with the total.
     pub async fn list(&self, q: Option<&str>, page: Page) -> Result<Listed<User>, ManageError> {
-        let filter = match q.map(str::trim).filter(|q| !q.is_empty()) {
-            Some(q) => parse_query(q)?,
-            None => UserFilter::default(),
-        };
         let per_page = page.per_page.clamp(1, 100);
-        let (items, total) = self.store.users(&filter, u64::from(page.page) * u64::from(per_page), per_page).await?;
+        let window = Window { after: None, offset: u64::from(page.page) * u64::from(per_page), limit: per_page };
+        let (items, total) = self.store.users(&user_filter(q)?, &window).await?;
         Ok(Listed { items, total })
+    }
+
+    /// The users matching `q` after cursor `from` (a user id): a keyset read, so paging through
+    /// any number of users costs the same per page (an extension of Auth0's API, which pages
+    /// users by offset only, up to 1 000).
+    pub async fn list_from(&self, q: Option<&str>, checkpoint: &Checkpoint) -> Result<Chunk<User>, ManageError> {
+        let (items, _) = self.store.users(&user_filter(q)?, &checkpoint.window()).await?;
+        Ok(checkpoint.chunk(items, |u| u.user_id.clone()))
     }
 
     /// Applies `changes` (see [`UserChanges`]). Blocking ends the user's sessions and revokes
