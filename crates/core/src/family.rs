@@ -21,6 +21,9 @@ const TOKEN_VERSION: u8 = 1;
 const MAC_LEN: usize = 32;
 const RAW_LEN: usize = 1 + 1 + 16 + 8 + MAC_LEN;
 /// The length of an encoded refresh token, in characters.
+/// At most this many live families per user per client; the oldest are evicted (Auth0's limit).
+pub const MAX_FAMILIES_PER_USER_CLIENT: u32 = 200;
+
 pub const TOKEN_LEN: usize = (RAW_LEN * 4).div_ceil(3);
 
 /// One MAC key with its id (the id is in every token so keys can be rotated).

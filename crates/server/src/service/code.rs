@@ -3,7 +3,7 @@
 
 use ratchet_core::audit::EventType;
 use ratchet_core::client::{Client, GrantType};
-use ratchet_core::family::{Family, FamilyGrant};
+use ratchet_core::family::{Family, FamilyGrant, MAX_FAMILIES_PER_USER_CLIENT};
 use ratchet_core::oauth::{CodeChallenge, Scope};
 use ratchet_core::secret::{hash, random_id};
 use ratchet_store::{Redemption, Seen};
@@ -15,9 +15,6 @@ use crate::http::params::Params;
 use crate::service::audit::Record;
 use crate::service::manage::client_grants::{M2mAccess, M2mDenied};
 use crate::service::tokens::{Grant, TokenResponse};
-
-/// At most this many live families per user per client; the oldest are evicted (Auth0's limit).
-pub const MAX_FAMILIES_PER_USER_CLIENT: u32 = 200;
 
 impl AppState {
     /// Exchanges a code. `browser` is true for CORS requests (with an `Origin` header), which

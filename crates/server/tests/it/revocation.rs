@@ -2,9 +2,9 @@
 //! endpoint, blocking and deleting users, ending sessions, and the 200-family limit.
 
 use ratchet_core::client::{AppType, Client};
+use ratchet_core::family::MAX_FAMILIES_PER_USER_CLIENT;
 use ratchet_core::family::{Family, FamilyGrant, FamilyId};
 use ratchet_server::Clock;
-use ratchet_server::service::code::MAX_FAMILIES_PER_USER_CLIENT;
 use ratchet_store::Seen;
 use serde_json::{Value, json};
 
