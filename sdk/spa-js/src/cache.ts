@@ -48,14 +48,7 @@ export function isExpired(e: Pick<TokenEntry, 'expiresAt'>, nowSec: number, marg
 export function findEntry<T extends Pick<TokenEntry, 'audience' | 'scope'>>(entries: T[], audience: string | undefined, scope: string): T | undefined {
   const aud = audienceKey(audience);
   const want = scope.split(' ').filter(Boolean);
-  return (
-    entries.find((e) => e.audience === aud && e.scope === scope) ??
-    entries.find((e) => {
-      if (e.audience !== aud) return false;
-      const have = e.scope.split(' ');
-      return want.every((s) => have.includes(s));
-    })
-  );
+  return entries.find((e) => e.audience === aud && e.scope === scope) ?? entries.find((e) => e.audience === aud && want.every((s) => e.scope.split(' ').includes(s)));
 }
 
 type Stamped = { obtainedAt: number } & object;
@@ -74,42 +67,23 @@ export interface Store {
   clear(prefix: string, at: number, keep?: string, local?: boolean): void;
 }
 
-export class MemoryStore implements Store {
-  private m = new Map<string, Stamped>();
-  get<T extends Stamped>(key: string): T | undefined {
-    return this.m.get(key) as T | undefined;
-  }
-  set(key: string, value: Stamped): void {
-    this.m.set(key, value);
-  }
-  mirror(key: string, value: Stamped): void {
-    this.set(key, value);
-  }
-  keys(): string[] {
-    return [...this.m.keys()];
-  }
-  clear(prefix: string, _at: number, keep?: string): void {
-    for (const k of this.keys()) if (k.startsWith(prefix) && k !== keep) this.m.delete(k);
-  }
-}
-
 /**
- * localStorage plus an in-tab mirror fed by BroadcastChannel. A read returns whichever copy was
- * obtained last, so a lagging localStorage never hides a newer result another tab broadcast.
- * Refresh tokens are never written here.
+ * localStorage (`ls`, localstorage mode; without it, this tab's memory) plus an in-tab mirror fed
+ * by BroadcastChannel. A read returns whichever copy was obtained last, so a lagging localStorage
+ * never hides a newer result another tab broadcast. Refresh tokens are never written here.
  */
 export class LocalStore implements Store {
   private m = new Map<string, Stamped>();
   /** prefix → time of the last clear; older values under it are ignored. */
   private cleared = new Map<string, number>();
-  constructor(private ls: Storage) {}
+  constructor(private ls?: Storage) {}
   get<T extends Stamped>(key: string): T | undefined {
     const a = this.m.get(key);
     let b: Stamped | undefined;
     try {
-      b = JSON.parse(this.ls.getItem(key) ?? 'null') ?? undefined;
+      b = JSON.parse(this.ls?.getItem(key) ?? 'null') ?? undefined;
     } catch {
-      b = undefined;
+      // not JSON: no stored copy
     }
     const v = !a || (b && b.obtainedAt > a.obtainedAt) ? b : a;
     if (!v) return undefined;
@@ -119,7 +93,7 @@ export class LocalStore implements Store {
   set(key: string, value: Stamped): void {
     this.m.set(key, value);
     try {
-      this.ls.setItem(key, JSON.stringify(value));
+      this.ls?.setItem(key, JSON.stringify(value));
     } catch {
       // quota or disabled storage: the mirror still serves this tab
     }
@@ -130,7 +104,7 @@ export class LocalStore implements Store {
   }
   keys(): string[] {
     const ks = new Set(this.m.keys());
-    for (let i = 0; i < this.ls.length; i++) ks.add(this.ls.key(i)!);
+    for (let i = 0; i < (this.ls?.length ?? 0); i++) ks.add(this.ls!.key(i)!);
     return [...ks];
   }
   clear(prefix: string, at: number, keep?: string, local = true): void {
@@ -138,7 +112,7 @@ export class LocalStore implements Store {
     for (const k of this.keys()) {
       if (!k.startsWith(prefix) || k === keep) continue;
       this.m.delete(k);
-      if (local) this.ls.removeItem(k);
+      if (local) this.ls?.removeItem(k);
     }
   }
 }
@@ -228,10 +202,9 @@ export class LocalStorageCache implements ICache {
     localStorage.setItem(key, JSON.stringify(entry));
   }
   get<T = Cacheable>(key: string): T | undefined {
-    const v = localStorage.getItem(key);
-    if (v === null) return undefined;
     try {
-      return JSON.parse(v) as T;
+      // A missing key parses as null.
+      return JSON.parse(localStorage.getItem(key)!) ?? undefined;
     } catch {
       return undefined;
     }
@@ -246,15 +219,12 @@ export class LocalStorageCache implements ICache {
 
 /** An in-memory `ICache` (`enclosedCache`), as Auth0's. */
 export class InMemoryCache {
-  enclosedCache: ICache = (() => {
-    const m = new Map<string, unknown>();
-    return {
-      set: (k: string, v: unknown) => void m.set(k, v),
-      get: <T>(k: string) => m.get(k) as T | undefined,
-      remove: (k: string) => void m.delete(k),
-      allKeys: () => [...m.keys()],
-    };
-  })();
+  enclosedCache: ICache = ((m: Map<string, unknown>) => ({
+    set: (k: string, v: unknown) => void m.set(k, v),
+    get: <T>(k: string) => m.get(k) as T | undefined,
+    remove: (k: string) => void m.delete(k),
+    allKeys: () => [...m.keys()],
+  }))(new Map());
 }
 
 /**

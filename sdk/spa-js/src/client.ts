@@ -8,7 +8,6 @@ import {
   isExpired,
   LocalStore,
   markerKey,
-  MemoryStore,
   userKey,
   type Store,
   type TokenEntry,
@@ -161,6 +160,9 @@ export class Auth0Client extends EventTarget {
   /** DPoP key and nonces (`useDpop`). */
   private dp?: Promise<Dpop>;
   private prefix: string;
+  /** Store keys of the user and of the "was signed in" marker. */
+  private uKey: string;
+  private mKey: string;
   private txKey: string;
   /** Migration and loading of a custom cache; every public method but the popups waits for it. */
   private ready: Promise<void>;
@@ -173,15 +175,17 @@ export class Auth0Client extends EventTarget {
     }
     const o = (this.options = normalizeOptions(options, location.origin));
     this.prefix = clientPrefix(o.clientId);
+    this.uKey = userKey(o.clientId);
+    this.mKey = markerKey(o.clientId);
     this.txKey = `ratchet.spajs.txs.${o.clientId}`;
     if (o.cache) {
-      this.store = new MemoryStore();
+      this.store = new LocalStore();
       this.vault = new CacheVault(o.cache, this.prefix);
     } else if (o.cacheLocation === 'localstorage') {
       this.store = new LocalStore(localStorage);
       this.vault = new Vault(this.prefix);
     } else {
-      this.store = new MemoryStore();
+      this.store = new LocalStore();
       if (o.useRefreshTokens && typeof Worker === 'function') {
         try {
           this.worker = new TokenWorker(o.domainUrl, o.workerUrl);
@@ -224,17 +228,15 @@ export class Auth0Client extends EventTarget {
 
   async handleRedirectCallback<TAppState = unknown>(url: string = location.href): Promise<RedirectLoginResult<TAppState>> {
     await this.ready;
-    const query = url.split('#')[0]!.split('?').slice(1).join('?');
-    if (!query) throw new GenericError('invalid_request', 'There are no query params available for parsing.');
-    const p = new URLSearchParams(query);
+    const { search } = new URL(url, location.href);
+    if (!search) throw new GenericError('invalid_request', 'There are no query params available for parsing.');
+    const r: AuthorizationResponse = Object.fromEntries(new URLSearchParams(search));
     const raw = this.txStore();
     if (!raw) throw new GenericError('missing_transaction', 'Invalid state');
     this.txStore(null);
     const tx = JSON.parse(raw) as Transaction;
-    const state = p.get('state') ?? undefined;
-    const error = p.get('error');
-    if (error) throw new AuthenticationError(error, p.get('error_description') ?? error, state, tx.appState);
-    await this.finishCodeFlow({ code: p.get('code') ?? undefined, state }, tx, true);
+    if (r.error) throw new AuthenticationError(r.error, r.error_description ?? r.error, r.state, tx.appState);
+    await this.finishCodeFlow(r, tx, true);
     return { appState: tx.appState as TAppState, response_type: 'code' };
   }
 
@@ -254,7 +256,7 @@ export class Auth0Client extends EventTarget {
   async getTokenWithPopup(opts: GetTokenWithPopupOptions = {}, config: PopupConfigOptions = {}): Promise<string | undefined> {
     const p = this.params(opts.authorizationParams);
     if (opts.cacheMode !== 'cache-only') await this.loginWithPopup({ authorizationParams: p }, config);
-    return findEntry(this.entries(), p.audience, p.scope)?.access_token;
+    return findEntry(this.cached(), p.audience, p.scope)?.access_token;
   }
 
   getTokenSilently(opts: GetTokenSilentlyOptions & { detailedResponse: true }): Promise<GetTokenSilentlyVerboseResponse>;
@@ -267,8 +269,8 @@ export class Auth0Client extends EventTarget {
     const now = await this.nowSec();
     const out = (e: TokenEntry): string | GetTokenSilentlyVerboseResponse => (opts.detailedResponse ? this.detailed(e, now) : e.access_token);
     if (mode !== 'off') {
-      const hit = findEntry(this.entries(), p.audience, p.scope);
-      if (hit && hit.access_token && !isExpired(hit, now)) return out(hit);
+      const hit = findEntry(this.cached(), p.audience, p.scope);
+      if (hit?.access_token && !isExpired(hit, now)) return out(hit);
       if (mode === 'cache-only') return undefined;
     }
     const entry = await this.lock(async () => {
@@ -277,8 +279,8 @@ export class Auth0Client extends EventTarget {
       const v = findEntry(all, p.audience, p.scope);
       // A result obtained after this call started (e.g. by another tab that held the lock) is
       // fresh by definition: use it instead of refreshing again.
-      if (v && v.access_token && (v.obtainedAt >= start || (mode !== 'off' && !isExpired(v, await this.nowSec())))) {
-        if (this.vault) this.store.set(entryKey(this.options.clientId, v.audience, v.scope), strip(v));
+      if (v?.access_token && (v.obtainedAt >= start || (mode !== 'off' && !isExpired(v, await this.nowSec())))) {
+        if (this.vault) this.store.set(this.keyOf(v), strip(v));
         return v;
       }
       return this.options.useRefreshTokens ? this.refresh(p, v, all, opts.timeoutInSeconds) : this.silent(p, opts.timeoutInSeconds);
@@ -288,12 +290,12 @@ export class Auth0Client extends EventTarget {
 
   async getUser<TUser extends User = User>(): Promise<TUser | undefined> {
     await this.ready;
-    return this.store.get<UserRecord>(userKey(this.options.clientId))?.user as TUser | undefined;
+    return this.store.get<UserRecord>(this.uKey)?.user as TUser | undefined;
   }
 
   async getIdTokenClaims(): Promise<(IdTokenClaims & { __raw: string }) | undefined> {
     await this.ready;
-    const u = this.store.get<UserRecord>(userKey(this.options.clientId));
+    const u = this.store.get<UserRecord>(this.uKey);
     return u ? { ...u.claims, __raw: u.id_token } : undefined;
   }
 
@@ -335,8 +337,9 @@ export class Auth0Client extends EventTarget {
     const openUrl = opts.openUrl ?? opts.onRedirect;
     if (openUrl === false) return;
     const { federated, ...rest } = opts.logoutParams ?? {};
-    const clientId = opts.clientId === undefined ? this.options.clientId : opts.clientId;
-    const url = `${this.options.domainUrl}/v2/logout?${toQuery({ client_id: clientId ?? undefined, ...rest })}${federated ? '&federated' : ''}`;
+    // `clientId: null`: no client_id (toQuery drops null).
+    const client_id = opts.clientId === undefined ? this.options.clientId : opts.clientId;
+    const url = `${this.options.domainUrl}/v2/logout?${toQuery({ client_id, ...rest })}${federated ? '&federated' : ''}`;
     if (openUrl) await openUrl(url);
     else location.assign(url);
   }
@@ -345,16 +348,16 @@ export class Auth0Client extends EventTarget {
 
   /** The DPoP nonce remembered for `id` (default: the authorization server's origin). */
   async getDpopNonce(id?: string): Promise<string | undefined> {
-    return (await this.needDpop()).getNonce(id);
+    return (await this.needDpop()).nonceFor(id);
   }
 
   async setDpopNonce(nonce: string, id?: string): Promise<void> {
-    (await this.needDpop()).setNonce(nonce, id);
+    (await this.needDpop()).keepNonce(nonce, id);
   }
 
   /** A DPoP proof by this browser's key, e.g. for an API call with `accessToken`. */
   async generateDpopProof(params: DpopProofParams & { accessToken: string }): Promise<string> {
-    return (await this.needDpop()).generateProof(params);
+    return (await this.needDpop()).proof(params);
   }
 
   /**
@@ -366,10 +369,15 @@ export class Auth0Client extends EventTarget {
     return { fetchWithAuth: async (...a) => (await (f ??= import('./dpop.js').then((m) => m.fetcher(this, config, this.dp)))).fetchWithAuth(...a) };
   }
 
-  /** POSTs to the authorization server through `send`, with DPoP proofs and nonces under `useDpop`. */
-  private async viaDpop(url: string, send: (proof?: string) => Promise<PostResult>): Promise<PostResult> {
+  /**
+   * POSTs `body` to the authorization server's `url` — through the token worker with `msg` — with
+   * DPoP proofs and nonces under `useDpop`.
+   */
+  private async post(url: string, body: Record<string, string>, timeout: number, msg?: Record<string, unknown>): Promise<PostResult> {
+    const json = !this.options.useFormData;
+    const send = (dpop?: string): Promise<PostResult> => (msg ? this.worker!.ask({ ...msg, body, timeout, json, dpop }, timeout + 1000) : postForm(url, body, timeout, json, dpop));
     const d = await this.dp;
-    return d ? d.post(url, send) : send();
+    return d ? d.withProof(url, send) : send();
   }
 
   private needDpop(): Promise<Dpop> {
@@ -432,8 +440,8 @@ export class Auth0Client extends EventTarget {
     await this.migrate();
     if (this.vault instanceof CacheVault) {
       const u = await this.vault.user();
-      if (u) this.store.set(userKey(this.options.clientId), u);
-      for (const e of await this.vault.all()) this.store.set(entryKey(this.options.clientId, e.audience, e.scope), strip(e));
+      if (u) this.store.set(this.uKey, u);
+      for (const e of await this.vault.all()) this.store.set(this.keyOf(e), strip(e));
     }
   }
 
@@ -456,12 +464,12 @@ export class Auth0Client extends EventTarget {
         // not ours to understand
       }
       if (v?.decodedToken && v.id_token) {
-        this.store.set(userKey(o.clientId), { id_token: v.id_token, claims: v.decodedToken.claims, user: v.decodedToken.user, obtainedAt: now } as UserRecord);
+        this.store.set(this.uKey, { id_token: v.id_token, claims: v.decodedToken.claims, user: v.decodedToken.user, obtainedAt: now } as UserRecord);
         this.setMarker();
       } else if (v?.body && (v.body.access_token || v.body.refresh_token)) {
         const e = fromAuth0(v as WrappedCacheEntry);
-        const key = entryKey(o.clientId, e.audience, e.scope);
-        if (this.worker && e.refresh_token) await this.worker.call({ t: 'seed', key, rt: e.refresh_token }, 2000);
+        const key = this.keyOf(e);
+        if (this.worker && e.refresh_token) await this.worker.ask({ t: 'seed', key, rt: e.refresh_token }, 2000);
         await this.persist(key, o.useRefreshTokens ? e : strip(e));
       }
       localStorage.removeItem(k);
@@ -473,7 +481,7 @@ export class Auth0Client extends EventTarget {
     if (this.vault) await this.vault.put(key, e, oldRt);
     else if (!this.worker && oldRt && e.refresh_token !== oldRt) {
       // Page-memory refresh tokens: rotation fan-out, as the vaults and the worker do.
-      for (const x of this.entries()) if (x.refresh_token === oldRt) this.store.set(entryKey(this.options.clientId, x.audience, x.scope), { ...x, refresh_token: e.refresh_token } as TokenEntry);
+      for (const x of this.cached()) if (x.refresh_token === oldRt) this.store.set(this.keyOf(x), { ...x, refresh_token: e.refresh_token } as TokenEntry);
     }
     this.store.set(key, this.vault || this.worker ? strip(e) : e);
   }
@@ -506,9 +514,9 @@ export class Auth0Client extends EventTarget {
     if (!r.code) throw new GenericError('invalid_request', 'Authorization response has no code');
     const code = r.code;
     const exchange = async (): Promise<TokenEntry> => {
-      const key = entryKey(this.options.clientId, tx.audience, tx.scope);
+      const key = this.keyOf(tx);
       const res = await this.tokenRequest({ client_id: this.options.clientId, grant_type: 'authorization_code', code, code_verifier: tx.code_verifier, redirect_uri: tx.redirect_uri }, [key]);
-      return this.save(res.json as TokenResponse, tx, 'authorization_code', undefined, false);
+      return this.save(res.json as TokenResponse, tx, 'authorization_code');
     };
     return takeLock ? this.lock(exchange, tx.audience) : exchange();
   }
@@ -536,8 +544,8 @@ export class Auth0Client extends EventTarget {
     const rt = src?.refresh_token;
     try {
       if (!this.worker && !rt) throw new MissingRefreshTokenError(aud, p.scope);
-      const keys = [entryKey(o.clientId, p.audience, p.scope)];
-      if (v) keys.push(entryKey(o.clientId, v.audience, v.scope));
+      const keys = [this.keyOf(p)];
+      if (v) keys.push(this.keyOf(v));
       const body: Record<string, string> = { client_id: o.clientId, grant_type: 'refresh_token', redirect_uri: p.redirect_uri };
       if (rt) body.refresh_token = rt;
       // Another API than the refresh token's own: ask for it (multi-resource refresh token).
@@ -547,7 +555,7 @@ export class Auth0Client extends EventTarget {
       const r = await this.tokenRequest(body, keys, positive(timeoutInSeconds, o.httpTimeoutInSeconds), other);
       const granted = String(r.json.scope ?? p.scope).split(' ');
       const missing = other ? p.scope.split(' ').filter((s) => !granted.includes(s)) : [];
-      const entry = await this.save(r.json as TokenResponse, { audience: p.audience, scope: p.scope }, 'refresh_token', rt, r.rotated ?? false);
+      const entry = await this.save(r.json as TokenResponse, { audience: p.audience, scope: p.scope }, 'refresh_token', rt, r.rotated);
       if (missing.length) throw new MissingScopesError(aud, missing.join(' '));
       return entry;
     } catch (e) {
@@ -560,12 +568,8 @@ export class Auth0Client extends EventTarget {
 
   private async tokenRequest(body: Record<string, string>, keys: string[], seconds = this.options.httpTimeoutInSeconds, mrrt?: boolean): Promise<PostResult> {
     const url = `${this.options.domainUrl}/oauth/token`;
-    const timeout = seconds * 1000;
-    const json = !this.options.useFormData;
-    if (this.worker && !(await this.worker.ok)) this.noWorker();
-    const send = (dpop?: string): Promise<PostResult> =>
-      this.worker ? this.worker.call({ t: 'token', body, keys, timeout, json, mrrt, dpop }, timeout + 1000) : postForm(url, body, timeout, json, dpop);
-    const r = await this.viaDpop(url, send);
+    if (this.worker && !(await this.worker.started)) this.noWorker();
+    const r = await this.post(url, body, seconds * 1000, this.worker && { t: 'token', keys, mrrt });
     tokenResult(r, url);
     return r;
   }
@@ -575,19 +579,17 @@ export class Auth0Client extends EventTarget {
     res: TokenResponse,
     ctx: { audience?: string; scope: string; nonce?: string; max_age?: number | string },
     grant: TokenEventDetail['grant'],
-    oldRt: string | undefined,
-    rotatedInWorker: boolean,
+    oldRt?: string,
+    rotatedInWorker?: boolean,
   ): Promise<TokenEntry> {
     const o = this.options;
     const now = Date.now();
     const nowSec = await this.nowSec();
-    const uKey = userKey(o.clientId);
-    const key = entryKey(o.clientId, ctx.audience, ctx.scope);
-    const prev = this.store.get<UserRecord>(uKey);
+    const key = this.keyOf(ctx);
+    const prev = this.store.get<UserRecord>(this.uKey);
     let user: UserRecord | undefined;
     if (res.id_token) {
-      const maxAge = ctx.max_age ?? o.authorizationParams.max_age;
-      const v = verifyIdToken({ id_token: res.id_token, iss: o.issuer, aud: o.clientId, nonce: ctx.nonce, max_age: maxAge, leeway: o.leeway, now: nowSec });
+      const v = verifyIdToken({ id_token: res.id_token, iss: o.issuer, aud: o.clientId, nonce: ctx.nonce, max_age: ctx.max_age ?? o.authorizationParams.max_age, leeway: o.leeway, now: nowSec });
       user = { id_token: res.id_token, claims: v.claims, user: v.user, obtainedAt: now };
     } else if (grant === 'authorization_code' && ctx.scope.split(' ').includes('openid')) {
       throw new GenericError('invalid_id_token', 'ID token is required but missing');
@@ -596,7 +598,7 @@ export class Auth0Client extends EventTarget {
       // A different user signed in: nothing of the previous one may survive.
       this.store.clear(this.prefix, now, key);
       await this.vault?.clear(key);
-      await this.worker?.call({ t: 'clear', keep: key }, 2000);
+      await this.worker?.ask({ t: 'clear', keep: key }, 2000);
     }
     const expiresIn = Number(res.expires_in);
     const entry: TokenEntry = {
@@ -611,10 +613,10 @@ export class Auth0Client extends EventTarget {
     };
     // A server that does not rotate may omit refresh_token: keep the one presented.
     const rt = o.useRefreshTokens ? res.refresh_token ?? oldRt : undefined;
-    const rotated = rotatedInWorker || (!!oldRt && !!res.refresh_token && res.refresh_token !== oldRt);
+    const rotated = rotatedInWorker || (!!oldRt && rt !== oldRt);
     await this.persist(key, { ...entry, refresh_token: rt }, oldRt);
     if (user) {
-      this.store.set(uKey, user);
+      this.store.set(this.uKey, user);
       await this.vault?.setUser?.(user);
     }
     this.setMarker();
@@ -634,21 +636,19 @@ export class Auth0Client extends EventTarget {
     const o = this.options;
     const timeout = seconds * 1000;
     const url = `${o.domainUrl}/oauth/revoke`;
-    const json = !o.useFormData;
     const body = { client_id: o.clientId, token_type_hint: 'refresh_token' };
     let r: PostResult | undefined;
     if (this.worker) {
-      const proofs = await this.dp?.then((d) => d.proofs(url));
-      r = await this.worker.call({ t: 'revoke', body, timeout, json, proofs, under: aud && `${this.prefix}${aud}::` }, timeout + 1000);
+      const proofs = await this.dp?.then((d) => d.revokeProofs(url));
+      r = await this.worker.ask({ t: 'revoke', body, timeout, json: !o.useFormData, proofs, under: aud && `${this.prefix}${aud}::` }, timeout + 1000);
     } else {
       const all = await this.authoritative();
       const rts = new Set(all.filter((e) => (!aud || e.audience === aud) && e.refresh_token).map((e) => e.refresh_token));
       for (const token of rts) {
-        const send = (proof?: string): Promise<PostResult> => postForm(url, { ...body, token: token! }, timeout, json, proof);
-        const x = await this.viaDpop(url, send);
+        const x = await this.post(url, { ...body, token: token! }, timeout);
         if (!x.ok) r ??= x;
       }
-      for (const e of all) if (rts.has(e.refresh_token)) await this.persist(entryKey(o.clientId, e.audience, e.scope), { ...e, refresh_token: undefined });
+      for (const e of all) if (rts.has(e.refresh_token)) await this.persist(this.keyOf(e), { ...e, refresh_token: undefined });
     }
     if (r && !r.ok) throw errorFromBody(r.json, `HTTP error ${r.status}. Unable to revoke`);
   }
@@ -658,12 +658,12 @@ export class Auth0Client extends EventTarget {
     const at = Date.now();
     this.forget(at, true);
     try {
-      localStorage.removeItem(markerKey(this.options.clientId));
+      localStorage.removeItem(this.mKey);
     } catch {
       // storage disabled
     }
     await this.vault?.clear().catch(() => undefined);
-    await this.worker?.call({ t: 'clear' }, 2000);
+    await this.worker?.ask({ t: 'clear' }, 2000);
     this.channel?.postMessage({ t: 'clear', at } satisfies Broadcast);
   }
 
@@ -678,14 +678,14 @@ export class Auth0Client extends EventTarget {
   private async onBroadcast(m: Broadcast): Promise<void> {
     if (m.t === 'set') {
       this.store.mirror(m.key, m.entry);
-      if (m.user) this.store.mirror(userKey(this.options.clientId), m.user);
+      if (m.user) this.store.mirror(this.uKey, m.user);
       this.emit('token', { ...m.info, remote: true });
       this.schedule(m.key, m.entry);
     } else if (m.t === 'clear') {
       // Shared stores were cleared by the other tab; what only this tab holds is cleared here.
       this.forget(m.at, false);
       if (this.vault?.perTab) await this.vault.clear();
-      await this.worker?.call({ t: 'clear' }, 2000);
+      await this.worker?.ask({ t: 'clear' }, 2000);
     }
   }
 
@@ -705,39 +705,42 @@ export class Auth0Client extends EventTarget {
     clearTimeout(this.timers.get(key));
     if (!e.expires_in) return;
     const delay = Math.max((e.expiresAt - (o.autoRenew || 60)) * 1000 - Date.now(), e.expires_in * 500);
-    const id = setTimeout(function run(this: Auth0Client): void {
+    const run = (): void => {
       if (this.timers.get(key) !== id) return;
-      if (document.visibilityState === 'hidden') return void document.addEventListener('visibilitychange', run.bind(this), { once: true });
+      if (document.visibilityState === 'hidden') return void document.addEventListener('visibilitychange', run, { once: true });
       this.timers.delete(key);
       this.emit('expiring', { audience: e.audience, scope: e.scope, expiresAt: e.expiresAt });
       if (o.autoRenew) {
         this.getTokenSilently({ cacheMode: 'off', authorizationParams: { audience: e.audience === 'default' ? undefined : e.audience, scope: e.scope } }).catch((err) => this.emit('error', err));
       }
-    }.bind(this), Math.min(delay, 2 ** 31 - 1));
+    };
+    const id = setTimeout(run, Math.min(delay, 2 ** 31 - 1));
     this.timers.set(key, id);
   }
 
   // ---------------------------------------------------------------- storage helpers
 
-  private entries(): TokenEntry[] {
-    const out: TokenEntry[] = [];
-    const uKey = userKey(this.options.clientId);
-    for (const k of this.store.keys()) {
-      if (!k.startsWith(this.prefix) || k === uKey || k === markerKey(this.options.clientId)) continue;
-      const e = this.store.get<TokenEntry>(k);
-      if (e && typeof e.access_token === 'string') out.push(e);
-    }
-    return out;
+  private keyOf(e: { audience?: string; scope: string }): string {
+    return entryKey(this.options.clientId, e.audience, e.scope);
+  }
+
+  /** The token entries of this client in the in-tab store (the user and the marker have no `access_token`). */
+  private cached(): TokenEntry[] {
+    return this.store
+      .keys()
+      .filter((k) => k.startsWith(this.prefix))
+      .map((k) => this.store.get<TokenEntry>(k)!)
+      .filter((e) => typeof e?.access_token === 'string');
   }
 
   private async authoritative(): Promise<TokenEntry[]> {
-    return this.vault ? this.vault.all() : this.entries();
+    return this.vault ? this.vault.all() : this.cached();
   }
 
   private detailed(e: TokenEntry, now: number): GetTokenSilentlyVerboseResponse {
     return {
       access_token: e.access_token,
-      id_token: this.store.get<UserRecord>(userKey(this.options.clientId))?.id_token,
+      id_token: this.store.get<UserRecord>(this.uKey)?.id_token,
       token_type: e.token_type,
       expires_in: Math.max(0, e.expiresAt - now),
       expires_at: e.expiresAt,
@@ -747,7 +750,7 @@ export class Auth0Client extends EventTarget {
 
   private setMarker(): void {
     try {
-      localStorage.setItem(markerKey(this.options.clientId), String(Date.now() + this.options.sessionCheckExpiryDays * 864e5));
+      localStorage.setItem(this.mKey, String(Date.now() + this.options.sessionCheckExpiryDays * 864e5));
     } catch {
       // storage disabled: checkSession will not try silently after a reload
     }
@@ -755,17 +758,15 @@ export class Auth0Client extends EventTarget {
 
   private hasMarker(): boolean {
     try {
-      return Number(localStorage.getItem(markerKey(this.options.clientId))) > Date.now();
+      return Number(localStorage.getItem(this.mKey)) > Date.now();
     } catch {
       return false;
     }
   }
 }
 
-const strip = (e: TokenEntry): TokenEntry => {
-  const { refresh_token: _rt, ...rest } = e;
-  return rest;
-};
+/** The entry without its refresh token. */
+const strip = ({ refresh_token: _rt, ...rest }: TokenEntry): TokenEntry => rest;
 
 export async function createAuth0Client(options: Auth0ClientOptions): Promise<Auth0Client> {
   const client = new Auth0Client(options);

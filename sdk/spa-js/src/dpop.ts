@@ -43,7 +43,6 @@ function idb<T>(mode: IDBTransactionMode, fn: (s: IDBObjectStore) => IDBRequest<
 interface Key {
   pair: CryptoKeyPair;
   jwk: { crv?: string; kty?: string; x?: string; y?: string };
-  jkt: string;
 }
 
 export interface DpopProofParams {
@@ -55,46 +54,40 @@ export interface DpopProofParams {
 }
 
 export class Dpop {
-  private key?: Promise<Key>;
+  private signer?: Promise<Key>;
   private nonces = new Map<string, string>();
 
-  /** `origin`: the authorization server's, the default nonce id. */
+  /** `dbKey`: the client id, the key's IndexedDB key; `asOrigin`: the authorization server's origin, the default nonce id. */
   constructor(
-    private readonly clientId: string,
-    private readonly origin: string,
+    private readonly dbKey: string,
+    private readonly asOrigin: string,
   ) {}
 
   private keyPair(): Promise<Key> {
-    return (this.key ??= this.load().catch((e) => {
-      this.key = undefined;
+    return (this.signer ??= this.load().catch((e) => {
+      this.signer = undefined;
       throw e;
     }));
   }
 
   private async load(): Promise<Key> {
-    let pair = await idb<CryptoKeyPair | undefined>('readonly', (s) => s.get(this.clientId));
+    let pair = await idb<CryptoKeyPair | undefined>('readonly', (s) => s.get(this.dbKey));
     if (!pair) {
       const fresh = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify'])) as CryptoKeyPair;
       // `add` fails if another tab stored its key first: then everyone uses that one.
-      pair = await idb('readwrite', (s) => s.add(fresh, this.clientId)).then(
+      pair = await idb('readwrite', (s) => s.add(fresh, this.dbKey)).then(
         () => fresh,
-        () => idb<CryptoKeyPair | undefined>('readonly', (s) => s.get(this.clientId)),
+        () => idb<CryptoKeyPair | undefined>('readonly', (s) => s.get(this.dbKey)),
       );
       if (!pair) throw new Error('DPoP key could not be stored');
     }
     const { crv, kty, x, y } = await crypto.subtle.exportKey('jwk', pair.publicKey);
-    // Members in lexicographic order: this is also the RFC 7638 thumbprint input.
-    const jwk = { crv, kty, x, y };
-    return { pair, jwk, jkt: await sha256(JSON.stringify(jwk)) };
-  }
-
-  /** The RFC 7638 thumbprint of the key. */
-  async thumbprint(): Promise<string> {
-    return (await this.keyPair()).jkt;
+    // The public key alone (no `key_ops`, `ext`): the proof header's `jwk`.
+    return { pair, jwk: { crv, kty, x, y } };
   }
 
   /** A proof for `method url` (query and fragment dropped from `htu`), with `nonce` and `ath`. */
-  async generateProof(p: DpopProofParams): Promise<string> {
+  async proof(p: DpopProofParams): Promise<string> {
     const { pair, jwk } = await this.keyPair();
     const u = new URL(p.url);
     const claims: Record<string, unknown> = { jti: randomString(), htm: p.method.toUpperCase(), htu: u.origin + u.pathname, iat: Math.floor(Date.now() / 1000) };
@@ -106,11 +99,11 @@ export class Dpop {
     return `${input}.${b64url(new Uint8Array(sig))}`;
   }
 
-  getNonce(id = this.origin): string | undefined {
+  nonceFor(id = this.asOrigin): string | undefined {
     return this.nonces.get(id);
   }
 
-  setNonce(nonce: string, id = this.origin): void {
+  keepNonce(nonce: string, id = this.asOrigin): void {
     this.nonces.set(id, nonce);
   }
 
@@ -118,25 +111,25 @@ export class Dpop {
    * Sends a POST to the authorization server with a fresh proof; remembers the `DPoP-Nonce` it
    * answers with and, on `use_dpop_nonce`, retries once with that nonce (RFC 9449 §8).
    */
-  async post(url: string, send: (proof: string) => Promise<PostResult>): Promise<PostResult> {
+  async withProof(url: string, send: (proof: string) => Promise<PostResult>): Promise<PostResult> {
     const id = new URL(url).origin;
-    let r = await send(await this.generateProof({ url, method: 'POST', nonce: this.getNonce(id) }));
-    if (r.nonce) this.setNonce(r.nonce, id);
-    if (r.json.error === 'use_dpop_nonce' && r.nonce) r = await send(await this.generateProof({ url, method: 'POST', nonce: r.nonce }));
-    if (r.nonce) this.setNonce(r.nonce, id);
+    let r = await send(await this.proof({ url, method: 'POST', nonce: this.nonceFor(id) }));
+    if (r.nonce) this.keepNonce(r.nonce, id);
+    if (r.json.error === 'use_dpop_nonce' && r.nonce) r = await send(await this.proof({ url, method: 'POST', nonce: r.nonce }));
+    if (r.nonce) this.keepNonce(r.nonce, id);
     return r;
   }
 
   /** Proofs for revoking what the token worker holds: a refresh token per audience and scope at most. */
-  proofs(url: string): Promise<string[]> {
-    return Promise.all([0, 1, 2, 3].map(() => this.generateProof({ url, method: 'POST', nonce: this.getNonce() })));
+  revokeProofs(url: string): Promise<string[]> {
+    return Promise.all([0, 1, 2, 3].map(() => this.proof({ url, method: 'POST', nonce: this.nonceFor() })));
   }
 
   /** Forgets the key (in every tab) and the nonces: what was bound to it is useless from now on. */
   async clear(): Promise<void> {
-    this.key = undefined;
+    this.signer = undefined;
     this.nonces.clear();
-    await idb('readwrite', (s) => s.delete(this.clientId));
+    await idb('readwrite', (s) => s.delete(this.dbKey));
   }
 }
 
@@ -161,7 +154,7 @@ export interface FetcherConfig {
 export class Fetcher {
   constructor(
     private readonly config: FetcherConfig & { getAccessToken: NonNullable<FetcherConfig['getAccessToken']> },
-    private readonly dpop?: Dpop,
+    private readonly dpopKey?: Dpop,
   ) {}
 
   async fetchWithAuth(info: RequestInfo | URL, init?: RequestInit, authParams?: { audience?: string; scope?: string[] }): Promise<Response> {
@@ -173,17 +166,17 @@ export class Fetcher {
       const t = await c.getAccessToken(authParams);
       const at = typeof t === 'string' ? t : t?.access_token;
       if (!at) throw new Error('No access token');
-      const dpop = this.dpop && (typeof t === 'string' || /^dpop$/i.test(t?.token_type ?? '')) ? this.dpop : undefined;
+      const dpop = this.dpopKey && (typeof t === 'string' || /^dpop$/i.test(t?.token_type ?? '')) ? this.dpopKey : undefined;
       req.headers.set('authorization', `${dpop ? 'DPoP' : 'Bearer'} ${at}`);
-      if (dpop) req.headers.set('dpop', await dpop.generateProof({ url, method: req.method, nonce: dpop.getNonce(id), accessToken: at }));
+      if (dpop) req.headers.set('dpop', await dpop.proof({ url, method: req.method, nonce: dpop.nonceFor(id), accessToken: at }));
       const res = await (c.fetch ?? fetch)(req);
       const nonce = res.headers.get('dpop-nonce');
-      if (nonce) this.dpop?.setNonce(nonce, id);
+      if (nonce) this.dpopKey?.keepNonce(nonce, id);
       return res;
     };
     const res = await attempt();
     const useNonce = res.status === 401 && /use_dpop_nonce/.test(res.headers.get('www-authenticate') ?? '');
-    return useNonce && this.dpop ? attempt() : res;
+    return useNonce && this.dpopKey ? attempt() : res;
   }
 }
 

@@ -140,8 +140,9 @@ for (const [n, c] of Object.entries({
 
 /** Turns an RFC 6749 error body into the matching error class. */
 export function errorFromBody(body: Record<string, unknown>, fallback: string): GenericError {
-  const error = typeof body.error === 'string' && body.error ? body.error : 'request_error';
-  const desc = typeof body.error_description === 'string' && body.error_description ? body.error_description : fallback;
+  const text = (v: unknown, otherwise: string): string => (typeof v === 'string' && v ? v : otherwise);
+  const error = text(body.error, 'request_error');
+  const desc = text(body.error_description, fallback);
   if (error === 'missing_refresh_token') return new MissingRefreshTokenError();
   if (error === 'timeout') return new TimeoutError(desc);
   if (error === 'mfa_required') return new MfaRequiredError(error, desc, String(body.mfa_token ?? ''), body.mfa_requirements as MfaRequirements);

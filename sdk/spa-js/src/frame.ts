@@ -19,34 +19,25 @@ function listen(
   onTimeout: () => Error,
   poll?: () => Error | undefined,
 ): Promise<AuthorizationResponse> {
-  let stop = (): void => undefined;
   return new Promise<AuthorizationResponse>((resolve, reject) => {
-    const onMessage = (e: MessageEvent): void => {
-      const d = e.data;
-      if (e.origin !== origin || e.source !== source() || !d || d.type !== 'authorization_response') return;
-      const r = d.response;
-      if (!r || typeof r !== 'object') return;
-      stop();
-      resolve(r as AuthorizationResponse);
-    };
-    const timer = setTimeout(() => {
-      stop();
-      reject(onTimeout());
-    }, timeoutMs);
-    const interval = poll
-      ? setInterval(() => {
-          const err = poll();
-          if (err) {
-            stop();
-            reject(err);
-          }
-        }, 1000)
-      : undefined;
-    stop = () => {
+    /** Settles the promise with `settle(v)` and stops listening. */
+    const done = <T>(settle: (v: T) => void, v: T): void => {
       clearTimeout(timer);
       clearInterval(interval);
       removeEventListener('message', onMessage);
+      settle(v);
     };
+    const onMessage = (e: MessageEvent): void => {
+      const r = e.data?.response;
+      if (r && typeof r === 'object' && e.data.type === 'authorization_response' && e.origin === origin && e.source === source()) done(resolve, r as AuthorizationResponse);
+    };
+    const timer = setTimeout(() => done(reject, onTimeout()), timeoutMs);
+    const interval =
+      poll &&
+      setInterval(() => {
+        const err = poll();
+        if (err) done(reject, err);
+      }, 1000);
     addEventListener('message', onMessage);
   });
 }

@@ -17,7 +17,7 @@ export interface PostResult {
   /** Set by the worker: the response carried a refresh token different from the one presented. */
   rotated?: boolean;
   /** The `DPoP-Nonce` response header (RFC 9449 §8). */
-  nonce?: string;
+  nonce?: string | null;
 }
 
 /**
@@ -32,7 +32,7 @@ export async function postForm(url: string, body: Record<string, string>, timeou
     const r = await fetch(url, {
       method: 'POST',
       headers: { 'Content-Type': asJson ? 'application/json' : 'application/x-www-form-urlencoded', ...(dpop && { DPoP: dpop }) },
-      body: asJson ? JSON.stringify(body) : new URLSearchParams(body).toString(),
+      body: asJson ? JSON.stringify(body) : new URLSearchParams(body),
       signal: ac.signal,
     });
     const text = await r.text();
@@ -43,7 +43,7 @@ export async function postForm(url: string, body: Record<string, string>, timeou
     } catch {
       if (r.ok) json = { error: 'invalid_response', error_description: `Non-JSON response from ${url}` };
     }
-    return { ok: r.ok && !json.error, status: r.status, json, nonce: r.headers.get('dpop-nonce') ?? undefined };
+    return { ok: r.ok && !json.error, status: r.status, json, nonce: r.headers.get('dpop-nonce') };
   } catch (e) {
     const timeout = (e as Error)?.name === 'AbortError';
     return {

@@ -58,7 +58,7 @@ function fail(d: string): never {
 
 export function decodeJwt(token: string): { header: Record<string, unknown>; claims: IdTokenClaims } {
   const parts = String(token).split('.');
-  if (parts.length !== 3 || !parts[0] || !parts[1] || !parts[2]) fail('ID token could not be decoded');
+  if (parts.length !== 3 || parts.includes('')) fail('ID token could not be decoded');
   try {
     const header = JSON.parse(b64urlDecode(parts[0]!));
     const claims = JSON.parse(b64urlDecode(parts[1]!));
@@ -75,7 +75,7 @@ export function decodeJwt(token: string): { header: Record<string, unknown>; cla
  */
 export function verifyIdToken(o: VerifyOptions): { claims: IdTokenClaims; user: User } {
   const { header, claims } = decodeJwt(o.id_token);
-  const num = (v: unknown): v is number => typeof v === 'number' && isFinite(v);
+  const num = Number.isFinite as (v: unknown) => v is number;
   const { leeway, now } = o;
   const bad = (what: string, detail = ''): never => fail(`${what} claim invalid in the ID token${detail && `: ${detail}`}`);
   if (typeof header.alg !== 'string' || header.alg.toLowerCase() === 'none') fail('ID token must be signed');
@@ -88,7 +88,7 @@ export function verifyIdToken(o: VerifyOptions): { claims: IdTokenClaims; user: 
   if (!num(claims.exp) || now > claims.exp + leeway) bad('Expiration Time (exp)', `now ${now}`);
   if (!num(claims.iat) || claims.iat > now + leeway) bad('Issued At (iat)', `now ${now}`);
   if (claims.nbf !== undefined && (!num(claims.nbf) || now < claims.nbf - leeway)) bad('Not Before (nbf)', `now ${now}`);
-  if (o.max_age !== undefined && o.max_age !== null && o.max_age !== '') {
+  if (o.max_age != null && o.max_age !== '') {
     if (!num(claims.auth_time) || now > claims.auth_time + Number(o.max_age) + leeway) bad('Authentication Time (auth_time)', `max_age ${o.max_age}, now ${now}`);
   }
   const user: User = {};

@@ -7,7 +7,7 @@ const chains = new Map<string, Promise<unknown>>();
  * waiting at most `timeoutMs` to acquire it. Without the Web Locks API, serialises within the tab.
  */
 export async function withLock<T>(name: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
-  const locks = typeof navigator !== 'undefined' ? navigator.locks : undefined;
+  const locks = globalThis.navigator?.locks;
   if (!locks) {
     const prev = chains.get(name) ?? Promise.resolve();
     const run = prev.then(fn, fn);

@@ -94,7 +94,7 @@ export interface NormalizedOptions {
   httpTimeoutInSeconds: number;
   leeway: number;
   sessionCheckExpiryDays: number;
-  useDpop: boolean;
+  useDpop?: boolean;
 }
 
 const hasScheme = (s: string): boolean => /^https?:\/\//i.test(s);
@@ -124,7 +124,7 @@ export function resolveScope(useRefreshTokens: boolean, clientScope?: string | R
 }
 
 /** A positive number of seconds, else the default (so `0`, as in Auth0's SDK, means the default). */
-export const positive = (v: unknown, d: number): number => (typeof v === 'number' && v > 0 && isFinite(v) ? v : d);
+export const positive = (v: unknown, d: number): number => (Number.isFinite(v) && (v as number) > 0 ? (v as number) : d);
 
 /** Every option key this SDK reads. */
 export const OPTION_KEYS =
@@ -163,12 +163,14 @@ export function normalizeOptions(o: Auth0ClientOptions, origin: string): Normali
   const scopes = apScope && typeof apScope === 'object' ? apScope : undefined;
   const ap: AuthorizationParams = { ...apRest, scope: scopes ? undefined : (apScope as string | undefined) };
   // v1 top-level spellings fill what v2 authorizationParams do not set.
-  if (ap.redirect_uri === undefined && o.redirect_uri !== undefined) ap.redirect_uri = o.redirect_uri;
-  if (ap.audience === undefined && o.audience !== undefined) ap.audience = o.audience;
-  if (ap.scope === undefined && o.scope !== undefined) ap.scope = o.scope;
+  ap.redirect_uri ??= o.redirect_uri;
+  ap.audience ??= o.audience;
+  ap.scope ??= o.scope;
   const autoRenew = o.autoRenew === true ? 60 : positive(o.autoRenew, 0);
   return {
-    domain: o.domain,
+    // Options used as given (`domain`, `cache`, `workerUrl`, `cookieDomain`, `useDpop`, …); those
+    // below are defaulted, coerced or derived.
+    ...o,
     domainUrl,
     issuer: expectedIssuer(domainUrl, o.issuer),
     clientId,
@@ -178,12 +180,9 @@ export function normalizeOptions(o: Auth0ClientOptions, origin: string): Normali
       scope: resolveScope(useRefreshTokens, scopes ?? ap.scope, undefined, ap.audience),
     },
     scopes,
-    cache: o.cache,
-    workerUrl: o.workerUrl,
     nowProvider: typeof o.nowProvider === 'function' ? o.nowProvider : Date.now,
     useFormData: o.useFormData !== false,
     useCookiesForTransactions: !!o.useCookiesForTransactions,
-    cookieDomain: o.cookieDomain,
     useMrrt: !!o.useMrrt,
     autoRenew,
     cacheLocation: cacheLocation(o.cacheLocation),
@@ -193,6 +192,5 @@ export function normalizeOptions(o: Auth0ClientOptions, origin: string): Normali
     httpTimeoutInSeconds: positive(o.httpTimeoutInSeconds, 10),
     leeway: positive(o.leeway, 60),
     sessionCheckExpiryDays: positive(o.sessionCheckExpiryDays, 1),
-    useDpop: !!o.useDpop,
   };
 }

@@ -1,26 +1,13 @@
 const encoder = new TextEncoder();
 
 /** base64url without padding (RFC 4648 §5). */
-export function b64url(bytes: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]!);
-  return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-}
+export const b64url = (bytes: Uint8Array): string => btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 
-/** Decodes base64url (padded or not) into a UTF-8 string. */
-export function b64urlDecode(input: string): string {
-  let s = input.replace(/-/g, '+').replace(/_/g, '/');
-  while (s.length % 4) s += '=';
-  const bin = atob(s);
-  const bytes = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-  return new TextDecoder().decode(bytes);
-}
+/** Decodes base64url (padded or not: `atob` accepts both) into a UTF-8 string. */
+export const b64urlDecode = (input: string): string => new TextDecoder().decode(Uint8Array.from(atob(input.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0)));
 
 /** 256 bits from WebCrypto, base64url: 43 chars from the RFC 7636 unreserved set. */
-export function randomString(bytes = 32): string {
-  return b64url(crypto.getRandomValues(new Uint8Array(bytes)));
-}
+export const randomString = (): string => b64url(crypto.getRandomValues(new Uint8Array(32)));
 
 /** PKCE S256 code challenge: base64url(SHA-256(ascii(verifier))). */
 export async function pkceChallenge(verifier: string): Promise<string> {
@@ -38,8 +25,6 @@ export function toQuery(params: Record<string, unknown>): string {
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null) q.append(k, String(v));
   return q.toString();
 }
-
-export const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 
 /** A console warning of this SDK. */
 export const warn = (m: string): void => console.warn(`@ratchet/spa-js: ${m}`);

@@ -58,17 +58,30 @@ function openDb(): Promise<IDBDatabase> {
   }));
 }
 
-function run<T>(db: IDBDatabase, mode: IDBTransactionMode, body: (s: IDBObjectStore, out: { v?: T }) => void): Promise<T> {
+/** Runs `body` in a transaction; resolves with the result of the request it returns once committed. */
+function run<T>(db: IDBDatabase, mode: IDBTransactionMode, body: (s: IDBObjectStore) => IDBRequest): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const t = db.transaction(STORE, mode);
-    const out: { v?: T } = {};
-    t.oncomplete = () => resolve(out.v as T);
+    const r = body(t.objectStore(STORE));
+    t.oncomplete = () => resolve(r.result as T);
     t.onerror = t.onabort = () => reject(t.error ?? new Error('aborted'));
-    body(t.objectStore(STORE), out);
   });
 }
 
 const range = (prefix: string): IDBKeyRange => IDBKeyRange.bound(prefix, `${prefix}\uffff`);
+
+/** Calls `fn` on every record whose key starts with `prefix`. */
+function each(s: IDBObjectStore, prefix: string, fn: (c: IDBCursorWithValue) => void): IDBRequest {
+  const c = s.openCursor(range(prefix));
+  c.onsuccess = () => {
+    const cur = c.result;
+    if (cur) {
+      fn(cur);
+      cur.continue();
+    }
+  };
+  return c;
+}
 
 /**
  * IndexedDB, or — when IndexedDB cannot be opened at all (disabled storage, some private modes) —
@@ -96,11 +109,7 @@ export class Vault implements TokenVault {
 
   all(): Promise<TokenEntry[]> {
     return this.use(
-      (db) =>
-        run<TokenEntry[]>(db, 'readonly', (s, out) => {
-          const r = s.getAll(range(this.prefix));
-          r.onsuccess = () => (out.v = r.result as TokenEntry[]);
-        }),
+      (db) => run<TokenEntry[]>(db, 'readonly', (s) => s.getAll(range(this.prefix))),
       (m) => m.all(),
     );
   }
@@ -110,14 +119,10 @@ export class Vault implements TokenVault {
       (db) =>
         run<void>(db, 'readwrite', (s) => {
           s.put(entry, key);
-          const c = s.openCursor(range(this.prefix));
-          c.onsuccess = () => {
-            const cur = c.result;
-            if (!cur) return;
+          return each(s, this.prefix, (cur) => {
             const u = cur.key !== key && fanOut(cur.value as TokenEntry, oldRt, entry.refresh_token);
             if (u) cur.update(u);
-            cur.continue();
-          };
+          });
         }),
       (m) => m.put(key, entry, oldRt),
     );
@@ -126,15 +131,11 @@ export class Vault implements TokenVault {
   clear(keep?: string): Promise<void> {
     return this.use(
       (db) =>
-        run<void>(db, 'readwrite', (s) => {
-          const c = s.openCursor(range(this.prefix));
-          c.onsuccess = () => {
-            const cur = c.result;
-            if (!cur) return;
+        run<void>(db, 'readwrite', (s) =>
+          each(s, this.prefix, (cur) => {
             if (cur.key !== keep) cur.delete();
-            cur.continue();
-          };
-        }),
+          }),
+        ),
       (m) => m.clear(keep),
     );
   }
@@ -149,26 +150,26 @@ export class Vault implements TokenVault {
  */
 export class CacheVault implements TokenVault {
   private root: string;
-  private clientId: string;
+  private cid: string;
   /** `ours`: this SDK's key prefix of the client (`@@ratchet@@::<clientId>::`). */
   constructor(
     private c: ICache,
     private ours: string,
   ) {
-    this.clientId = ours.split('::')[1]!;
-    this.root = `${AUTH0_PREFIX}::${this.clientId}`;
+    this.cid = ours.split('::')[1]!;
+    this.root = `${AUTH0_PREFIX}::${this.cid}`;
   }
 
   private akey = (k: string): string => this.root + k.slice(this.ours.length - 2);
 
-  private async keys(): Promise<string[]> {
+  private async ownKeys(): Promise<string[]> {
     const all = await this.c.allKeys();
     return all.filter((k) => k.startsWith(`${this.root}::`));
   }
 
   async all(): Promise<TokenEntry[]> {
     const out: TokenEntry[] = [];
-    for (const k of await this.keys()) {
+    for (const k of await this.ownKeys()) {
       const w = await this.c.get<WrappedCacheEntry>(k);
       if (w && w.body && !k.endsWith('::@@user@@')) out.push(fromAuth0(w));
     }
@@ -178,14 +179,14 @@ export class CacheVault implements TokenVault {
   async put(key: string, entry: TokenEntry, oldRt?: string): Promise<void> {
     for (const e of await this.all()) {
       const u = fanOut(e, oldRt, entry.refresh_token);
-      if (u) await this.c.set(this.akey(`${this.ours}${e.audience}::${e.scope}`), toAuth0(u, this.clientId));
+      if (u) await this.c.set(this.akey(`${this.ours}${e.audience}::${e.scope}`), toAuth0(u, this.cid));
     }
     const k = this.akey(key);
-    await this.c.set(k, toAuth0(entry, this.clientId));
+    await this.c.set(k, toAuth0(entry, this.cid));
   }
 
   async clear(keep?: string): Promise<void> {
-    const gone = (await this.keys()).filter((k) => !keep || k !== this.akey(keep));
+    const gone = (await this.ownKeys()).filter((k) => !keep || k !== this.akey(keep));
     for (const k of gone) await this.c.remove(k);
   }
 

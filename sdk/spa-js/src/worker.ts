@@ -17,23 +17,20 @@ export function tokenWorker(postForm: PostFn): void {
   let base = '';
   /** The refresh token stored last (multi-resource refresh tokens: one serves every API). */
   let latest: string | undefined;
-  const post = (path: string, body: Record<string, string>, timeout: number, asJson?: boolean, dpop?: string): Promise<PostResult> =>
-    postForm(base + path, body, timeout, asJson, dpop);
   const replace = (from: string, to?: string): void => {
     for (const [k, v] of rts) if (v === from) to ? rts.set(k, to) : rts.delete(k);
     if (latest === from) latest = to;
   };
   addEventListener('message', async (e: MessageEvent) => {
     const m = e.data ?? {};
-    const port: MessagePort | undefined = e.ports[0];
-    const reply = (v: unknown): void => port?.postMessage(v);
+    const reply = (v: unknown): void => e.ports[0]?.postMessage(v);
     if (m.t === 'init') {
       if (!base && typeof m.base === 'string') base = m.base;
       return reply({ ok: true });
     }
     if (!base) return reply({ ok: false, json: {} });
     if (m.t === 'clear') {
-      for (const k of [...rts.keys()]) if (k !== m.keep) rts.delete(k);
+      for (const k of rts.keys()) if (k !== m.keep) rts.delete(k);
       latest = m.keep ? rts.get(m.keep) : undefined;
       return reply({ ok: true });
     }
@@ -47,11 +44,11 @@ export function tokenWorker(postForm: PostFn): void {
       const tokens = new Set<string>();
       for (const [k, v] of rts) if (!m.under || k.startsWith(m.under)) tokens.add(v);
       // With DPoP the page sends one proof per token it may hold (refresh tokens never leave here).
-      const proofs: string[] = [...(m.proofs ?? [])];
+      const proofs: string[] = m.proofs ?? [];
       let res: PostResult = { ok: true, status: 200, json: {} };
       for (const token of tokens) {
         replace(token);
-        const r = await post('/oauth/revoke', { ...m.body, token }, m.timeout, m.json, proofs.shift());
+        const r = await postForm(`${base}/oauth/revoke`, { ...m.body, token }, m.timeout, m.json, proofs.shift());
         if (!r.ok) res = r;
       }
       return reply(res);
@@ -66,7 +63,7 @@ export function tokenWorker(postForm: PostFn): void {
         if (!used) return reply({ ok: false, status: 0, json: { error: 'missing_refresh_token', error_description: 'Missing Refresh Token' } });
         body.refresh_token = used;
       }
-      const r = await post('/oauth/token', body, m.timeout, m.json, m.dpop);
+      const r = await postForm(`${base}/oauth/token`, body, m.timeout, m.json, m.dpop);
       const rt = r.json.refresh_token;
       delete r.json.refresh_token;
       if (r.ok && typeof rt === 'string') {
@@ -82,28 +79,26 @@ export function tokenWorker(postForm: PostFn): void {
 export class TokenWorker {
   private w: Worker;
   /** Resolves false when the worker could not start (a CSP refusing it, an unreachable `workerUrl`). */
-  ok: Promise<boolean>;
+  started: Promise<boolean>;
   /** Throws when the browser refuses the worker outright (e.g. CSP `worker-src` without `blob:`). */
   constructor(base: string, url?: string) {
     this.w = new Worker(url || URL.createObjectURL(new Blob([`(${tokenWorker})(${postForm})`], { type: 'text/javascript' })));
-    this.ok = new Promise<boolean>((resolve) => {
+    this.started = new Promise<boolean>((resolve) => {
       this.w.onerror = () => resolve(false);
-      void this.call({ t: 'init', base }, 5000).then((r) => resolve(r.ok));
+      void this.ask({ t: 'init', base }, 5000).then((r) => resolve(r.ok));
     });
   }
 
-  call(msg: Record<string, unknown>, timeoutMs: number): Promise<PostResult> {
+  ask(msg: Record<string, unknown>, timeoutMs: number): Promise<PostResult> {
     return new Promise((resolve) => {
       const ch = new MessageChannel();
-      const timer = setTimeout(() => {
-        ch.port1.close();
-        resolve({ ok: false, status: 0, json: { error: 'timeout', error_description: 'Timeout' } });
-      }, timeoutMs);
-      ch.port1.onmessage = (e) => {
+      const done = (r: PostResult): void => {
         clearTimeout(timer);
         ch.port1.close();
-        resolve(e.data as PostResult);
+        resolve(r);
       };
+      const timer = setTimeout(() => done({ ok: false, status: 0, json: { error: 'timeout', error_description: 'Timeout' } }), timeoutMs);
+      ch.port1.onmessage = (e) => done(e.data as PostResult);
       this.w.postMessage(msg, [ch.port2]);
     });
   }

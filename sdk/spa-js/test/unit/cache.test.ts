@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { entryKey, findEntry, isExpired, LocalStore, MemoryStore, userKey } from '../../src/cache.js';
+import { entryKey, findEntry, isExpired, LocalStore, userKey } from '../../src/cache.js';
 
 test('entries are treated as expired 60 s early', () => {
   const now = 1_000_000;
@@ -85,8 +85,8 @@ test('LocalStore.clear: local removes persisted copies; remote ignores stale rea
   assert.equal(ls.getItem('p::b'), null);
 });
 
-test('MemoryStore clear keeps the given key', () => {
-  const s = new MemoryStore();
+test('LocalStore without localStorage (memory modes): clear keeps the given key', () => {
+  const s = new LocalStore();
   s.set('p::a', { obtainedAt: 1 });
   s.set('p::b', { obtainedAt: 1 });
   s.clear('p::', 0, 'p::b');
