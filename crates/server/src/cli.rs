@@ -652,7 +652,7 @@ async fn clients(m: &Management, cmd: ClientsCmd) -> anyhow::Result<()> {
                 refresh_token: refresh.changes()?,
                 ..Default::default()
             };
-            let created = m.clients().create(spec).await?;
+            let created = m.clients.create(spec).await?;
             let client = &created.client;
             print(json, &with_secret_json(&created), || {
                 let mut s = format!(
@@ -677,11 +677,11 @@ async fn clients(m: &Management, cmd: ClientsCmd) -> anyhow::Result<()> {
                 require_proof_of_possession: require_dpop,
                 ..Default::default()
             };
-            let client = m.clients().update(&id, changes).await?;
+            let client = m.clients.update(&id, changes).await?;
             print(json, &client_json(&client, None), || format!("updated client {}", client.client_id));
         }
         ClientsCmd::List { json } => {
-            let service = m.clients();
+            let service = &m.clients;
             let all = all_pages(|p| service.list(p)).await?;
             print(json, &json!({"clients": all.iter().map(|c| client_json(c, None)).collect::<Vec<_>>()}), || {
                 all.iter()
@@ -691,18 +691,18 @@ async fn clients(m: &Management, cmd: ClientsCmd) -> anyhow::Result<()> {
             });
         }
         ClientsCmd::Show { id, json } => {
-            let v = client_json(&m.clients().get(&id).await?, None);
+            let v = client_json(&m.clients.get(&id).await?, None);
             print(json, &v, || serde_json::to_string_pretty(&v).unwrap_or_default());
         }
         ClientsCmd::RotateSecret { id, json } => {
-            let rotated = m.clients().rotate_secret(&id).await?;
+            let rotated = m.clients.rotate_secret(&id).await?;
             print(json, &with_secret_json(&rotated), || {
                 let secret = rotated.secret.as_ref().map(|s| s.expose()).unwrap_or_default();
                 format!("new client_secret for {id}: {secret}\n(shown once; only its hash is stored)")
             });
         }
         ClientsCmd::Delete { id, json } => {
-            m.clients().delete(&id).await?;
+            m.clients.delete(&id).await?;
             print(json, &json!({"client_id": id, "deleted": true}), || format!("deleted client {id} and revoked its refresh tokens"));
         }
     }
@@ -733,12 +733,12 @@ async fn apis(store: Arc<dyn Store>, clock: Arc<dyn Clock>, cmd: ApisCmd) -> any
                     allow_offline_access,
                     signing_alg: None,
                 };
-                let api = m.apis().create(new).await?;
+                let api = m.apis.create(new).await?;
                 print(json, &serde_json::to_value(&api)?, || format!("created API {} ({})", api.identifier, api.id));
             }
             ApisCmd::List { issuer, json } => {
                 let m = management_for(store, clock, &issuer.issuer)?;
-                let service = m.apis();
+                let service = &m.apis;
                 let all = all_pages(|p| service.list(p)).await?;
                 print(json, &json!({"apis": all.iter().map(api_json).collect::<Vec<_>>()}), || {
                     all.iter()
@@ -751,7 +751,7 @@ async fn apis(store: Arc<dyn Store>, clock: Arc<dyn Clock>, cmd: ApisCmd) -> any
             }
             ApisCmd::Show { id, issuer, json } => {
                 let m = management_for(store, clock, &issuer.issuer)?;
-                let v = api_json(&m.apis().get(&id).await?);
+                let v = api_json(&m.apis.get(&id).await?);
                 print(json, &v, || serde_json::to_string_pretty(&v).unwrap_or_default());
             }
             ApisCmd::Update { id, name, allow_offline_access, token_lifetime, scopes, no_scopes, issuer, json } => {
@@ -764,12 +764,12 @@ async fn apis(store: Arc<dyn Store>, clock: Arc<dyn Clock>, cmd: ApisCmd) -> any
                     Some(parse_scopes(&scopes)?)
                 };
                 let changes = ApiChanges { name, scopes, token_lifetime, allow_offline_access, signing_alg: None };
-                let api = m.apis().update(&id, changes).await?;
+                let api = m.apis.update(&id, changes).await?;
                 print(json, &serde_json::to_value(&api)?, || format!("updated API {} ({})", api.identifier, api.id));
             }
             ApisCmd::Delete { id, issuer, json } => {
                 let m = management_for(store, clock, &issuer.issuer)?;
-                m.apis().delete(&id).await?;
+                m.apis.delete(&id).await?;
                 print(json, &json!({"id": id, "deleted": true}), || format!("deleted API {id} and its client grants"));
             }
         }
@@ -787,7 +787,7 @@ async fn client_grants(store: Arc<dyn Store>, clock: Arc<dyn Clock>, cmd: Client
         match cmd {
             ClientGrantsCmd::Create { client_id, audience, scopes, issuer, json } => {
                 let m = management_for(store, clock, &issuer.issuer)?;
-                let g = m.client_grants().create(NewClientGrant { client_id, audience, scope: scopes }).await?;
+                let g = m.client_grants.create(NewClientGrant { client_id, audience, scope: scopes }).await?;
                 print(json, &grant_json(&g), || {
                     format!("created client grant {} ({} → {}: {})", g.id, g.client_id, g.audience, g.scope.join(" "))
                 });
@@ -795,7 +795,7 @@ async fn client_grants(store: Arc<dyn Store>, clock: Arc<dyn Clock>, cmd: Client
             ClientGrantsCmd::List { client_id, audience, issuer, json } => {
                 let m = management_for(store, clock, &issuer.issuer)?;
                 let filter = ClientGrantFilter { client_id, audience };
-                let service = m.client_grants();
+                let service = &m.client_grants;
                 let all = all_pages(|p| service.list(filter.clone(), p)).await?;
                 print(json, &json!({"client_grants": all.iter().map(grant_json).collect::<Vec<_>>()}), || {
                     all.iter()
@@ -806,7 +806,7 @@ async fn client_grants(store: Arc<dyn Store>, clock: Arc<dyn Clock>, cmd: Client
             }
             ClientGrantsCmd::Delete { id, json } => {
                 let m = management_for(store, clock, DEFAULT_ISSUER)?;
-                m.client_grants().delete(&id).await?;
+                m.client_grants.delete(&id).await?;
                 print(json, &json!({"id": id, "deleted": true}), || format!("deleted client grant {id}"));
             }
         }

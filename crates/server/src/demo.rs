@@ -59,7 +59,7 @@ async fn seed(state: &AppState, spa_origin: &str) -> anyhow::Result<()> {
     let urls = vec![format!("{spa_origin}/"), format!("{localhost}/"), spa_origin.to_string(), localhost.clone()];
     let web_origins = vec![spa_origin.to_string(), localhost.clone()];
     let m = &state.manage;
-    match m.clients().get(DEMO_CLIENT_ID).await {
+    match m.clients.get(DEMO_CLIENT_ID).await {
         // Keep its settings; follow the demo SPA's address.
         Ok(_) => {
             let changes = ClientChanges {
@@ -69,7 +69,7 @@ async fn seed(state: &AppState, spa_origin: &str) -> anyhow::Result<()> {
                 web_origins: Some(web_origins),
                 ..Default::default()
             };
-            m.clients().update(DEMO_CLIENT_ID, changes).await?;
+            m.clients.update(DEMO_CLIENT_ID, changes).await?;
         }
         Err(ManageError::NotFound(_)) => {
             let spec = ClientSpec {
@@ -80,11 +80,11 @@ async fn seed(state: &AppState, spa_origin: &str) -> anyhow::Result<()> {
                 web_origins,
                 ..Default::default()
             };
-            m.clients().create_with_id(DEMO_CLIENT_ID.into(), spec).await?;
+            m.clients.create_with_id(DEMO_CLIENT_ID.into(), spec).await?;
         }
         Err(e) => return Err(e.into()),
     }
-    match m.apis().get(DEMO_AUDIENCE).await {
+    match m.apis.get(DEMO_AUDIENCE).await {
         Ok(_) => {}
         Err(ManageError::NotFound(_)) => {
             let api = NewApi {
@@ -94,7 +94,7 @@ async fn seed(state: &AppState, spa_origin: &str) -> anyhow::Result<()> {
                 token_lifetime: Some(120),
                 ..Default::default()
             };
-            m.apis().create(api).await?;
+            m.apis.create(api).await?;
         }
         Err(e) => return Err(e.into()),
     }

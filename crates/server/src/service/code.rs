@@ -160,7 +160,7 @@ impl AppState {
         }
         let audience = p.require("audience")?;
         let requested = p.get("scope").map(Scope::parse).transpose().map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
-        let denied = match self.manage.client_grants().m2m_access(&client.client_id, audience, requested.as_ref()).await {
+        let denied = match self.manage.client_grants.m2m_access(&client.client_id, audience, requested.as_ref()).await {
             Ok(access) => return self.m2m_token(client, audience, access, jkt).await,
             Err(M2mDenied::UnknownAudience) => OAuthError::access_denied(format!("Service not found: {audience}")),
             Err(M2mDenied::NoGrant) => OAuthError::access_denied(no_grant(audience)),

@@ -15,7 +15,7 @@ async fn api_with_permissions(app: &TestApp) {
         .map(|(v, d)| ApiScope { value: v.to_string(), description: d.to_string() })
         .collect();
     let new = NewApi { identifier: API.into(), scopes, allow_offline_access: true, ..Default::default() };
-    app.state.manage.apis().create(new).await.unwrap();
+    app.state.manage.apis.create(new).await.unwrap();
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ const API: &str = "https://api.example";
 async fn api_with_permissions(app: &TestApp) {
     let scopes = ["read:a", "write:a"].iter().map(|v| ApiScope { value: v.to_string(), description: String::new() }).collect();
     let new = NewApi { identifier: API.into(), scopes, token_lifetime: Some(600), ..Default::default() };
-    app.state.manage.apis().create(new).await.unwrap();
+    app.state.manage.apis.create(new).await.unwrap();
 }
 
 fn no_grant_body(audience: &str) -> Value {
@@ -121,13 +121,13 @@ async fn deleting_the_grant_or_the_client_ends_client_credentials() {
     let (id, secret) = app.m2m_client(API, &["read:a"]).await;
     let filter = ratchet_store::ClientGrantFilter { client_id: Some(id.clone()), audience: None };
     let page = ratchet_server::service::manage::Page { page: 0, per_page: 10 };
-    let grant = app.state.manage.client_grants().list(filter, page).await.unwrap().items.remove(0);
-    app.state.manage.client_grants().delete(&grant.id).await.unwrap();
+    let grant = app.state.manage.client_grants.list(filter, page).await.unwrap().items.remove(0);
+    app.state.manage.client_grants.delete(&grant.id).await.unwrap();
     let (status, body) = app.client_credentials(&id, &secret, API, None).await;
     assert_eq!((status, body), (403, no_grant_body(API)));
 
     let (id, secret) = app.m2m_client(API, &["read:a"]).await;
-    app.state.manage.clients().delete(&id).await.unwrap();
+    app.state.manage.clients.delete(&id).await.unwrap();
     let (status, body) = app.client_credentials(&id, &secret, API, None).await;
     assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
 }
@@ -137,7 +137,7 @@ async fn client_grant_scopes_must_be_the_apis_permissions() {
     let app = TestApp::spawn().await;
     api_with_permissions(&app).await;
     let (m2m, _) = app.client_with(AppType::NonInteractive, |_| {}).await;
-    let grants = app.state.manage.client_grants();
+    let grants = &app.state.manage.client_grants;
     let new = |audience: &str, scope: &[&str]| NewClientGrant {
         client_id: m2m.client_id.clone(),
         audience: audience.to_string(),

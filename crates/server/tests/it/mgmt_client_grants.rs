@@ -18,7 +18,7 @@ async fn client_grants_are_created_listed_updated_and_deleted() {
         scopes: vec![ratchet_core::client::ApiScope::parse("read:a").unwrap(), ratchet_core::client::ApiScope::parse("write:a").unwrap()],
         ..Default::default()
     };
-    app.state.manage.apis().create(api).await.unwrap();
+    app.state.manage.apis.create(api).await.unwrap();
     let (m2m, _) = app.client_with(ratchet_core::client::AppType::NonInteractive, |_| {}).await;
     let new = json!({"client_id": m2m.client_id, "audience": "https://api.example", "scope": ["read:a"]});
     let (s, g) = call(&app, Method::POST, "/client-grants", &t, Some(new.clone())).await;
@@ -82,7 +82,7 @@ async fn a_token_for_a_registered_api_is_refused_by_the_management_api_end_to_en
         scopes: vec![ratchet_core::client::ApiScope::parse("read:clients").unwrap()],
         ..Default::default()
     };
-    app.state.manage.apis().create(api).await.unwrap();
+    app.state.manage.apis.create(api).await.unwrap();
     let (id, secret) = app.m2m_client("https://api.example", &["read:clients"]).await;
     let (s, body) = app.client_credentials(&id, &secret, "https://api.example", None).await;
     assert_eq!(s, 200, "{body}");

@@ -370,7 +370,7 @@ impl TestApp {
             audience: audience.to_string(),
             scope: scopes.iter().map(|s| s.to_string()).collect(),
         };
-        self.state.manage.client_grants().create(new).await.expect("the client grant is created");
+        self.state.manage.client_grants.create(new).await.expect("the client grant is created");
         (c.client_id, secret.expect("a confidential client"))
     }
 

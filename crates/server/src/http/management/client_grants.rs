@@ -81,7 +81,7 @@ async fn list_client_grants(
     ApiQuery(list): ApiQuery<ListQuery>,
 ) -> MgmtResult<Response> {
     let filter = ClientGrantFilter { client_id: q.client_id.filter(|s| !s.is_empty()), audience: q.audience.filter(|s| !s.is_empty()) };
-    let service = state.manage.client_grants();
+    let service = &state.manage.client_grants;
     if list.by_checkpoint() {
         return Ok(chunk("client_grants", service.list_from(filter, &list.checkpoint()?).await?, ClientGrantView::from));
     }
@@ -101,7 +101,7 @@ async fn create_client_grant(State(state): State<AppState>, Body(b): Body<Create
         return Err(MgmtError::invalid_body("Payload validation error: subject_type must be client"));
     }
     let new = NewClientGrant { client_id: b.client_id, audience: b.audience, scope: b.scope };
-    Ok(created(ClientGrantView::from(state.manage.client_grants().create(new).await?)))
+    Ok(created(ClientGrantView::from(state.manage.client_grants.create(new).await?)))
 }
 
 /// Reads a grant.
@@ -111,7 +111,7 @@ async fn create_client_grant(State(state): State<AppState>, Body(b): Body<Create
     security(("bearer" = ["read:client_grants"]))
 )]
 async fn get_client_grant(State(state): State<AppState>, Path(id): Path<String>) -> MgmtResult<axum::Json<ClientGrantView>> {
-    Ok(axum::Json(state.manage.client_grants().get(&id).await?.into()))
+    Ok(axum::Json(state.manage.client_grants.get(&id).await?.into()))
 }
 
 /// Replaces a grant's scopes.
@@ -126,7 +126,7 @@ async fn update_client_grant(
     Path(id): Path<String>,
     Body(b): Body<UpdateClientGrant>,
 ) -> MgmtResult<axum::Json<ClientGrantView>> {
-    Ok(axum::Json(state.manage.client_grants().update(&id, b.scope).await?.into()))
+    Ok(axum::Json(state.manage.client_grants.update(&id, b.scope).await?.into()))
 }
 
 /// Deletes a grant (204): the client gets no more tokens for that API.
@@ -136,6 +136,6 @@ async fn update_client_grant(
     security(("bearer" = ["delete:client_grants"]))
 )]
 async fn delete_client_grant(State(state): State<AppState>, Path(id): Path<String>) -> MgmtResult<Response> {
-    state.manage.client_grants().delete(&id).await?;
+    state.manage.client_grants.delete(&id).await?;
     Ok(no_content())
 }

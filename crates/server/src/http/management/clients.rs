@@ -210,7 +210,7 @@ pub struct UpdateClient {
     security(("bearer" = ["read:clients"]), ("bearer" = ["read:client_keys"]), ("bearer" = ["read:client_credentials"]), ("bearer" = ["read:client_summary"]))
 )]
 async fn list_clients(State(state): State<AppState>, ApiQuery(q): ApiQuery<ListQuery>) -> MgmtResult<Response> {
-    let service = state.manage.clients();
+    let service = &state.manage.clients;
     if q.by_checkpoint() {
         return Ok(chunk("clients", service.list_from(&q.checkpoint()?).await?, |c| ClientView::of(c, None)));
     }
@@ -238,7 +238,7 @@ async fn create_client(State(state): State<AppState>, caller: Caller, Body(b): B
         id_token_lifetime: id_token_lifetime(b.jwt_configuration)?,
         require_proof_of_possession: b.require_proof_of_possession,
     };
-    let created_client = state.manage.clients().create(spec).await?;
+    let created_client = state.manage.clients.create(spec).await?;
     Ok(created(ClientView::with_secret(created_client, &caller, &["create:client_credentials"])))
 }
 
@@ -249,7 +249,7 @@ async fn create_client(State(state): State<AppState>, caller: Caller, Body(b): B
     security(("bearer" = ["read:clients"]), ("bearer" = ["read:client_keys"]), ("bearer" = ["read:client_credentials"]), ("bearer" = ["read:client_summary"]))
 )]
 async fn get_client(State(state): State<AppState>, Path(id): Path<String>) -> MgmtResult<axum::Json<ClientView>> {
-    Ok(axum::Json(ClientView::of(state.manage.clients().get(&id).await?, None)))
+    Ok(axum::Json(ClientView::of(state.manage.clients.get(&id).await?, None)))
 }
 
 /// Changes an application; the result is validated as a whole (URLs, the `refresh_token`
@@ -264,7 +264,7 @@ async fn update_client(
     Path(id): Path<String>,
     Body(b): Body<UpdateClient>,
 ) -> MgmtResult<axum::Json<ClientView>> {
-    let service = state.manage.clients();
+    let service = &state.manage.clients;
     let refresh_token = match b.refresh_token {
         Some(r) => Some(RefreshUpdate::Replace(r.over(service.get(&id).await?.refresh_token))),
         None => None,
@@ -289,7 +289,7 @@ async fn update_client(
     security(("bearer" = ["delete:clients"]))
 )]
 async fn delete_client(State(state): State<AppState>, Path(id): Path<String>) -> MgmtResult<Response> {
-    state.manage.clients().delete(&id).await?;
+    state.manage.clients.delete(&id).await?;
     Ok(no_content())
 }
 
@@ -301,6 +301,6 @@ async fn delete_client(State(state): State<AppState>, Path(id): Path<String>) ->
     security(("bearer" = ["update:client_keys"]))
 )]
 async fn rotate_secret(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> MgmtResult<Response> {
-    let rotated = state.manage.clients().rotate_secret(&id).await?;
+    let rotated = state.manage.clients.rotate_secret(&id).await?;
     Ok(axum::Json(ClientView::with_secret(rotated, &caller, &["update:client_keys"])).into_response())
 }

@@ -110,7 +110,7 @@ pub struct UpdateResourceServer {
     security(("bearer" = ["read:resource_servers"]))
 )]
 async fn list_resource_servers(State(state): State<AppState>, ApiQuery(q): ApiQuery<ListQuery>) -> MgmtResult<Response> {
-    let listed = state.manage.apis().list(q.page()?).await?;
+    let listed = state.manage.apis.list(q.page()?).await?;
     q.respond("resource_servers", listed.map(ResourceServerView::from))
 }
 
@@ -129,7 +129,7 @@ async fn create_resource_server(State(state): State<AppState>, Body(b): Body<Cre
         allow_offline_access: b.allow_offline_access,
         signing_alg: b.signing_alg,
     };
-    Ok(created(view(state.manage.apis().create(new).await?)))
+    Ok(created(view(state.manage.apis.create(new).await?)))
 }
 
 /// Reads an API by id or by its (URL-encoded) identifier.
@@ -139,7 +139,7 @@ async fn create_resource_server(State(state): State<AppState>, Body(b): Body<Cre
     security(("bearer" = ["read:resource_servers"]))
 )]
 async fn get_resource_server(State(state): State<AppState>, Path(id): Path<String>) -> MgmtResult<axum::Json<ResourceServerView>> {
-    Ok(axum::Json(state.manage.apis().get(&id).await?.into()))
+    Ok(axum::Json(state.manage.apis.get(&id).await?.into()))
 }
 
 /// Changes an API (201, as Auth0); the Management API cannot be changed (403).
@@ -161,7 +161,7 @@ async fn update_resource_server(
         allow_offline_access: b.allow_offline_access,
         signing_alg: b.signing_alg,
     };
-    Ok(created(view(state.manage.apis().update(&id, changes).await?)).into_response())
+    Ok(created(view(state.manage.apis.update(&id, changes).await?)).into_response())
 }
 
 /// Deletes an API and the client grants for it (204); the Management API cannot be deleted (403).
@@ -171,6 +171,6 @@ async fn update_resource_server(
     security(("bearer" = ["delete:resource_servers"]))
 )]
 async fn delete_resource_server(State(state): State<AppState>, Path(id): Path<String>) -> MgmtResult<Response> {
-    state.manage.apis().delete(&id).await?;
+    state.manage.apis.delete(&id).await?;
     Ok(no_content())
 }

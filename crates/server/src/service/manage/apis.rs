@@ -13,7 +13,7 @@ use ratchet_store::{Store, StoreError, Window};
 
 use crate::clock::Clock;
 
-use super::{Listed, ManageError, Management, Page, Resource, is_management_audience, management_identifier};
+use super::{Listed, ManageError, Page, Resource, is_management_audience, management_identifier};
 
 /// The Management API's permissions (Auth0's scopes for the endpoints Ratchet offers).
 pub const MANAGEMENT_API_SCOPES: &[&str] = &[
@@ -128,13 +128,6 @@ fn check_alg(alg: Option<&str>) -> Result<(), ManageError> {
 
 fn system_api_is_immutable() -> ManageError {
     ManageError::Forbidden("The Management API is a system resource server and cannot be changed or deleted".into())
-}
-
-impl Management {
-    /// APIs (resource servers).
-    pub fn apis(&self) -> ApiService {
-        ApiService::new(self.store.clone(), self.clock.clone(), self.issuer.clone())
-    }
 }
 
 impl ApiService {

@@ -9,7 +9,7 @@ use ratchet_core::secret::random_id;
 use ratchet_store::{ClientGrant, ClientGrantFilter, Store, StoreError, Window};
 
 use super::apis::{ApiService, Audience};
-use super::{Checkpoint, Chunk, Listed, ManageError, Management, Page, Resource};
+use super::{Checkpoint, Chunk, Listed, ManageError, Page, Resource};
 use crate::clock::Clock;
 
 /// A new client grant.
@@ -42,13 +42,6 @@ pub enum M2mDenied {
 impl From<StoreError> for M2mDenied {
     fn from(e: StoreError) -> Self {
         M2mDenied::Store(e)
-    }
-}
-
-impl Management {
-    /// Client grants.
-    pub fn client_grants(&self) -> ClientGrantService {
-        ClientGrantService::new(self.store.clone(), self.clock.clone(), self.apis())
     }
 }
 

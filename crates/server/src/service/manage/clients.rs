@@ -11,7 +11,7 @@ use ratchet_core::client::{
 use ratchet_core::secret::{Secret, hash, random_bytes, random_token};
 use ratchet_store::{Store, StoreError, Window};
 
-use super::{Checkpoint, Chunk, Listed, ManageError, Management, Page, Resource};
+use super::{Checkpoint, Chunk, Listed, ManageError, Page, Resource};
 use crate::clock::Clock;
 
 /// Longest ID-token lifetime accepted (`jwt_configuration.lifetime_in_seconds`), Auth0's maximum.
@@ -114,13 +114,6 @@ impl RefreshUpdate {
 pub struct WithSecret {
     pub client: Client,
     pub secret: Option<Secret>,
-}
-
-impl Management {
-    /// Applications.
-    pub fn clients(&self) -> ClientService {
-        ClientService::new(self.store.clone(), self.clock.clone())
-    }
 }
 
 #[derive(Clone)]

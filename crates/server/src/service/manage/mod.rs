@@ -226,6 +226,9 @@ pub struct Management {
     pub clock: Arc<dyn Clock>,
     /// The issuer, with its trailing slash (the Management API's identifier derives from it).
     pub issuer: url::Url,
+    pub clients: clients::ClientService,
+    pub apis: apis::ApiService,
+    pub client_grants: client_grants::ClientGrantService,
     pub users: users::UserService,
     pub refresh_tokens: refresh_tokens::RefreshTokenService,
     pub sessions: sessions::SessionService,
@@ -234,7 +237,11 @@ pub struct Management {
 
 impl Management {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, issuer: url::Url) -> Self {
+        let apis = apis::ApiService::new(store.clone(), clock.clone(), issuer.clone());
         Management {
+            clients: clients::ClientService::new(store.clone(), clock.clone()),
+            client_grants: client_grants::ClientGrantService::new(store.clone(), clock.clone(), apis.clone()),
+            apis,
             users: users::UserService::new(store.clone(), clock.clone()),
             refresh_tokens: refresh_tokens::RefreshTokenService::new(store.clone(), clock.clone(), &issuer),
             sessions: sessions::SessionService::new(store.clone(), clock.clone()),
