@@ -7,6 +7,7 @@ use std::sync::Arc;
 use ratchet_core::audit::EventType;
 use ratchet_core::family::Family;
 use ratchet_core::family::FamilyId;
+use ratchet_core::iso8601::format as iso8601;
 use ratchet_store::{Event, FamilyFilter, FamilyRecord, Seen, Store};
 use serde::Serialize;
 use serde_json::json;
@@ -226,35 +227,5 @@ fn revoked_event(f: &Family, now: i64) -> Event {
         details: json!({"initiator": "management", "credential_id": f.id.to_string(), "audience": f.audience}),
         ip: seen.ip,
         user_agent: seen.user_agent,
-    }
-}
-
-/// A Unix time as an ISO 8601 UTC date-time with milliseconds, as Auth0 writes them
-/// (`2023-11-07T05:31:56.000Z`).
-pub fn iso8601(t: i64) -> String {
-    // Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
-    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.000Z", secs / 3600, secs % 3600 / 60, secs % 60)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn iso8601_matches_known_dates() {
-        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso8601(1_699_335_116), "2023-11-07T05:31:56.000Z");
-        assert_eq!(iso8601(951_782_400), "2000-02-29T00:00:00.000Z");
-        assert_eq!(iso8601(-1), "1969-12-31T23:59:59.000Z");
     }
 }

@@ -10,7 +10,9 @@ use ratchet_store::{Session, Store};
 use serde::Serialize;
 use serde_json::json;
 
-use super::refresh_tokens::{DeviceView, iso8601};
+use ratchet_core::iso8601::format as iso8601;
+
+use super::refresh_tokens::DeviceView;
 use super::{Checkpoint, Chunk, ManageError, Resource, audit};
 use crate::clock::Clock;
 

@@ -11,9 +11,9 @@ use ratchet_store::{Store, StoreError, User, UserFilter, Window};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::refresh_tokens::iso8601;
 use super::{Checkpoint, Chunk, Listed, ManageError, Page, Resource, audit};
 use crate::clock::Clock;
+use ratchet_core::iso8601::format as iso8601;
 
 /// The only connection: users with a password stored here (Auth0's database connection name).
 pub const CONNECTION: &str = "Username-Password-Authentication";
