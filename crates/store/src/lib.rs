@@ -340,8 +340,8 @@ pub trait ApiStore: Send + Sync {
     async fn list_apis(&self, window: &Window) -> Result<(Vec<Api>, u64)>;
     /// Replaces the API with the same id (its identifier never changes); returns whether it exists.
     async fn update_api(&self, api: &Api) -> Result<bool>;
-    /// Deletes the API and the client grants for it (refresh-token families issued for it stay;
-    /// they no longer yield access tokens for it).
+    /// Deletes the API and the client grants for it, and revokes the refresh-token families
+    /// issued for it (an API that no longer exists must not keep yielding tokens).
     async fn delete_api(&self, id: &str, now: UnixTime) -> Result<bool>;
 }
 

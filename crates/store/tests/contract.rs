@@ -346,7 +346,14 @@ async fn apis_are_found_by_id_listed_updated_and_deleted(s: &Db) {
     s.insert_client(&client("m2m"), None).await.unwrap();
     s.insert_client_grant(&client_grant("cgr_1", "m2m", "https://a.example.com", &["read:a"])).await.unwrap();
     s.insert_client_grant(&client_grant("cgr_2", "m2m", "https://b.example.com", &[])).await.unwrap();
-    assert!(s.delete_api("api-a", NOW).await.unwrap());
+    s.insert_client(&client("spa"), None).await.unwrap();
+    let for_a = Family { audience: Some("https://a.example.com".into()), ..family("grant-a", "spa", "u") };
+    let for_b = Family { audience: Some("https://b.example.com".into()), ..family("grant-b", "spa", "u") };
+    s.insert_family(&for_a, &Seen::default()).await.unwrap();
+    s.insert_family(&for_b, &Seen::default()).await.unwrap();
+    assert!(s.delete_api("api-a", NOW + 10).await.unwrap());
+    assert_eq!(revoked_at(s, &for_a).await, Some(NOW + 10), "refresh tokens issued for a deleted API are revoked");
+    assert_eq!(revoked_at(s, &for_b).await, None, "other APIs' refresh tokens stay");
     assert_eq!(s.api_by_id("api-a").await.unwrap(), None);
     assert_eq!(s.client_grant("cgr_1").await.unwrap(), None, "the API's client grants go with it");
     assert!(s.client_grant("cgr_2").await.unwrap().is_some(), "other APIs' grants stay");

@@ -47,6 +47,7 @@ impl ApiStore for PostgresStore {
             .cascade(
                 &[
                     "DELETE FROM client_grants WHERE audience = (SELECT identifier FROM apis WHERE id = $1)",
+                    "UPDATE families SET revoked_at = $2 WHERE audience = (SELECT identifier FROM apis WHERE id = $1) AND revoked_at IS NULL",
                     "DELETE FROM apis WHERE id = $1",
                 ],
                 id,

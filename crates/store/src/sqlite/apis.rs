@@ -42,15 +42,16 @@ impl ApiStore for SqliteStore {
         .map(|n| n == 1)
     }
 
-    async fn delete_api(&self, id: &str, _now: UnixTime) -> Result<bool> {
+    async fn delete_api(&self, id: &str, now: UnixTime) -> Result<bool> {
         let deleted = self
             .cascade(
                 &[
                     "DELETE FROM client_grants WHERE audience = (SELECT identifier FROM apis WHERE id = ?1)",
+                    "UPDATE families SET revoked_at = ?2 WHERE audience = (SELECT identifier FROM apis WHERE id = ?1) AND revoked_at IS NULL",
                     "DELETE FROM apis WHERE id = ?1",
                 ],
                 id,
-                0,
+                now,
             )
             .await?;
         Ok(deleted == 1)

@@ -164,7 +164,8 @@ async fn update_resource_server(
     Ok(created(view(state.manage.apis.update(&id, changes).await?)).into_response())
 }
 
-/// Deletes an API and the client grants for it (204); the Management API cannot be deleted (403).
+/// Deletes an API and the client grants for it, revoking the refresh tokens issued for it (204);
+/// the Management API cannot be deleted (403).
 #[utoipa::path(
     delete, path = "/resource-servers/{id}", tag = "resource-servers", params(("id" = String, Path, description = "The API's id or identifier")),
     responses((status = 204), (status = 403, description = "A system API"), (status = 404, description = "inexistent_resource_server")),

@@ -235,7 +235,8 @@ impl ApiService {
         Ok(api)
     }
 
-    /// Deletes the API with id or identifier `key` and the client grants for it.
+    /// Deletes the API with id or identifier `key` and the client grants for it; the refresh
+    /// tokens issued for it are revoked.
     pub async fn delete(&self, key: &str) -> Result<(), ManageError> {
         let found = self.get(key).await?;
         if found.is_system {
