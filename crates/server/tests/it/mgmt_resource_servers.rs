@@ -99,3 +99,23 @@ async fn resource_server_bodies_are_validated() {
     let (s, _) = call(&app, Method::GET, "/resource-servers", &app.management_token("reader", &["read:clients"]), None).await;
     assert_eq!(s, 403);
 }
+
+#[tokio::test]
+async fn resource_servers_are_filtered_by_identifiers() {
+    let app = TestApp::spawn().await;
+    let t = app.management_token("admin", ALL);
+    for i in 0..3 {
+        let (s, _) =
+            call(&app, Method::POST, "/resource-servers", &t, Some(json!({"identifier": format!("https://api{i}.example")}))).await;
+        assert_eq!(s, 201);
+    }
+    let (s, found) =
+        call(&app, Method::GET, "/resource-servers?identifiers=https%3A%2F%2Fapi2.example&identifiers=https%3A%2F%2Fnone.example&identifiers=https%3A%2F%2Fapi0.example", &t, None).await;
+    assert_eq!(s, 200, "{found}");
+    let identifiers: Vec<&str> = found.as_array().unwrap().iter().map(|r| r["identifier"].as_str().unwrap()).collect();
+    assert_eq!(identifiers, ["https://api2.example", "https://api0.example"], "only those named, unknown ones left out");
+    let (_, env) = call(&app, Method::GET, "/resource-servers?identifiers=https%3A%2F%2Fapi1.example&include_totals=true", &t, None).await;
+    assert_eq!((env["total"].as_u64(), env["resource_servers"][0]["identifier"].as_str()), (Some(1), Some("https://api1.example")));
+    let eleven: String = (0..11).map(|i| format!("identifiers=https%3A%2F%2Fx{i}.example&")).collect();
+    assert_eq!(call(&app, Method::GET, &format!("/resource-servers?{eleven}"), &t, None).await.0, 400, "at most 10");
+}

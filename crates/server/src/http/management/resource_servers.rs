@@ -2,7 +2,7 @@
 //! status codes (`PATCH` answers 201, as Auth0 documents it). `{id}` is an API's id or its
 //! identifier, URL-encoded. The Management API is listed as a system API and cannot be changed.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use ratchet_core::client::ApiScope;
 use serde::{Deserialize, Serialize};
@@ -10,9 +10,10 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiQuery, Body, ListQuery, MgmtResult, created, no_content};
+use super::{ApiQuery, Body, ListQuery, MgmtError, MgmtResult, created, no_content};
 use crate::app::AppState;
 use crate::service::manage::apis::{ApiChanges, NewApi, ResourceServer, SIGNING_ALG};
+use crate::service::manage::{Listed, ManageError};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_resource_servers, create_resource_server)).routes(routes!(
@@ -102,14 +103,32 @@ pub struct UpdateResourceServer {
     pub allow_offline_access: Option<bool>,
 }
 
-/// Lists APIs, the Management API first: a bare array, or with `include_totals=true`
-/// `{start, limit, length, total, resource_servers}`.
+/// Lists APIs, the Management API first, or only those named by `identifiers` (repeatable, at
+/// most 10): a bare array, or with `include_totals=true` `{start, limit, length, total, resource_servers}`.
 #[utoipa::path(
-    get, path = "/resource-servers", tag = "resource-servers", params(ListQuery),
+    get, path = "/resource-servers", tag = "resource-servers",
+    params(ListQuery, ("identifiers" = Option<Vec<String>>, Query, description = "Only the APIs with these identifiers (repeatable, at most 10)")),
     responses((status = 200, body = Vec<ResourceServerView>)),
     security(("bearer" = ["read:resource_servers"]))
 )]
-async fn list_resource_servers(State(state): State<AppState>, ApiQuery(q): ApiQuery<ListQuery>) -> MgmtResult<Response> {
+async fn list_resource_servers(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+    RawQuery(raw): RawQuery,
+) -> MgmtResult<Response> {
+    // `identifiers` repeats (`?identifiers=a&identifiers=b`), which the typed query cannot hold.
+    let identifiers: Vec<String> = form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .filter(|(k, _)| k == "identifiers")
+        .map(|(_, v)| v.into_owned())
+        .collect();
+    if !identifiers.is_empty() {
+        let found = state.manage.apis.with_identifiers(&identifiers).await.map_err(|e| match e {
+            ManageError::Invalid(m) => MgmtError::invalid_query(m),
+            e => e.into(),
+        })?;
+        let total = found.len() as u64;
+        return q.respond("resource_servers", Listed { items: found, total }.map(ResourceServerView::from));
+    }
     let listed = state.manage.apis.list(q.page()?).await?;
     q.respond("resource_servers", listed.map(ResourceServerView::from))
 }

@@ -130,6 +130,9 @@ fn system_api_is_immutable() -> ManageError {
     ManageError::Forbidden("The Management API is a system resource server and cannot be changed or deleted".into())
 }
 
+/// Most identifiers one `identifiers` filter may name (Auth0's limit).
+const MAX_IDENTIFIERS: usize = 10;
+
 impl ApiService {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, issuer: url::Url) -> Self {
         ApiService { store, clock, issuer }
@@ -191,6 +194,23 @@ impl ApiService {
             None => self.store.api(key).await?.ok_or(ManageError::NotFound(Resource::ResourceServer))?,
         };
         Ok(ResourceServer { api, is_system: false })
+    }
+
+    /// The APIs with these identifiers (Auth0's `identifiers` filter: at most 10; unknown ones are
+    /// left out), in the order asked.
+    pub async fn with_identifiers(&self, identifiers: &[String]) -> Result<Vec<ResourceServer>, ManageError> {
+        if identifiers.len() > MAX_IDENTIFIERS {
+            return Err(ManageError::Invalid(format!("identifiers: at most {MAX_IDENTIFIERS}")));
+        }
+        let mut found = Vec::new();
+        for identifier in identifiers {
+            if self.is_management_audience(identifier) {
+                found.push(ResourceServer { api: self.management_api(), is_system: true });
+            } else if let Some(api) = self.store.api(identifier).await? {
+                found.push(ResourceServer { api, is_system: false });
+            }
+        }
+        Ok(found)
     }
 
     /// A page of the APIs: the Management API first, then the registered ones in id order.
