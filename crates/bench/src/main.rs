@@ -12,7 +12,9 @@
 //!    fresh proof (one more signature check and a replay-cache entry per refresh on the server).
 //!    With `--management`, every store is also measured with Management API traffic beside the
 //!    refreshes, and listing 10 000 users and 100 000 log events page by page is timed (see
-//!    `management.rs`).
+//!    `management.rs`). With `--families N`, every store is measured again holding N more live
+//!    families, then again while `ratchet purge` deletes N dead families and N old audit events
+//!    (see `seed.rs`).
 //! 4. Measures, before and after the load, the machine's RS256 signing rate with the server's own code
 //!    (`ratchet_core::jws::SigningKey::sign`) on every core, and reports throughput as a fraction
 //!    of the bound `signing rate / 2 signatures per refresh`.
@@ -73,6 +75,10 @@ struct Args {
     /// users and 100 000 log events a page at a time.
     #[arg(long)]
     management: bool,
+    /// Also measure every store holding this many more live families (bulk-loaded), and then with
+    /// as many dead families and old audit events purged (`ratchet purge`) while it runs.
+    #[arg(long)]
+    families: Option<usize>,
 }
 
 /// What runs beside the refresh chains, or how they refresh.
@@ -83,6 +89,10 @@ enum Scenario {
     Dpop,
     /// Management API traffic runs beside the refreshes.
     Management,
+    /// The store holds `--families` more live families.
+    Families,
+    /// The store also holds `--families` dead families and old events, purged during the load.
+    Purge,
 }
 
 impl Scenario {
@@ -91,11 +101,14 @@ impl Scenario {
             Scenario::Plain => "",
             Scenario::Dpop => "+dpop",
             Scenario::Management => "+mgmt",
+            Scenario::Families => "+families",
+            Scenario::Purge => "+purge",
         }
     }
 }
 
 mod management;
+mod seed;
 
 const CALLBACK: &str = "http://127.0.0.1:1/cb";
 const AUDIENCE: &str = "https://bench";
@@ -124,7 +137,15 @@ fn main() -> anyhow::Result<()> {
         };
         // The load generator is one thread: it leaves the rest of the machine to the server.
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let variants = [(true, Scenario::Plain), (args.dpop, Scenario::Dpop), (args.management, Scenario::Management)];
+        // The data scenarios come last: they grow the database the others would then run on.
+        let seeded = args.families.is_some();
+        let variants = [
+            (true, Scenario::Plain),
+            (args.dpop, Scenario::Dpop),
+            (args.management, Scenario::Management),
+            (seeded, Scenario::Families),
+            (seeded, Scenario::Purge),
+        ];
         for &chains in &args.chains {
             for (_, variant) in variants.into_iter().filter(|(on, _)| *on) {
                 let load = rt.block_on(run_load(&args, &database, &master_key, variant, chains))?;
@@ -147,15 +168,25 @@ fn main() -> anyhow::Result<()> {
     summary(&loads, &sign);
     // Each variant beside the plain refresh of the same store and chain count, in the same run.
     let rate = |l: &Load| l.latencies.len() as f64 / l.window.as_secs_f64();
+    let p99 = |l: &Load| {
+        let mut lat = l.latencies.clone();
+        lat.sort_unstable();
+        percentile(&lat, 99.0)
+    };
     for (spec, _, plain) in &loads {
         for (other, _, load) in loads.iter().filter(|(_, _, l)| l.chains == plain.chains) {
             if let Some(suffix) = other.strip_prefix(spec.as_str()).filter(|s| !s.is_empty() && !spec.contains('+')) {
                 println!(
-                    "{suffix:<14} {} chains: {other} {:.0} refresh/s vs {spec} {:.0} refresh/s = {:.2}",
+                    "{suffix:<10} {} vs {}, {} chains: {:.0} refresh/s vs {:.0} = {:.2}; p99 {:.2} ms vs {:.2} ms = {:.2}",
+                    redact(other),
+                    redact(spec),
                     plain.chains,
                     rate(load),
                     rate(plain),
-                    rate(load) / rate(plain)
+                    rate(load) / rate(plain),
+                    p99(load),
+                    p99(plain),
+                    p99(load) / p99(plain)
                 );
             }
         }
@@ -308,10 +339,16 @@ struct Load {
     machine_cpu: f64,
     /// The Management API traffic beside the refreshes, if any.
     traffic: Option<management::Traffic>,
+    /// How long the purge run during the load took, and how many rows it deleted.
+    purge: Option<(Duration, u64)>,
 }
 
 async fn run_load(args: &Args, database: &str, master_key: &str, variant: Scenario, chains: usize) -> anyhow::Result<Load> {
     let dpop = variant == Scenario::Dpop;
+    let extra = args.families.unwrap_or(0);
+    if variant == Scenario::Families {
+        eprintln!("seeded {extra} live families in {:.1?}", seed::live_families(database, extra).await?);
+    }
     let client = cli(
         args,
         database,
@@ -351,6 +388,10 @@ async fn run_load(args: &Args, database: &str, master_key: &str, variant: Scenar
         tokens.push((sign_in(&base, &client_id, &emails[i % emails.len()], key.as_ref()).await?, key));
     }
     let htu = format!("{base}/oauth/token");
+    if variant == Scenario::Purge {
+        // After the server's own purge at start-up, so that the one measured finds the rows.
+        eprintln!("seeded {extra} dead families and {extra} old events in {:.1?}", seed::dead_rows(database, extra).await?);
+    }
 
     let addr = url::Url::parse(&base)?.socket_addrs(|| None)?.into_iter().next().context("server address")?;
     let start = Instant::now();
@@ -362,6 +403,19 @@ async fn run_load(args: &Args, database: &str, master_key: &str, variant: Scenar
         _ => None,
     };
     let traffic = manager.map(|m| tokio::spawn(management::traffic(m, client_id.clone(), email.clone(), measure_from, deadline)));
+    // The purge starts with the measured window, as another process (the CLI) would run it.
+    let purge = (variant == Scenario::Purge).then(|| {
+        let (args, database, master_key) = (args.clone(), database.to_string(), master_key.to_string());
+        tokio::spawn(async move {
+            tokio::time::sleep_until(measure_from.into()).await;
+            tokio::task::spawn_blocking(move || {
+                let t0 = Instant::now();
+                let out = cli(&args, &database, &master_key, &["purge", "--json"])?;
+                Ok::<_, anyhow::Error>((t0.elapsed(), out["purged"].as_u64().unwrap_or(0)))
+            })
+            .await?
+        })
+    });
     let mut set = tokio::task::JoinSet::new();
     for (rt, key) in tokens {
         let http = Http1::connect(addr).await?;
@@ -392,6 +446,10 @@ async fn run_load(args: &Args, database: &str, master_key: &str, variant: Scenar
         Some(t) => Some(t.await?),
         None => None,
     };
+    let purge = match purge {
+        Some(p) => Some(p.await??),
+        None => None,
+    };
     server.child.start_kill()?;
     let _ = tokio::time::timeout(Duration::from_secs(10), server.child.wait()).await;
     Ok(Load {
@@ -406,6 +464,7 @@ async fn run_load(args: &Args, database: &str, master_key: &str, variant: Scenar
         self_cpu: (self_cpu1 - self_cpu0) / window.as_secs_f64(),
         machine_cpu: (machine1 - machine0) / window.as_secs_f64(),
         traffic,
+        purge,
     })
 }
 
@@ -675,6 +734,10 @@ fn report(args: &Args, spec: &str, database: &str, cpus: usize, load: &Load, sig
         s if s.ends_with("+dpop") => format!("{}, DPoP: an ES256 proof on every refresh", redact(database)),
         "sqlite+mgmt" => format!("sqlite (fresh temp file), Management API traffic beside ({}/s)", management::TRAFFIC_RATE),
         s if s.ends_with("+mgmt") => format!("{}, Management API traffic beside ({}/s)", redact(database), management::TRAFFIC_RATE),
+        s if s.ends_with("+families") => format!("{}, {} more live families", redact(database), args.families.unwrap_or(0)),
+        s if s.ends_with("+purge") => {
+            format!("{}, purging {} dead families and old events during the load", redact(database), args.families.unwrap_or(0))
+        }
         _ => redact(database),
     };
     let server_us_per_refresh = load.server_cpu / rps * 1e6;
@@ -686,6 +749,9 @@ fn report(args: &Args, spec: &str, database: &str, cpus: usize, load: &Load, sig
     println!("refreshes:     {n} ok in {:.2} s, {} errors ({} chains lost)", load.window.as_secs_f64(), load.errors, load.chains_lost);
     if let Some(e) = &load.first_error {
         println!("first error:   {e}");
+    }
+    if let Some((took, rows)) = load.purge {
+        println!("purge:         {rows} rows deleted by `ratchet purge` in {took:.1?}, started with the measured window");
     }
     if let Some(t) = &load.traffic {
         println!(

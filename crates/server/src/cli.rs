@@ -39,6 +39,13 @@ pub enum Command {
     Serve(ServeArgs),
     /// Create or upgrade the database schema, then exit.
     Migrate,
+    /// Delete now what can never be used again (expired codes and sessions, long-dead refresh
+    /// tokens, old audit events); every running server also does this every ten minutes.
+    Purge {
+        /// Print {"purged": N}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage applications.
     #[command(subcommand)]
     Clients(ClientsCmd),
@@ -564,6 +571,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("database is up to date: {}", ratchet_store::redact_url(&cli.database));
             Ok(())
         }
+        Command::Purge { json } => {
+            let store = ratchet_store::open(&cli.database).await?;
+            let n = crate::service::maintenance::purge(store.as_ref(), clock.now()).await?;
+            print(json, &json!({"purged": n}), || format!("purged {n} rows"));
+            Ok(())
+        }
         Command::Clients(cmd) => {
             let store = ratchet_store::open(&cli.database).await?;
             clients(&management_for(store, clock, DEFAULT_ISSUER)?, cmd).await.map_err(cli_error)
@@ -1020,7 +1033,8 @@ async fn serve(database: String, args: ServeArgs, clock: Arc<dyn Clock>) -> anyh
     if let Some(demo) = &config.demo {
         crate::demo::start(&state, demo).await?;
     }
-    tokio::spawn(crate::demo::purge_periodically(state.clone()));
+    let clock_for_purge = clock.clone();
+    tokio::spawn(crate::service::maintenance::purge_periodically(state.store.clone(), move || clock_for_purge.now()));
     app.run_until_stopped(shutdown_signal()).await?;
     Ok(())
 }

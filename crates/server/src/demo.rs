@@ -1,9 +1,7 @@
 //! `serve --demo`: seeds a demo SPA client, a demo API and a demo user (idempotently), and serves
-//! the demo SPA (`examples/spa`) on its own origin so CORS and web origins are exercised. Also the
-//! periodic purge of dead rows every node runs.
+//! the demo SPA (`examples/spa`) on its own origin so CORS and web origins are exercised.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
@@ -159,17 +157,4 @@ async fn serve_file(path: &Path) -> Response {
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     res
-}
-
-/// Deletes expired codes and sessions and long-dead families, every ten minutes.
-pub async fn purge_periodically(state: AppState) {
-    let mut tick = tokio::time::interval(Duration::from_secs(600));
-    loop {
-        tick.tick().await;
-        match state.store.purge(state.now(), 86_400).await {
-            Ok(n) if n > 0 => tracing::info!(rows = n, "purged expired rows"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "purge failed"),
-        }
-    }
 }

@@ -417,6 +417,9 @@ pub trait GrantStore: Send + Sync {
 pub trait FamilyStore: Send + Sync {
     /// Stores a new family; `seen` is where it was issued (its first and last device).
     async fn insert_family(&self, family: &Family, seen: &Seen) -> Result<()>;
+    /// Inserts `families` in one transaction, as they are (no device recorded): bulk loads, such
+    /// as seeding a benchmark or importing from another server. Fails as a whole on a conflict.
+    async fn import_families(&self, families: &[Family]) -> Result<()>;
     async fn family(&self, id: &FamilyId) -> Result<Option<Family>>;
     /// The rotation write, one conditional statement: `counter` goes from `r.from` to
     /// `r.from + 1` only if it is still `r.from` and the family is live, rotating, issued to

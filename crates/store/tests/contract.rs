@@ -699,6 +699,22 @@ async fn family_round_trips_every_field_including_nulls(s: &Db) {
     assert_eq!(s.family(&full.id).await.unwrap(), Some(full));
 }
 
+async fn import_families_inserts_every_field_or_nothing(s: &Db) {
+    let full =
+        Family { rotating: false, counter: 1 << 40, revoked_at: Some(NOW + 1), jkt: Some("jkt".into()), ..family("grant-1", "c", "u") };
+    let nulls = Family { session_id: None, audience: None, expires_at: None, idle_expires_at: None, ..family("grant-2", "c", "u") };
+    let many: Vec<Family> = (0..1500).map(|i| family(&format!("grant-m{i}"), "c", "u")).collect();
+    s.import_families(&[full.clone(), nulls.clone()]).await.unwrap();
+    s.import_families(&many).await.unwrap();
+    assert_eq!(s.family(&full.id).await.unwrap(), Some(full.clone()));
+    assert_eq!(s.family(&nulls.id).await.unwrap(), Some(nulls));
+    assert_eq!(s.family(&many[1499].id).await.unwrap(), Some(many[1499].clone()));
+    let fresh = family("grant-3", "c", "u");
+    let r = s.import_families(&[fresh.clone(), Family { counter: 0, ..full.clone() }]).await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "same family id: {r:?}");
+    assert_eq!(s.family(&fresh.id).await.unwrap(), None, "a failed import inserts nothing");
+}
+
 async fn rotate_moves_counter_deadline_and_rotation_time(s: &Db) {
     let f = family("g", "c", "u");
     s.insert_family(&f, &Seen::default()).await.unwrap();
@@ -1499,6 +1515,7 @@ contract! {
     revoke_grant_revokes_its_families_only,
     grant_is_live_until_revoked,
     family_round_trips_every_field_including_nulls,
+    import_families_inserts_every_field_or_nothing,
     rotate_moves_counter_deadline_and_rotation_time,
     rotate_brings_back_the_user_and_the_api,
     rotate_has_exactly_one_winner,

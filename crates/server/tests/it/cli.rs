@@ -281,3 +281,38 @@ fn clients_update_require_dpop_sets_require_proof_of_possession() {
     let (ok, _, _) = cli.run(&["clients", "update", id, "--require-dpop", "maybe"]);
     assert!(!ok, "only true or false");
 }
+
+#[tokio::test]
+async fn purge_deletes_long_dead_families_and_keeps_live_ones() {
+    use ratchet_core::family::{Family, FamilyId};
+    let cli = Cli::new();
+    cli.json(&["clients", "list", "--json"]); // creates the database
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let family = |revoked_at| Family {
+        id: FamilyId::random(),
+        grant_id: "g".into(),
+        client_id: "c".into(),
+        user_id: "u".into(),
+        session_id: None,
+        audience: None,
+        scope: "openid offline_access".into(),
+        rotating: true,
+        counter: 0,
+        created_at: now - 10 * 86_400,
+        expires_at: None,
+        idle_expires_at: None,
+        rotated_at: now - 10 * 86_400,
+        revoked_at,
+        auth_time: now - 10 * 86_400,
+        jkt: None,
+    };
+    let (dead, live) = (family(Some(now - 2 * 86_400)), family(None));
+    let store = ratchet_store::open(&cli.db()).await.unwrap();
+    store.import_families(&[dead.clone(), live.clone()]).await.unwrap();
+    drop(store);
+    let purged = cli.json(&["purge", "--json"]);
+    assert!(purged["purged"].as_u64().unwrap() >= 1, "{purged}");
+    let store = ratchet_store::open(&cli.db()).await.unwrap();
+    assert_eq!(store.family(&dead.id).await.unwrap(), None, "revoked two days ago: purged");
+    assert_eq!(store.family(&live.id).await.unwrap(), Some(live));
+}

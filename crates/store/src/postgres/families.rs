@@ -66,6 +66,39 @@ impl FamilyStore for PostgresStore {
         Ok(())
     }
 
+    async fn import_families(&self, families: &[Family]) -> Result<()> {
+        // One statement per call: each column travels as one array, unnested into rows.
+        let text = |f: fn(&Family) -> Option<String>| families.iter().map(f).collect::<Vec<_>>();
+        let time = |f: fn(&Family) -> Option<i64>| families.iter().map(f).collect::<Vec<_>>();
+        let counters = families.iter().map(|f| counter_param(f.counter)).collect::<Result<Vec<_>>>()?;
+        sqlx::query(
+            "INSERT INTO families (family_id, grant_id, client_id, user_id, session_id, audience, scope, rotating, counter,
+                                   created_at, expires_at, idle_expires_at, rotated_at, revoked_at, auth_time, jkt)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bool[],
+                                  $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[], $15::bigint[], $16::text[])",
+        )
+        .bind(text(|f| Some(f.id.to_string())))
+        .bind(text(|f| Some(f.grant_id.clone())))
+        .bind(text(|f| Some(f.client_id.clone())))
+        .bind(text(|f| Some(f.user_id.clone())))
+        .bind(text(|f| f.session_id.clone()))
+        .bind(text(|f| f.audience.clone()))
+        .bind(text(|f| Some(f.scope.clone())))
+        .bind(families.iter().map(|f| f.rotating).collect::<Vec<_>>())
+        .bind(counters)
+        .bind(time(|f| Some(f.created_at)))
+        .bind(time(|f| f.expires_at))
+        .bind(time(|f| f.idle_expires_at))
+        .bind(time(|f| Some(f.rotated_at)))
+        .bind(time(|f| f.revoked_at))
+        .bind(time(|f| Some(f.auth_time)))
+        .bind(text(|f| f.jkt.clone()))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
     async fn family(&self, id: &FamilyId) -> Result<Option<Family>> {
         let row = sqlx::query("SELECT * FROM families WHERE family_id = $1")
             .bind(id.to_string())

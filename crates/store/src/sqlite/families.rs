@@ -64,6 +64,41 @@ impl FamilyStore for SqliteStore {
         .map(drop)
     }
 
+    async fn import_families(&self, families: &[Family]) -> Result<()> {
+        let families = families.to_vec();
+        self.run_in_background(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO families (family_id, grant_id, client_id, user_id, session_id, audience, scope, rotating, counter, created_at, expires_at, idle_expires_at, rotated_at, revoked_at, auth_time, jkt)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                )?;
+                for f in &families {
+                    insert.execute(params![
+                        f.id.to_string(),
+                        f.grant_id,
+                        f.client_id,
+                        f.user_id,
+                        f.session_id,
+                        f.audience,
+                        f.scope,
+                        f.rotating,
+                        f.counter as i64,
+                        f.created_at,
+                        f.expires_at,
+                        f.idle_expires_at,
+                        f.rotated_at,
+                        f.revoked_at,
+                        f.auth_time,
+                        f.jkt
+                    ])?;
+                }
+            }
+            tx.commit()
+        })
+        .await
+    }
+
     async fn family(&self, id: &FamilyId) -> Result<Option<Family>> {
         // This sees every rotation committed before it (by this process: same connection; by
         // another: WAL snapshots start per statement). A stale read could only lose the
