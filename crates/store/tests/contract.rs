@@ -1005,6 +1005,25 @@ async fn evict_families_keeps_the_newest_n_live(s: &Db) {
     }
 }
 
+async fn purge_deletes_in_steps_every_dead_row_and_no_live_one(s: &Db) {
+    // More dead rows than one purge step deletes, on every engine, interleaved with live ones.
+    let now = NOW + 100 * DAY;
+    let dead = |i: usize| Family { revoked_at: Some(now - 2 * DAY), ..family(&format!("dead-{i}"), "c", "u") };
+    let live = |i: usize| Family { expires_at: None, idle_expires_at: None, ..family(&format!("live-{i}"), "c", "u") };
+    let families: Vec<Family> = (0..12_000).map(|i| if i % 4 == 0 { live(i) } else { dead(i) }).collect();
+    s.import_families(&families).await.unwrap();
+    let events: Vec<Event> =
+        (0..12_000).map(|i| event(now - ratchet_store::EVENT_RETENTION - 1 - i as i64, "sertft", Some("u"), "old")).collect();
+    s.record_many(&events).await.unwrap();
+    s.record(&event(now, "sertft", Some("u"), "kept")).await.unwrap();
+    assert!(s.purge(now, DAY).await.unwrap() >= 9_000 + 12_000);
+    for f in families.iter().step_by(37) {
+        assert_eq!(s.family(&f.id).await.unwrap().is_some(), f.revoked_at.is_none(), "{}", f.grant_id);
+    }
+    let left = s.events(&EventQuery::default()).await.unwrap();
+    assert_eq!(left.iter().map(|e| e.description.as_str()).collect::<Vec<_>>(), ["kept"]);
+}
+
 async fn purge_deletes_only_what_can_never_be_used_again(s: &Db) {
     let now = NOW + 1000;
     let grace = 100;
@@ -1533,6 +1552,7 @@ contract! {
     evict_families_keeps_the_newest_n_live,
     evict_families_never_evicts_the_spared_family,
     purge_deletes_only_what_can_never_be_used_again,
+    purge_deletes_in_steps_every_dead_row_and_no_live_one,
     events_are_newest_first_and_filtered_by_type_and_user,
     events_limit_caps_results_and_zero_means_a_hundred,
     user_profile_round_trips_every_field,

@@ -120,6 +120,9 @@ fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
 
 /// One window of a listing ordered by `key` (byte order, as SQLite), and the number of rows
 /// matching `conditions` (`column = value` each); `columns` are read by `row`.
+/// Most rows one purge statement deletes.
+const PURGE_STEP: u64 = 5_000;
+
 async fn list_window<T>(
     pool: &PgPool,
     (table, columns, key): (&str, &str, &str),
@@ -182,30 +185,33 @@ impl Store for PostgresStore {
     }
 
     async fn purge(&self, now: UnixTime, grace: i64) -> Result<u64> {
+        // Each table in short steps of at most PURGE_STEP rows, so a large purge (a million dead
+        // families, a month of events) never holds one long statement against the hot path.
         let cutoff = now - grace;
         let mut n = 0;
-        for sql in [
-            "DELETE FROM codes WHERE expires_at < $1",
-            "DELETE FROM sessions WHERE expires_at < $1 OR idle_expires_at < $1",
-            "DELETE FROM families WHERE revoked_at < $1 OR expires_at < $1 OR idle_expires_at < $1",
-            "DELETE FROM grants WHERE created_at < $1
-               AND NOT EXISTS (SELECT 1 FROM families f WHERE f.grant_id = grants.grant_id)
-               AND NOT EXISTS (SELECT 1 FROM codes c WHERE c.grant_id = grants.grant_id)",
+        for (table, condition, at) in [
+            ("codes", "expires_at < $1", cutoff),
+            ("sessions", "expires_at < $1 OR idle_expires_at < $1", cutoff),
+            ("families", "revoked_at < $1 OR expires_at < $1 OR idle_expires_at < $1", cutoff),
+            (
+                "grants",
+                "created_at < $1 AND NOT EXISTS (SELECT 1 FROM families f WHERE f.grant_id = grants.grant_id)
+                   AND NOT EXISTS (SELECT 1 FROM codes c WHERE c.grant_id = grants.grant_id)",
+                cutoff,
+            ),
+            ("events", "at < $1", now - crate::EVENT_RETENTION),
+            ("dpop_proofs", "expires_at < $1", now),
         ] {
-            n += sqlx::query(sql).bind(cutoff).execute(&self.pool).await.map_err(map_err)?.rows_affected();
+            let sql = format!("DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {table} WHERE {condition} LIMIT {PURGE_STEP}))");
+            loop {
+                let deleted =
+                    sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(at).execute(&self.pool).await.map_err(map_err)?.rows_affected();
+                n += deleted;
+                if deleted < PURGE_STEP {
+                    break;
+                }
+            }
         }
-        n += sqlx::query("DELETE FROM events WHERE at < $1")
-            .bind(now - crate::EVENT_RETENTION)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?
-            .rows_affected();
-        n += sqlx::query("DELETE FROM dpop_proofs WHERE expires_at < $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?
-            .rows_affected();
         Ok(n)
     }
 }
