@@ -27,6 +27,7 @@ mod dpop;
 mod events;
 mod families;
 mod grants;
+mod login_attempts;
 mod secrets;
 mod sessions;
 mod users;
@@ -196,6 +197,12 @@ impl Store for PostgresStore {
         }
         n += sqlx::query("DELETE FROM events WHERE at < $1")
             .bind(now - crate::EVENT_RETENTION)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        n += sqlx::query("DELETE FROM login_attempts WHERE expires_at <= $1")
+            .bind(now)
             .execute(&self.pool)
             .await
             .map_err(map_err)?
