@@ -2,7 +2,7 @@
 
 use crate::support::*;
 
-async fn login_page(app: &TestApp, b: &reqwest::Client, client_id: &str) -> (String, reqwest::Response) {
+pub(crate) async fn login_page(app: &TestApp, b: &reqwest::Client, client_id: &str) -> (String, reqwest::Response) {
     let (_, challenge) = pkce();
     let a = Authorize { client_id, redirect_uri: CALLBACK, scope: "openid", audience: None, extra: vec![] };
     let r = b.get(app.authorize_url(&a, &challenge, "s")).send().await.unwrap();
@@ -12,7 +12,7 @@ async fn login_page(app: &TestApp, b: &reqwest::Client, client_id: &str) -> (Str
     (tx, page)
 }
 
-async fn post_login(app: &TestApp, b: &reqwest::Client, tx: &str, user: &str, pw: &str) -> reqwest::Response {
+pub(crate) async fn post_login(app: &TestApp, b: &reqwest::Client, tx: &str, user: &str, pw: &str) -> reqwest::Response {
     b.post(app.url("/u/login"))
         .header("origin", &app.base)
         .form(&[("state", tx), ("username", user), ("password", pw)])
