@@ -126,7 +126,7 @@ async fn client_name(state: &AppState, client_id: &str) -> String {
 /// The form must come from our own origin, as far as the browser says where it came from:
 /// `Sec-Fetch-Site` when sent, else `Origin`. (`Origin: null` is what a page with a
 /// `no-referrer` policy sends; it counts as same-origin only when `Sec-Fetch-Site` vouches.)
-fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
+pub(crate) fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
     let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     if site.is_some_and(|s| !matches!(s, "same-origin" | "none")) {
         return false;
