@@ -70,7 +70,7 @@ pub async fn submit(
         return pages::login_page(StatusCode::BAD_REQUEST, &name, &tx, p.get("username").unwrap_or_default(), Some(WRONG));
     };
     let user = match state.sign_in(username, Secret::new(password), client, &req.client_id).await {
-        Ok(SignIn::Succeeded(user)) => user,
+        Ok(SignIn::Succeeded(user)) => *user,
         Ok(SignIn::Failed) => return pages::login_page(StatusCode::BAD_REQUEST, &name, &tx, username, Some(WRONG)),
         Ok(SignIn::Refused { retry_after }) => {
             let mut res =

@@ -63,7 +63,7 @@ impl Hashing {
 /// The outcome of a password sign-in attempt.
 #[derive(Debug)]
 pub enum SignIn {
-    Succeeded(User),
+    Succeeded(Box<User>),
     /// Wrong email or password, or a blocked user: one answer for all (no enumeration).
     Failed,
     /// Refused by brute-force protection without checking the password; the client may retry
@@ -130,7 +130,7 @@ impl AppState {
         match self.check_password(&account, password).await? {
             Some(user) => {
                 self.store.login_succeeded(&account, &ip, now).await?;
-                Ok(SignIn::Succeeded(user))
+                Ok(SignIn::Succeeded(Box::new(user)))
             }
             None => {
                 self.record(Record {
