@@ -1,4 +1,4 @@
-//! The login page: CSRF, generic errors, throttling, blocked users, headers.
+//! The login page: CSRF, generic errors, brute-force limits (more in `brute_force.rs`), blocked users, headers.
 
 use crate::support::*;
 
@@ -148,6 +148,7 @@ async fn failures_from_one_ip_are_throttled_across_usernames() {
     let r = post_login(&app, &b, &tx, "alice@example.com", PASSWORD).await;
     assert_eq!(r.status(), 429, "the IP is throttled, whatever the username");
     assert!(r.headers().get("retry-after").is_some());
+    assert_eq!(app.events("limit_mu").await.len(), 1, "the address's block is logged once");
 }
 
 #[tokio::test]
