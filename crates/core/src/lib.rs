@@ -4,6 +4,7 @@
 //! testable with an injected clock.
 
 pub mod audit;
+pub mod brute_force;
 pub mod client;
 pub mod crypto;
 pub mod dpop;

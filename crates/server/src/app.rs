@@ -9,12 +9,12 @@ use ratchet_store::Store;
 use tokio::net::TcpListener;
 
 use crate::clock::Clock;
-use crate::config::{Config, ManagementConfig, key_file_for};
+use crate::config::{Config, ManagementConfig, TrustedProxies, key_file_for};
 use crate::keys::{self, Keys};
 use crate::service::audit::Audit;
 use crate::service::dpop::DpopSettings;
 use crate::service::manage::Management;
-use crate::service::signin::{Hashing, Throttle};
+use crate::service::signin::Hashing;
 
 /// Shared state of a running node. Cheap to clone.
 #[derive(Clone)]
@@ -27,7 +27,8 @@ pub struct Inner {
     pub issuer: url::Url,
     pub clock: Arc<dyn Clock>,
     pub audit: Audit,
-    pub throttle: Throttle,
+    /// Proxies whose forwarding headers name the client (`http::client_address`).
+    pub trusted_proxies: TrustedProxies,
     pub hashing: Hashing,
     /// The management layer (DESIGN §7), shared by `/api/v2` and the CLI.
     pub manage: Management,
@@ -91,7 +92,7 @@ impl Application {
             keys,
             issuer,
             clock,
-            throttle: Throttle::default(),
+            trusted_proxies: config.trusted_proxies.clone(),
             hashing: Hashing::new(2),
         }));
         Ok(Application { listener, state })

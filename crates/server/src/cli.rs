@@ -13,7 +13,7 @@ use ratchet_store::{ClientGrant, ClientGrantFilter, Store, User};
 use serde_json::{Value, json};
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, DemoConfig, DpopConfig, ManagementConfig, parse_issuer};
+use crate::config::{Config, DemoConfig, DpopConfig, ManagementConfig, TrustedProxies, parse_issuer};
 use crate::service::manage::apis::{ApiChanges, NewApi, ResourceServer};
 use crate::service::manage::client_grants::NewClientGrant;
 use crate::service::manage::clients::{ClientChanges, ClientSpec, RefreshChanges, RefreshUpdate, WithSecret};
@@ -100,6 +100,10 @@ pub struct ServeArgs {
     /// DPoP: seconds a server nonce is handed out (it stays valid as long again).
     #[arg(long, env = "RATCHET_DPOP_NONCE_LIFETIME", default_value_t = 300)]
     pub dpop_nonce_lifetime: i64,
+    /// Proxies (CIDR[,CIDR…]) whose Forwarded / X-Forwarded-For headers name the client; set it
+    /// behind a load balancer, or every client counts as the balancer's address.
+    #[arg(long, env = "RATCHET_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: TrustedProxies,
 }
 
 #[derive(Args, Debug, Default, Clone)]
@@ -290,6 +294,15 @@ pub enum UsersCmd {
         /// The user id (ratchet|…).
         id: String,
         /// Print the user as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lift a user's brute-force blocks (too many failed sign-ins from an address), from every
+    /// address.
+    UnblockBruteForce {
+        /// The user id (ratchet|…).
+        id: String,
+        /// Print {"user_id": …, "blocked_for": [...]} (the blocks lifted) as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -893,6 +906,14 @@ async fn users(m: &Management, cmd: UsersCmd) -> anyhow::Result<()> {
             let u = m.users.set_blocked(&id, false).await.map_err(failed)?;
             print(json, &view(&u), || format!("unblocked {id}"));
         }
+        UsersCmd::UnblockBruteForce { id, json } => {
+            let lifted = m.users.brute_force_blocks(&id).await.map_err(failed)?;
+            m.users.unblock_brute_force(&id).await.map_err(failed)?;
+            print(json, &json!({"user_id": id, "blocked_for": lifted}), || {
+                let ips: Vec<&str> = lifted.iter().map(|b| b.ip.as_str()).collect();
+                if ips.is_empty() { format!("{id} was not blocked") } else { format!("unblocked {id} from {}", ips.join(", ")) }
+            });
+        }
         UsersCmd::Delete { id, json } => {
             m.users.delete(&id).await.map_err(failed)?;
             print(json, &json!({"user_id": id, "deleted": true}), || format!("deleted {id} and revoked their refresh tokens"));
@@ -1020,6 +1041,7 @@ async fn serve(database: String, args: ServeArgs, clock: Arc<dyn Clock>) -> anyh
             cors_origins: normalize_origins(&args.management_cors_origins),
         },
         dpop: DpopConfig { iat_window: args.dpop_iat_window, nonce: args.dpop_nonce, nonce_lifetime: args.dpop_nonce_lifetime },
+        trusted_proxies: args.trusted_proxies,
     };
     if config.dpop.iat_window < 1 || config.dpop.nonce_lifetime < 1 {
         bail!("--dpop-iat-window and --dpop-nonce-lifetime must be at least 1 second");

@@ -11,10 +11,12 @@ use ratchet_core::client::{Api, Client};
 use ratchet_core::family::{Family, FamilyId};
 
 pub mod dpop;
+pub mod login_attempts;
 pub mod postgres;
 pub mod sqlite;
 
 pub use dpop::{DpopReplayCache, REPLAYED_PROOF, RotationProof};
+pub use login_attempts::LoginAttemptStore;
 
 /// A failure of the storage engine. `Unavailable` means the database cannot be reached (the HTTP
 /// layer answers 503); `Conflict` is a uniqueness violation the caller can report.
@@ -500,6 +502,7 @@ pub trait Store:
     + FamilyStore
     + EventStore
     + DpopReplayCache
+    + LoginAttemptStore
     + Send
     + Sync
     + 'static
@@ -509,7 +512,8 @@ pub trait Store:
     /// Deletes what can never be used again: expired codes and sessions, families revoked or
     /// expired for more than `grace` seconds, grants older than `grace` with no family or code
     /// left (so `grace` must cover the opaque access-token lifetime), and audit events older than
-    /// [`EVENT_RETENTION`], and expired entries of the DPoP replay cache.
+    /// [`EVENT_RETENTION`], expired entries of the DPoP replay cache and sign-in attempt counters
+    /// whose window is over.
     async fn purge(&self, now: UnixTime, grace: i64) -> Result<u64>;
 }
 
@@ -542,8 +546,8 @@ pub fn redact_url(url: &str) -> String {
 /// The storage traits, for `use ratchet_store::prelude::*` where a `dyn Store` is called.
 pub mod prelude {
     pub use crate::{
-        ApiStore, ClientGrantStore, ClientStore, DpopReplayCache, EventStore, FamilyStore, GrantStore, SecretStore, SessionStore, Store,
-        UserStore,
+        ApiStore, ClientGrantStore, ClientStore, DpopReplayCache, EventStore, FamilyStore, GrantStore, LoginAttemptStore, SecretStore,
+        SessionStore, Store, UserStore,
     };
 }
 

@@ -1422,6 +1422,72 @@ mod pg {
     }
 }
 
+// ---- Sign-in attempt counters (brute-force protection) ----
+
+const WINDOWS: ratchet_core::brute_force::Windows = ratchet_core::brute_force::Windows { pair: 900, ip: 3600, account: 1800 };
+
+async fn login_attempts_are_counted_per_pair_ip_and_account(s: &Db) {
+    let r = s.reserve_login_attempt("alice@example.com", "203.0.113.7", NOW, &WINDOWS).await.unwrap();
+    assert_eq!((r.pair.attempts, r.pair.expires_at), (1, NOW + 900));
+    assert_eq!((r.ip.attempts, r.ip.expires_at), (1, NOW + 3600));
+    assert_eq!((r.account.attempts, r.account.expires_at), (1, NOW + 1800));
+    let r = s.reserve_login_attempt("alice@example.com", "198.51.100.2", NOW + 5, &WINDOWS).await.unwrap();
+    assert_eq!((r.pair.attempts, r.ip.attempts, r.account.attempts), (1, 1, 2), "another address: a pair of its own");
+    let r = s.reserve_login_attempt("bob@example.com", "203.0.113.7", NOW + 6, &WINDOWS).await.unwrap();
+    assert_eq!((r.pair.attempts, r.ip.attempts, r.account.attempts), (1, 2, 1), "the address counts across accounts");
+    let r = s.reserve_login_attempt("alice@example.com", "203.0.113.7", NOW + 7, &WINDOWS).await.unwrap();
+    assert_eq!((r.pair.attempts, r.pair.expires_at), (2, NOW + 900), "the window does not move");
+}
+
+async fn login_attempt_counters_start_again_after_their_window(s: &Db) {
+    for _ in 0..3 {
+        s.reserve_login_attempt("alice@example.com", "203.0.113.7", NOW, &WINDOWS).await.unwrap();
+    }
+    let r = s.reserve_login_attempt("alice@example.com", "203.0.113.7", NOW + 900, &WINDOWS).await.unwrap();
+    assert_eq!((r.pair.attempts, r.pair.expires_at), (1, NOW + 1800), "the pair window is over");
+    assert_eq!((r.ip.attempts, r.ip.expires_at), (4, NOW + 3600), "the IP window is not");
+}
+
+async fn login_attempts_are_reserved_once_each_under_concurrency(s: &Db) {
+    let counts =
+        race(RACERS, s, |s, _| async move { s.reserve_login_attempt("alice@example.com", "203.0.113.7", NOW, &WINDOWS).await.unwrap() })
+            .await;
+    let mut pairs: Vec<u32> = counts.iter().map(|r| r.pair.attempts).collect();
+    pairs.sort();
+    assert_eq!(pairs, (1..=RACERS as u32).collect::<Vec<_>>(), "every caller saw a count of its own");
+}
+
+async fn login_success_clears_the_pair_and_gives_back_the_rest(s: &Db) {
+    for _ in 0..3 {
+        s.reserve_login_attempt("alice@example.com", "203.0.113.7", NOW, &WINDOWS).await.unwrap();
+    }
+    s.reserve_login_attempt("alice@example.com", "198.51.100.2", NOW, &WINDOWS).await.unwrap();
+    s.login_succeeded("alice@example.com", "203.0.113.7", NOW).await.unwrap();
+    let pairs = s.pair_counters("alice@example.com", NOW).await.unwrap();
+    assert_eq!(pairs.iter().map(|(ip, c)| (ip.as_str(), c.attempts)).collect::<Vec<_>>(), vec![("198.51.100.2", 1)]);
+    let r = s.reserve_login_attempt("alice@example.com", "203.0.113.7", NOW, &WINDOWS).await.unwrap();
+    assert_eq!((r.pair.attempts, r.ip.attempts, r.account.attempts), (1, 3, 4), "the success's own reservation was given back");
+}
+
+async fn clearing_login_attempts_keeps_other_accounts_and_ip_counters(s: &Db) {
+    s.reserve_login_attempt("alice@example.com", "203.0.113.7", NOW, &WINDOWS).await.unwrap();
+    s.reserve_login_attempt("alice@example.com", "198.51.100.2", NOW, &WINDOWS).await.unwrap();
+    s.reserve_login_attempt("bob@example.com", "203.0.113.7", NOW, &WINDOWS).await.unwrap();
+    assert_eq!(s.clear_login_attempts("alice@example.com").await.unwrap(), 3, "two pairs and the account counter");
+    assert!(s.pair_counters("alice@example.com", NOW).await.unwrap().is_empty());
+    assert_eq!(s.pair_counters("bob@example.com", NOW).await.unwrap().len(), 1);
+    let r = s.reserve_login_attempt("alice@example.com", "203.0.113.7", NOW, &WINDOWS).await.unwrap();
+    assert_eq!((r.pair.attempts, r.ip.attempts, r.account.attempts), (1, 3, 1));
+}
+
+async fn purge_deletes_login_attempt_counters_whose_window_is_over(s: &Db) {
+    s.reserve_login_attempt("alice@example.com", "203.0.113.7", NOW, &WINDOWS).await.unwrap();
+    s.purge(NOW + 900, 0).await.unwrap();
+    assert!(s.pair_counters("alice@example.com", NOW).await.unwrap().is_empty(), "the pair counter expired and was purged");
+    let r = s.reserve_login_attempt("alice@example.com", "203.0.113.7", NOW + 900, &WINDOWS).await.unwrap();
+    assert_eq!((r.pair.attempts, r.ip.attempts, r.account.attempts), (1, 2, 2), "the others were kept");
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1576,6 +1642,12 @@ contract! {
     rotation_with_a_replayed_proof_fails_and_writes_nothing,
     dpop_proof_is_used_exactly_once_under_concurrency,
     purge_deletes_expired_dpop_proofs_only,
+    login_attempts_are_counted_per_pair_ip_and_account,
+    login_attempt_counters_start_again_after_their_window,
+    login_attempts_are_reserved_once_each_under_concurrency,
+    login_success_clears_the_pair_and_gives_back_the_rest,
+    clearing_login_attempts_keeps_other_accounts_and_ip_counters,
+    purge_deletes_login_attempt_counters_whose_window_is_over,
 }
 
 /// The rotation write with no device recorded.

@@ -1,13 +1,13 @@
 //! `GET|POST /u/login`: the login page. CSRF protection: the form's transaction is bound to a
 //! `SameSite=Lax` cookie set by `/authorize`, and a cross-origin `Origin` is refused. Brute-force
-//! throttling counts failures per username and per IP; one generic message avoids enumeration.
+//! protection (`service::signin::SignIn`) counts attempts per (account, client address) and per
+//! address in the store; one generic message avoids enumeration.
 
 use ratchet_core::audit::EventType;
-use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ratchet_core::secret::{Secret, ct_eq, hash};
@@ -16,12 +16,13 @@ use serde_json::json;
 
 use crate::app::AppState;
 use crate::http::authorize::respond;
+use crate::http::client_address::ClientAddress;
 use crate::http::params::Params;
 use crate::http::seen::SeenFrom;
 use crate::http::{cookies, pages};
 use crate::service::audit::Record;
 use crate::service::authorize::{AuthorizationRequest, code_response};
-use crate::service::signin::{SESSION_LIFETIME, throttle_keys};
+use crate::service::signin::{SESSION_LIFETIME, SignIn};
 
 const WRONG: &str = "Wrong email or password.";
 const EXPIRED: &str = "This sign-in link has expired. Go back to the application and sign in again.";
@@ -41,7 +42,7 @@ pub async fn page(State(state): State<AppState>, Query(q): Query<LoginQuery>) ->
 
 pub async fn submit(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(client): ClientAddress,
     SeenFrom(seen): SeenFrom,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -68,32 +69,24 @@ pub async fn submit(
     let (Some(username), Some(password)) = (p.get("username"), p.get("password")) else {
         return pages::login_page(StatusCode::BAD_REQUEST, &name, &tx, p.get("username").unwrap_or_default(), Some(WRONG));
     };
-    let now = state.now();
-    let keys = throttle_keys(username, peer.ip());
-    if let Some(wait) = state.throttle.check(&keys, now) {
-        let mut res =
-            pages::login_page(StatusCode::TOO_MANY_REQUESTS, &name, &tx, username, Some("Too many failed attempts. Try again later."));
-        res.headers_mut().insert(header::RETRY_AFTER, wait.into());
-        return res;
-    }
-    let user = match state.check_password(username, Secret::new(password)).await {
-        Ok(u) => u,
+    let user = match state.sign_in(username, Secret::new(password), client, &req.client_id).await {
+        Ok(SignIn::Succeeded(user)) => *user,
+        Ok(SignIn::Failed) => return pages::login_page(StatusCode::BAD_REQUEST, &name, &tx, username, Some(WRONG)),
+        Ok(SignIn::Refused { retry_after }) => {
+            let mut res =
+                pages::login_page(StatusCode::TOO_MANY_REQUESTS, &name, &tx, username, Some("Too many failed attempts. Try again later."));
+            res.headers_mut().insert(header::RETRY_AFTER, retry_after.into());
+            return res;
+        }
         Err(e) => return pages::error_page(e.status, &e.description),
     };
-    let Some(user) = user else {
-        state.throttle.fail(&keys, now);
-        state
-            .record(Record {
-                kind: EventType::LoginFailed,
-                description: WRONG,
-                client_id: Some(&req.client_id),
-                user_id: None,
-                details: json!({"ip": peer.ip().to_string()}),
-            })
-            .await;
-        return pages::login_page(StatusCode::BAD_REQUEST, &name, &tx, username, Some(WRONG));
-    };
-    state.throttle.succeed(&keys[0].0);
+    // A new sign-in replaces the browser's previous session, whoever it belonged to: the old
+    // session id stops working (no fixation, no two users in one browser).
+    if let Some(previous) = cookies::get(&headers, cookies::SESSION)
+        && let Err(e) = state.end_session(previous).await
+    {
+        return pages::error_page(e.status, &e.description);
+    }
     let result = async {
         let (sid, session) = state.start_session(&user, &seen).await?;
         let code = state.issue_code(&req, &session, &user).await?;
@@ -110,7 +103,7 @@ pub async fn submit(
             description: "Successful login",
             client_id: Some(&req.client_id),
             user_id: Some(&user.user_id),
-            details: json!({"ip": peer.ip().to_string()}),
+            details: json!({"ip": client.to_string()}),
         })
         .await;
     let mut res = respond(&req.target, &code_response(code, &req.target));
@@ -133,7 +126,7 @@ async fn client_name(state: &AppState, client_id: &str) -> String {
 /// The form must come from our own origin, as far as the browser says where it came from:
 /// `Sec-Fetch-Site` when sent, else `Origin`. (`Origin: null` is what a page with a
 /// `no-referrer` policy sends; it counts as same-origin only when `Sec-Fetch-Site` vouches.)
-fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
+pub(crate) fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
     let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     if site.is_some_and(|s| !matches!(s, "same-origin" | "none")) {
         return false;

@@ -11,6 +11,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::app::AppState;
 
 pub mod authorize;
+pub mod client_address;
 pub mod cookies;
 pub mod cors;
 pub mod discovery;
@@ -33,8 +34,8 @@ pub fn router(state: AppState) -> Router {
         // Sign-in (browser)
         .route("/authorize", get(authorize::authorize))
         .route("/u/login", get(login::page).post(login::submit))
-        .route("/v2/logout", get(logout::auth0_logout))
-        .route("/oidc/logout", get(logout::oidc_logout))
+        .route("/v2/logout", get(logout::auth0_logout).post(logout::confirm))
+        .route("/oidc/logout", get(logout::oidc_logout).post(logout::confirm))
         // Tokens (CORS for registered web origins)
         .route("/oauth/token", post(token::token).options(cors::preflight))
         .route("/oauth/revoke", post(revoke::revoke).options(cors::preflight))
@@ -50,7 +51,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(axum::middleware::from_fn(seen::scope))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), seen::scope))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
         .layer(CatchPanicLayer::custom(ops::panic_response))
         .with_state(state)

@@ -87,6 +87,23 @@ pub fn login_page(status: StatusCode, client_name: &str, tx: &str, username: &st
     )
 }
 
+/// The logout confirmation (OpenID Connect RP-Initiated Logout 1.0 §2): a POST form to `action`
+/// carrying the sealed confirmation.
+pub fn logout_page(action: &str, confirmation: &str, client_name: Option<&str>) -> Response {
+    let from = client_name.map(|n| format!("<p>{} asks to sign you out.</p>", esc(n))).unwrap_or_default();
+    page(
+        StatusCode::OK,
+        "Sign out",
+        &format!(
+            "<h1>Sign out?</h1>{from}<form method=\"POST\" action=\"{}\">\
+             <input type=\"hidden\" name=\"confirmation\" value=\"{}\">\
+             <button type=\"submit\" id=\"confirm-logout\">Sign out</button></form>",
+            esc(action),
+            esc(confirmation)
+        ),
+    )
+}
+
 /// OAuth 2.0 Form Post Response Mode: an auto-submitting form to the redirect URI.
 pub fn form_post(redirect_uri: &str, params: &[(&str, String)]) -> Response {
     let nonce = ratchet_core::secret::random_token();

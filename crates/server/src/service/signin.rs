@@ -1,21 +1,25 @@
 //! Signing in: login transactions carried through the browser, password checks off the async
-//! runtime, brute-force throttling, and server-side sessions (the SSO cookie).
+//! runtime, brute-force protection (`ratchet_core::brute_force`, counters in the store), and
+//! server-side sessions (the SSO cookie).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::net::IpAddr;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
+use ratchet_core::audit::EventType;
+use ratchet_core::brute_force::{Block, DEFAULT_POLICY, Verdict, assess};
 use ratchet_core::password;
 use ratchet_core::secret::{Secret, ct_eq, hash, random_token};
 use ratchet_store::{Seen, Session, User};
 use serde::{Serialize, de::DeserializeOwned};
+use serde_json::json;
 use sha2::Sha256;
 use tokio::sync::Semaphore;
 
 use crate::app::AppState;
 use crate::error::OAuthError;
+use crate::service::audit::Record;
 use crate::service::tokens::sid_for;
 
 /// Auth0's default session lifetimes: 7 days absolute, 3 days idle.
@@ -56,51 +60,17 @@ impl Hashing {
     }
 }
 
-/// Counts failed sign-ins per username and per IP in fixed windows (as Auth0's brute-force
-/// protection does); successful sign-ins are never throttled and reset the username's count.
-#[derive(Default)]
-pub struct Throttle {
-    windows: Mutex<HashMap<String, (u32, i64)>>,
-}
-
-pub const USER_FAILURE_LIMIT: u32 = 10;
-pub const IP_FAILURE_LIMIT: u32 = 100;
-pub const THROTTLE_WINDOW: i64 = 15 * 60;
-
-impl Throttle {
-    /// Seconds to wait if any of `keys` is over its limit.
-    pub fn check(&self, keys: &[(String, u32)], now: i64) -> Option<u64> {
-        let w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        keys.iter()
-            .filter_map(|(k, limit)| {
-                let (count, start) = *w.get(k)?;
-                (count >= *limit && now < start + THROTTLE_WINDOW).then(|| (start + THROTTLE_WINDOW - now) as u64)
-            })
-            .max()
-    }
-
-    pub fn fail(&self, keys: &[(String, u32)], now: i64) {
-        let mut w = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        if w.len() > 100_000 {
-            w.retain(|_, (_, start)| now < *start + THROTTLE_WINDOW);
-        }
-        for (k, _) in keys {
-            let e = w.entry(k.clone()).or_insert((0, now));
-            if now >= e.1 + THROTTLE_WINDOW {
-                *e = (0, now);
-            }
-            e.0 += 1;
-        }
-    }
-
-    pub fn succeed(&self, username_key: &str) {
-        self.windows.lock().unwrap_or_else(|p| p.into_inner()).remove(username_key);
-    }
-}
-
-/// The throttle keys of a sign-in attempt.
-pub fn throttle_keys(username: &str, ip: std::net::IpAddr) -> [(String, u32); 2] {
-    [(format!("user:{}", username.to_lowercase()), USER_FAILURE_LIMIT), (format!("ip:{ip}"), IP_FAILURE_LIMIT)]
+/// The outcome of a password sign-in attempt.
+#[derive(Debug)]
+pub enum SignIn {
+    Succeeded(Box<User>),
+    /// Wrong email or password, or a blocked user: one answer for all (no enumeration).
+    Failed,
+    /// Refused by brute-force protection without checking the password; the client may retry
+    /// after this many seconds.
+    Refused {
+        retry_after: u64,
+    },
 }
 
 impl AppState {
@@ -126,8 +96,58 @@ impl AppState {
         m.finalize().into_bytes().into()
     }
 
+    /// A password sign-in by `username` from `ip` at `client_id`, behind brute-force protection:
+    /// the attempt is reserved in the store before the password is checked, so concurrent
+    /// guesses cannot pass the limits; a refusal checks nothing. Logs `f` for a wrong password and
+    /// `limit_wc` / `limit_mu` for the attempt that starts a block.
+    pub async fn sign_in(&self, username: &str, password: Secret, ip: IpAddr, client_id: &str) -> Result<SignIn, OAuthError> {
+        let account = username.to_lowercase();
+        let ip = ip.to_string();
+        let now = self.now();
+        let reserved = self.store.reserve_login_attempt(&account, &ip, now, &DEFAULT_POLICY.windows).await?;
+        match assess(&DEFAULT_POLICY, &reserved, now) {
+            Verdict::Refuse { block, retry_after, first } => {
+                if first {
+                    let (kind, description) = match block {
+                        Block::AccountFromIp => (EventType::AccountBlocked, "Too many failed login attempts for this account from this IP"),
+                        Block::Ip => (EventType::IpBlocked, "Too many failed login attempts from this IP"),
+                    };
+                    let user = self.store.user_by_email(&account).await?;
+                    self.record(Record {
+                        kind,
+                        description,
+                        client_id: Some(client_id),
+                        user_id: user.as_ref().map(|u| u.user_id.as_str()),
+                        details: json!({"user_name": account, "ip": ip}),
+                    })
+                    .await;
+                }
+                return Ok(SignIn::Refused { retry_after });
+            }
+            Verdict::Check { delay } if !delay.is_zero() => tokio::time::sleep(delay).await,
+            Verdict::Check { .. } => {}
+        }
+        match self.check_password(&account, password).await? {
+            Some(user) => {
+                self.store.login_succeeded(&account, &ip, now).await?;
+                Ok(SignIn::Succeeded(Box::new(user)))
+            }
+            None => {
+                self.record(Record {
+                    kind: EventType::LoginFailed,
+                    description: "Wrong email or password.",
+                    client_id: Some(client_id),
+                    user_id: None,
+                    details: json!({"ip": ip}),
+                })
+                .await;
+                Ok(SignIn::Failed)
+            }
+        }
+    }
+
     /// Checks a user's password. Unknown users cost the same as known ones.
-    pub async fn check_password(&self, email: &str, password: Secret) -> Result<Option<User>, OAuthError> {
+    async fn check_password(&self, email: &str, password: Secret) -> Result<Option<User>, OAuthError> {
         let user = self.store.user_by_email(&email.to_lowercase()).await?;
         let ok = self.hashing.verify(password, user.as_ref().map(|u| u.password_hash.clone())).await;
         Ok(user.filter(|u| ok && !u.blocked))
@@ -156,6 +176,12 @@ impl AppState {
         Ok((Secret::new(id), session))
     }
 
+    /// Ends the session named by a cookie value, if it exists (its refresh tokens keep working).
+    pub async fn end_session(&self, cookie: &str) -> Result<(), OAuthError> {
+        self.store.delete_session(&hash(cookie), false, self.now()).await?;
+        Ok(())
+    }
+
     /// The live session named by a cookie value, with its user; renews the idle deadline.
     pub async fn live_session(&self, cookie: Option<&str>) -> Result<Option<(Session, User)>, OAuthError> {
         let Some(id) = cookie else { return Ok(None) };
@@ -170,24 +196,5 @@ impl AppState {
             self.store.touch_session(&session.id_hash, now + SESSION_IDLE_LIFETIME, now).await?;
         }
         Ok(Some((session, user)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn throttle_blocks_after_limit_and_resets_after_window() {
-        let t = Throttle::default();
-        let keys = [("user:a".to_string(), 3u32)];
-        for _ in 0..3 {
-            assert_eq!(t.check(&keys, 100), None);
-            t.fail(&keys, 100);
-        }
-        assert_eq!(t.check(&keys, 100), Some(THROTTLE_WINDOW as u64));
-        assert_eq!(t.check(&keys, 100 + THROTTLE_WINDOW), None);
-        t.succeed("user:a");
-        assert_eq!(t.check(&keys, 101), None);
     }
 }

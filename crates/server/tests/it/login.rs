@@ -1,8 +1,8 @@
-//! The login page: CSRF, generic errors, throttling, blocked users, headers.
+//! The login page: CSRF, generic errors, brute-force limits (more in `brute_force.rs`), blocked users, headers.
 
 use crate::support::*;
 
-async fn login_page(app: &TestApp, b: &reqwest::Client, client_id: &str) -> (String, reqwest::Response) {
+pub(crate) async fn login_page(app: &TestApp, b: &reqwest::Client, client_id: &str) -> (String, reqwest::Response) {
     let (_, challenge) = pkce();
     let a = Authorize { client_id, redirect_uri: CALLBACK, scope: "openid", audience: None, extra: vec![] };
     let r = b.get(app.authorize_url(&a, &challenge, "s")).send().await.unwrap();
@@ -12,7 +12,7 @@ async fn login_page(app: &TestApp, b: &reqwest::Client, client_id: &str) -> (Str
     (tx, page)
 }
 
-async fn post_login(app: &TestApp, b: &reqwest::Client, tx: &str, user: &str, pw: &str) -> reqwest::Response {
+pub(crate) async fn post_login(app: &TestApp, b: &reqwest::Client, tx: &str, user: &str, pw: &str) -> reqwest::Response {
     b.post(app.url("/u/login"))
         .header("origin", &app.base)
         .form(&[("state", tx), ("username", user), ("password", pw)])
@@ -148,6 +148,7 @@ async fn failures_from_one_ip_are_throttled_across_usernames() {
     let r = post_login(&app, &b, &tx, "alice@example.com", PASSWORD).await;
     assert_eq!(r.status(), 429, "the IP is throttled, whatever the username");
     assert!(r.headers().get("retry-after").is_some());
+    assert_eq!(app.events("limit_mu").await.len(), 1, "the address's block is logged once");
 }
 
 #[tokio::test]

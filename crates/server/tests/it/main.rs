@@ -5,6 +5,7 @@ mod support;
 
 mod api_permissions;
 mod authorize;
+mod brute_force;
 mod cli;
 mod dpop;
 mod login;

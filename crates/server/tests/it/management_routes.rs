@@ -30,6 +30,8 @@ const PROMISED: &[(&str, &str)] = &[
     ("patch", "/users/{}"),
     ("delete", "/users/{}"),
     ("get", "/users-by-email"),
+    ("get", "/user-blocks/{}"),
+    ("delete", "/user-blocks/{}"),
     ("get", "/users/{}/refresh-tokens"),
     ("delete", "/users/{}/refresh-tokens"),
     ("get", "/refresh-tokens/{}"),

@@ -57,15 +57,15 @@ impl Node {
 }
 
 /// A fresh database on the shared PostgreSQL server, dropped when the guard goes.
-struct PgDatabase {
+pub(crate) struct PgDatabase {
     name: String,
-    url: String,
+    pub(crate) url: String,
 }
 
 const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 impl PgDatabase {
-    async fn create() -> PgDatabase {
+    pub(crate) async fn create() -> PgDatabase {
         let admin = sqlx::PgPool::connect(PG_ADMIN).await.expect("PostgreSQL must be running at 127.0.0.1:5432 (scripts/test starts it)");
         let name = format!("ratchet_mn_{}", hex::encode(ratchet_core::secret::random_bytes::<6>()));
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.unwrap();

@@ -1,5 +1,6 @@
 //! Sessions: silent authentication (`prompt=none`) in `query` and `web_message` modes, `max_age`,
-//! `prompt=login`, and logout.
+//! `prompt=login`, one session per browser, and logout with its confirmation (RP-Initiated
+//! Logout 1.0 §2).
 
 use crate::support::*;
 
@@ -157,11 +158,133 @@ async fn logout_ends_the_session_and_redirects_to_a_registered_url() {
         .send()
         .await
         .unwrap();
+    let r = confirm_logout(&app, &b, r).await;
     assert_eq!(r.status(), 302);
     assert_eq!(r.headers()["location"], return_to.as_str());
     let r = b.get(silent(&app, &c.client_id, "query", vec![])).send().await.unwrap();
     assert_eq!(param(r.headers()["location"].to_str().unwrap(), "error").as_deref(), Some("login_required"));
     assert_eq!(app.events("slo").await.len(), 1);
+}
+
+/// The confirmation form of a logout page: its action and sealed confirmation.
+async fn confirmation_form(page: reqwest::Response) -> (String, String) {
+    assert_eq!(page.status(), 200, "a confirmation page");
+    let html = page.text().await.unwrap();
+    let action = html.split("action=\"").nth(1).expect("a form").split('"').next().unwrap().to_string();
+    let token = html.split("name=\"confirmation\" value=\"").nth(1).expect("a confirmation").split('"').next().unwrap().to_string();
+    (action, token)
+}
+
+/// Presses the button of a logout confirmation page, as the browser `b` that got it.
+async fn confirm_logout(app: &TestApp, b: &reqwest::Client, page: reqwest::Response) -> reqwest::Response {
+    let (action, token) = confirmation_form(page).await;
+    b.post(app.url(&action)).header("origin", &app.base).form(&[("confirmation", token.as_str())]).send().await.unwrap()
+}
+
+/// Whether `b` still has single sign-on at `client_id` (a silent authentication yields a code).
+async fn still_signed_in(app: &TestApp, b: &reqwest::Client, client_id: &str) -> bool {
+    let r = b.get(silent(app, client_id, "query", vec![])).send().await.unwrap();
+    param(r.headers()["location"].to_str().unwrap(), "code").is_some()
+}
+
+/// The session cookie a response sets.
+fn session_cookie(r: &reqwest::Response) -> String {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.strip_prefix("ratchet_session="))
+        .map(|v| v.split(';').next().unwrap().to_string())
+        .next()
+        .expect("a session cookie")
+}
+
+#[tokio::test]
+async fn new_sign_in_ends_the_previous_session() {
+    let app = TestApp::spawn().await;
+    let c = app.spa().await;
+    app.user("alice@example.com").await;
+    app.user("bob@example.com").await;
+    let b = browser();
+    let (_, challenge) = pkce();
+    let mut a = Authorize { client_id: &c.client_id, redirect_uri: CALLBACK, scope: "openid", audience: None, extra: vec![] };
+    let first = app.sign_in(&b, &app.authorize_url(&a, &challenge, "s"), "alice@example.com", PASSWORD).await;
+    let alice = session_cookie(&first);
+    a.extra = vec![("prompt", "login".into())];
+    let second = app.sign_in(&b, &app.authorize_url(&a, &challenge, "s"), "bob@example.com", PASSWORD).await;
+    assert_eq!(second.status(), 302);
+    let bob = session_cookie(&second);
+    assert!(app.state.store.session(&ratchet_core::secret::hash(&alice)).await.unwrap().is_none(), "alice's session ended");
+    assert!(app.state.store.session(&ratchet_core::secret::hash(&bob)).await.unwrap().is_some());
+    // A browser still holding the old cookie has no session.
+    let stale = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let r =
+        stale.get(silent(&app, &c.client_id, "query", vec![])).header("cookie", format!("ratchet_session={alice}")).send().await.unwrap();
+    assert_eq!(param(r.headers()["location"].to_str().unwrap(), "error").as_deref(), Some("login_required"));
+}
+
+#[tokio::test]
+async fn logout_without_hint_asks_for_confirmation() {
+    let app = TestApp::spawn().await;
+    let c = app.spa().await;
+    app.user("alice@example.com").await;
+    for path in ["/v2/logout", "/oidc/logout"] {
+        let b = signed_in_browser(&app, &c.client_id).await;
+        let back = format!("{SPA_ORIGIN}/bye");
+        let query = [("client_id", c.client_id.as_str()), ("returnTo", back.as_str()), ("post_logout_redirect_uri", back.as_str())];
+        let page = b.get(app.url(path)).query(&query).send().await.unwrap();
+        assert_eq!(page.status(), 200, "{path}");
+        assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+        assert!(still_signed_in(&app, &b, &c.client_id).await, "{path}: nothing ends before the user confirms");
+        let r = confirm_logout(&app, &b, page).await;
+        assert_eq!((r.status().as_u16(), r.headers()["location"].to_str().unwrap()), (302, back.as_str()), "{path}");
+        assert!(!still_signed_in(&app, &b, &c.client_id).await, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn logout_confirmation_requires_csrf_token() {
+    let app = TestApp::spawn().await;
+    let c = app.spa().await;
+    app.user("alice@example.com").await;
+    let b = signed_in_browser(&app, &c.client_id).await;
+    let page = b.get(app.url("/v2/logout")).query(&[("client_id", c.client_id.as_str())]).send().await.unwrap();
+    let (action, token) = confirmation_form(page).await;
+    let post = |b: &reqwest::Client, origin: &str, form: Vec<(&'static str, String)>| {
+        b.post(app.url(&action)).header("origin", origin).form(&form).send()
+    };
+    assert_eq!(post(&b, &app.base, vec![]).await.unwrap().status(), 403, "no token");
+    let mut forged = token.clone();
+    forged.insert(3, 'A');
+    assert_eq!(post(&b, &app.base, vec![("confirmation", forged)]).await.unwrap().status(), 403, "a tampered token");
+    assert_eq!(post(&b, "https://evil.example", vec![("confirmation", token.clone())]).await.unwrap().status(), 403, "cross-site");
+    let other = signed_in_browser(&app, &c.client_id).await;
+    assert_eq!(post(&other, &app.base, vec![("confirmation", token.clone())]).await.unwrap().status(), 403, "another browser's session");
+    assert!(still_signed_in(&app, &other, &c.client_id).await);
+    assert!(still_signed_in(&app, &b, &c.client_id).await, "every refused POST left the session alone");
+    app.clock.advance(601);
+    assert_eq!(post(&b, &app.base, vec![("confirmation", token.clone())]).await.unwrap().status(), 403, "an expired token");
+    assert_eq!(app.events("slo").await.len(), 0);
+}
+
+#[tokio::test]
+async fn logout_with_valid_hint_proceeds() {
+    let app = TestApp::spawn().await;
+    let c = app.spa().await;
+    app.user("alice@example.com").await;
+    let b = browser();
+    let a = Authorize { client_id: &c.client_id, redirect_uri: CALLBACK, scope: "openid", audience: None, extra: vec![] };
+    let (code, verifier) = app.code(&b, &a, "alice@example.com").await;
+    let old_hint = app.exchange(&c, &code, &verifier).await["id_token"].as_str().unwrap().to_string();
+    // A new sign-in in the same browser: the old ID token names a session that is over.
+    let a = Authorize { extra: vec![("prompt", "login".into())], ..a };
+    let (code, verifier) = app.code(&b, &a, "alice@example.com").await;
+    let hint = app.exchange(&c, &code, &verifier).await["id_token"].as_str().unwrap().to_string();
+    let r = b.get(app.url("/oidc/logout")).query(&[("id_token_hint", old_hint.as_str())]).send().await.unwrap();
+    assert_eq!(r.status(), 200, "a hint for another session asks");
+    let r = b.get(app.url("/oidc/logout")).query(&[("id_token_hint", hint.as_str())]).send().await.unwrap();
+    assert_eq!(r.status(), 200, "no post_logout_redirect_uri: the signed-out page");
+    assert!(r.text().await.unwrap().contains("You have been signed out."));
+    assert!(!still_signed_in(&app, &b, &c.client_id).await);
 }
 
 #[tokio::test]

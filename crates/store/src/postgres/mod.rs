@@ -27,6 +27,7 @@ mod dpop;
 mod events;
 mod families;
 mod grants;
+mod login_attempts;
 mod secrets;
 mod sessions;
 mod users;
@@ -201,6 +202,7 @@ impl Store for PostgresStore {
             ),
             ("events", "at < $1", now - crate::EVENT_RETENTION),
             ("dpop_proofs", "expires_at < $1", now),
+            ("login_attempts", "expires_at <= $1", now),
         ] {
             let sql = format!("DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {table} WHERE {condition} LIMIT {PURGE_STEP}))");
             loop {

@@ -37,6 +37,7 @@ mod dpop;
 mod events;
 mod families;
 mod grants;
+mod login_attempts;
 mod secrets;
 mod sessions;
 mod users;
@@ -46,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_management.sql"),
     include_str!("../../migrations/sqlite/0003_dpop.sql"),
+    include_str!("../../migrations/sqlite/0004_brute_force.sql"),
 ];
 
 /// How long a statement waits for another process's write lock (e.g. a CLI command) before the
@@ -316,6 +318,7 @@ impl Store for SqliteStore {
         }
         n += self.delete_in_steps("events", "at < ?1", now - crate::EVENT_RETENTION).await?;
         n += self.delete_in_steps("dpop_proofs", "expires_at < ?1", now).await?;
+        n += self.delete_in_steps("login_attempts", "expires_at <= ?1", now).await?;
         Ok(n)
     }
 }

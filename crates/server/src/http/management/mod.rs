@@ -13,12 +13,11 @@
 //! (utoipa), so `GET /api/v2/openapi.json` describes exactly what is routed.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -33,6 +32,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::AppState;
 use crate::config::ManagementConfig;
+use crate::http::client_address::ClientAddress;
 use crate::service::audit::Record;
 use crate::service::manage::{Checkpoint, Chunk, DEFAULT_PER_PAGE, ManageError, Page};
 
@@ -43,6 +43,7 @@ pub mod refresh_tokens;
 pub mod resource_servers;
 pub mod sessions;
 pub mod stats;
+pub mod user_blocks;
 pub mod users;
 
 /// Largest management request body (Auth0's limit).
@@ -398,6 +399,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(resource_servers::routes())
         .merge(client_grants::routes())
         .merge(users::routes())
+        .merge(user_blocks::routes())
         .merge(refresh_tokens::routes())
         .merge(sessions::routes())
         .merge(logs::routes())
@@ -537,8 +539,8 @@ async fn layer(State((state, limiter)): State<(AppState, Arc<RateLimiter>)>, mut
     let authenticated = authenticate(&state, req.headers());
     let key = match &authenticated {
         Ok(caller) => format!("client:{}", caller.client_id),
-        Err(_) => match req.extensions().get::<ConnectInfo<SocketAddr>>() {
-            Some(ConnectInfo(addr)) => format!("ip:{}", addr.ip()),
+        Err(_) => match req.extensions().get::<ClientAddress>() {
+            Some(ClientAddress(ip)) => format!("ip:{ip}"),
             None => "anonymous".into(),
         },
     };

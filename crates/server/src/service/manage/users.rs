@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use ratchet_core::audit::EventType;
+use ratchet_core::brute_force::{DEFAULT_POLICY, is_blocked};
 use ratchet_core::password;
 use ratchet_core::secret::{Secret, random_id};
 use ratchet_store::{Store, StoreError, User, UserFilter, Window};
@@ -77,6 +78,16 @@ pub struct UserView {
     pub last_login: Option<String>,
     pub logins_count: i64,
     pub blocked: bool,
+}
+
+/// An address from which brute-force protection refuses a user's sign-ins (an entry of Auth0's
+/// `blocked_for`): too many attempts for this account from this address.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct BruteForceBlock {
+    /// The identifier the attempts named (the email).
+    pub identifier: String,
+    pub ip: String,
+    pub connection: String,
 }
 
 /// The user's account at a connection (always the password database here).
@@ -330,6 +341,26 @@ impl UserService {
     /// Blocks or unblocks (blocking ends sessions and revokes refresh tokens).
     pub async fn set_blocked(&self, user_id: &str, blocked: bool) -> Result<User, ManageError> {
         self.update(user_id, UserChanges { blocked: Some(blocked), ..Default::default() }).await
+    }
+
+    /// The addresses brute-force protection currently refuses this user's sign-ins from.
+    pub async fn brute_force_blocks(&self, user_id: &str) -> Result<Vec<BruteForceBlock>, ManageError> {
+        let user = self.get(user_id).await?;
+        let now = self.clock.now();
+        let counters = self.store.pair_counters(&user.email, now).await?;
+        Ok(counters
+            .into_iter()
+            .filter(|(_, c)| is_blocked(&DEFAULT_POLICY, c, now))
+            .map(|(ip, _)| BruteForceBlock { identifier: user.email.clone(), ip, connection: CONNECTION.into() })
+            .collect())
+    }
+
+    /// Lifts every brute-force block of this user, from every address, and forgets the attempts
+    /// counted against the account (the IP-wide counters stay: they are not this user's).
+    pub async fn unblock_brute_force(&self, user_id: &str) -> Result<(), ManageError> {
+        let user = self.get(user_id).await?;
+        self.store.clear_login_attempts(&user.email).await?;
+        Ok(())
     }
 
     /// Deletes the user, their sessions, codes and grants, and revokes their refresh tokens.
