@@ -408,6 +408,8 @@ pub trait GrantStore: Send + Sync {
     async fn redeem_code(&self, code_hash: &str, now: UnixTime) -> Result<Redemption>;
     /// Revokes a grant: the families issued from it and its opaque access tokens.
     async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> Result<()>;
+    /// Whether the access tokens minted from the grant are still good: the grant is known, not
+    /// revoked, and no refresh-token family issued from it is revoked (however it died).
     async fn grant_is_live(&self, grant_id: &str) -> Result<bool>;
 }
 

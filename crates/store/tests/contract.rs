@@ -665,6 +665,19 @@ async fn grant_is_live_until_revoked(s: &Db) {
     assert!(!s.grant_is_live("grant-1").await.unwrap());
 }
 
+async fn grant_is_not_live_once_a_family_of_it_is_revoked(s: &Db) {
+    s.insert_code(&code("code-1", "grant-1", "c", "u"), NOW).await.unwrap();
+    s.insert_code(&code("code-2", "grant-2", "c", "u"), NOW).await.unwrap();
+    let (f1, f2) = (family("grant-1", "c", "u"), family("grant-2", "c", "u"));
+    for f in [&f1, &f2] {
+        s.insert_family(f, &Seen::default()).await.unwrap();
+    }
+    assert!(s.grant_is_live("grant-1").await.unwrap());
+    assert!(s.revoke_family(&f1.id, NOW + 1).await.unwrap());
+    assert!(!s.grant_is_live("grant-1").await.unwrap(), "a revoked family ends its grant's access tokens");
+    assert!(s.grant_is_live("grant-2").await.unwrap(), "another grant is untouched");
+}
+
 async fn family_round_trips_every_field_including_nulls(s: &Db) {
     let full = Family {
         rotating: false,
@@ -1491,6 +1504,7 @@ contract! {
     duplicate_code_is_a_conflict_and_inserts_nothing,
     revoke_grant_revokes_its_families_only,
     grant_is_live_until_revoked,
+    grant_is_not_live_once_a_family_of_it_is_revoked,
     family_round_trips_every_field_including_nulls,
     rotate_moves_counter_deadline_and_rotation_time,
     rotate_brings_back_the_user_and_the_api,

@@ -87,7 +87,10 @@ impl GrantStore for PostgresStore {
     }
 
     async fn grant_is_live(&self, grant_id: &str) -> Result<bool> {
-        let row = sqlx::query("SELECT 1 FROM grants WHERE grant_id = $1 AND revoked_at IS NULL")
+        let row = sqlx::query(
+            "SELECT 1 FROM grants g WHERE g.grant_id = $1 AND g.revoked_at IS NULL
+             AND NOT EXISTS (SELECT 1 FROM families f WHERE f.grant_id = g.grant_id AND f.revoked_at IS NOT NULL)",
+        )
             .bind(grant_id)
             .fetch_optional(&self.pool)
             .await
