@@ -540,7 +540,8 @@ pub fn redact_url(url: &str) -> String {
 /// The storage traits, for `use ratchet_store::prelude::*` where a `dyn Store` is called.
 pub mod prelude {
     pub use crate::{
-        ApiStore, ClientGrantStore, ClientStore, DpopReplayCache, EventStore, FamilyStore, GrantStore, SecretStore, SessionStore, Store, UserStore,
+        ApiStore, ClientGrantStore, ClientStore, DpopReplayCache, EventStore, FamilyStore, GrantStore, SecretStore, SessionStore, Store,
+        UserStore,
     };
 }
 

@@ -14,8 +14,8 @@ use ratchet_core::UnixTime;
 use ratchet_core::client::{Api, ApiScope, AppType, Client, NewClient};
 use ratchet_core::family::{Family, FamilyId};
 use ratchet_store::{
-    AuthCode, ClientGrant, ClientGrantFilter, Event, EventQuery, FamilyFilter, LogFilter, LogOrder, LogQuery, Logged, REPLAYED_PROOF, Redemption,
-    Rotated, Rotation, RotationProof, Seen, Session, Store, StoreError, User, UserFilter, Window,
+    AuthCode, ClientGrant, ClientGrantFilter, Event, EventQuery, FamilyFilter, LogFilter, LogOrder, LogQuery, Logged, REPLAYED_PROOF,
+    Redemption, Rotated, Rotation, RotationProof, Seen, Session, Store, StoreError, User, UserFilter, Window,
 };
 
 type Db = Arc<dyn Store>;

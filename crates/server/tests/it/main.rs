@@ -3,6 +3,7 @@
 
 mod support;
 
+mod access_revocation;
 mod api_permissions;
 mod authorize;
 mod cli;

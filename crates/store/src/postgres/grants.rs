@@ -91,10 +91,10 @@ impl GrantStore for PostgresStore {
             "SELECT 1 FROM grants g WHERE g.grant_id = $1 AND g.revoked_at IS NULL
              AND NOT EXISTS (SELECT 1 FROM families f WHERE f.grant_id = g.grant_id AND f.revoked_at IS NOT NULL)",
         )
-            .bind(grant_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
+        .bind(grant_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
         Ok(row.is_some())
     }
 }
