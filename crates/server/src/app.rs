@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::clock::Clock;
 use crate::config::{Config, ManagementConfig, key_file_for};
+use crate::connections::ConnectionLimits;
 use crate::keys::{self, Keys};
 use crate::service::audit::Audit;
 use crate::service::dpop::DpopSettings;
@@ -63,6 +64,7 @@ impl AppState {
 /// A bound, ready-to-run server.
 pub struct Application {
     listener: TcpListener,
+    limits: ConnectionLimits,
     pub state: AppState,
 }
 
@@ -94,7 +96,7 @@ impl Application {
             throttle: Throttle::default(),
             hashing: Hashing::new(2),
         }));
-        Ok(Application { listener, state })
+        Ok(Application { listener, limits: config.connections, state })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -104,9 +106,8 @@ impl Application {
     /// Serves until `shutdown` completes, then drains in-flight requests.
     pub async fn run_until_stopped(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let router = crate::http::router(self.state.clone());
-        let served =
-            axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await;
+        crate::connections::serve(self.listener, router, self.limits, shutdown).await;
         self.state.flush_audit().await;
-        served
+        Ok(())
     }
 }

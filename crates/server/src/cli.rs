@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::bail;
 use clap::{Args, Parser, Subcommand};
@@ -13,7 +14,7 @@ use ratchet_store::{ClientGrant, ClientGrantFilter, Store, User};
 use serde_json::{Value, json};
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, DemoConfig, DpopConfig, ManagementConfig, parse_issuer};
+use crate::config::{Config, ConnectionLimits, DemoConfig, DpopConfig, ManagementConfig, parse_issuer};
 use crate::service::manage::apis::{ApiChanges, NewApi, ResourceServer};
 use crate::service::manage::client_grants::NewClientGrant;
 use crate::service::manage::clients::{ClientChanges, ClientSpec, RefreshChanges, RefreshUpdate, WithSecret};
@@ -93,6 +94,16 @@ pub struct ServeArgs {
     /// DPoP: seconds a server nonce is handed out (it stays valid as long again).
     #[arg(long, env = "RATCHET_DPOP_NONCE_LIFETIME", default_value_t = 300)]
     pub dpop_nonce_lifetime: i64,
+    /// Connections served at once; more are closed as soon as they are accepted.
+    #[arg(long, env = "RATCHET_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Seconds a client has to send a complete request head (from connecting, or from the first
+    /// byte of a later request); then the connection is closed.
+    #[arg(long, env = "RATCHET_HEADER_READ_TIMEOUT", default_value_t = 10)]
+    pub header_read_timeout: u64,
+    /// Seconds a keep-alive connection may wait for its next request; then it is closed.
+    #[arg(long, env = "RATCHET_IDLE_TIMEOUT", default_value_t = 60)]
+    pub idle_timeout: u64,
 }
 
 #[derive(Args, Debug, Default, Clone)]
@@ -1007,7 +1018,15 @@ async fn serve(database: String, args: ServeArgs, clock: Arc<dyn Clock>) -> anyh
             cors_origins: normalize_origins(&args.management_cors_origins),
         },
         dpop: DpopConfig { iat_window: args.dpop_iat_window, nonce: args.dpop_nonce, nonce_lifetime: args.dpop_nonce_lifetime },
+        connections: ConnectionLimits {
+            max_connections: args.max_connections,
+            header_read_timeout: Duration::from_secs(args.header_read_timeout),
+            idle_timeout: Duration::from_secs(args.idle_timeout),
+        },
     };
+    if args.max_connections < 1 || args.header_read_timeout < 1 || args.idle_timeout < 1 {
+        bail!("--max-connections, --header-read-timeout and --idle-timeout must be at least 1");
+    }
     if config.dpop.iat_window < 1 || config.dpop.nonce_lifetime < 1 {
         bail!("--dpop-iat-window and --dpop-nonce-lifetime must be at least 1 second");
     }

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
+pub use crate::connections::ConnectionLimits;
+
 /// Everything `serve` needs.
 #[derive(Clone)]
 pub struct Config {
@@ -19,6 +21,8 @@ pub struct Config {
     /// The Management API's limits and browser access.
     pub management: ManagementConfig,
     pub dpop: DpopConfig,
+    /// Bounds on concurrent and slow connections.
+    pub connections: ConnectionLimits,
 }
 
 /// Settings of `/api/v2`.
@@ -71,6 +75,7 @@ impl std::fmt::Debug for Config {
             .field("demo", &self.demo)
             .field("management", &self.management)
             .field("dpop", &self.dpop)
+            .field("connections", &self.connections)
             .finish()
     }
 }

@@ -7,6 +7,7 @@ mod access_revocation;
 mod api_permissions;
 mod authorize;
 mod cli;
+mod connections;
 mod dpop;
 mod login;
 mod logs;

@@ -76,6 +76,7 @@ impl TestApp {
             demo: None,
             management: Default::default(),
             dpop: Default::default(),
+            connections: Default::default(),
         };
         let mut config = config;
         tune(&mut config);
