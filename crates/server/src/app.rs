@@ -34,6 +34,8 @@ pub struct Inner {
     pub manage: Management,
     pub management: ManagementConfig,
     pub dpop: DpopSettings,
+    /// The bearer token `/metrics` requires, if any.
+    pub metrics_token: Option<ratchet_core::secret::Secret>,
 }
 
 impl std::ops::Deref for AppState {
@@ -95,6 +97,7 @@ impl Application {
             clock,
             throttle: Throttle::default(),
             hashing: Hashing::new(2),
+            metrics_token: config.metrics_token.clone(),
         }));
         Ok(Application { listener, limits: config.connections, state })
     }

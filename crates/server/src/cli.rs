@@ -104,6 +104,17 @@ pub struct ServeArgs {
     /// Seconds a keep-alive connection may wait for its next request; then it is closed.
     #[arg(long, env = "RATCHET_IDLE_TIMEOUT", default_value_t = 60)]
     pub idle_timeout: u64,
+    /// Require `Authorization: Bearer <token>` at /metrics (prefer the environment variable).
+    #[arg(long, env = "RATCHET_METRICS_TOKEN", hide_env_values = true, value_parser = secret_arg)]
+    pub metrics_token: Option<Secret>,
+    /// Accept http:// callback URLs on hosts other than loopback (development only).
+    #[arg(long, env = "RATCHET_ALLOW_INSECURE_CALLBACKS")]
+    pub allow_insecure_callbacks: bool,
+}
+
+/// A secret command-line value, kept out of `Debug` output.
+fn secret_arg(s: &str) -> Result<Secret, std::convert::Infallible> {
+    Ok(Secret::new(s))
 }
 
 #[derive(Args, Debug, Default, Clone)]
@@ -1023,6 +1034,8 @@ async fn serve(database: String, args: ServeArgs, clock: Arc<dyn Clock>) -> anyh
             header_read_timeout: Duration::from_secs(args.header_read_timeout),
             idle_timeout: Duration::from_secs(args.idle_timeout),
         },
+        metrics_token: args.metrics_token.filter(|t| !t.expose().trim().is_empty()),
+        allow_insecure_callbacks: args.allow_insecure_callbacks,
     };
     if args.max_connections < 1 || args.header_read_timeout < 1 || args.idle_timeout < 1 {
         bail!("--max-connections, --header-read-timeout and --idle-timeout must be at least 1");

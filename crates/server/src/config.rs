@@ -23,6 +23,10 @@ pub struct Config {
     pub dpop: DpopConfig,
     /// Bounds on concurrent and slow connections.
     pub connections: ConnectionLimits,
+    /// When set, `/metrics` requires `Authorization: Bearer <token>`.
+    pub metrics_token: Option<ratchet_core::secret::Secret>,
+    /// Accept `http://` callback URLs on hosts other than loopback at client registration.
+    pub allow_insecure_callbacks: bool,
 }
 
 /// Settings of `/api/v2`.
@@ -76,6 +80,8 @@ impl std::fmt::Debug for Config {
             .field("management", &self.management)
             .field("dpop", &self.dpop)
             .field("connections", &self.connections)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "<redacted>"))
+            .field("allow_insecure_callbacks", &self.allow_insecure_callbacks)
             .finish()
     }
 }

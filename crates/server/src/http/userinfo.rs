@@ -2,7 +2,7 @@
 //! RFC 9449 §7 (`Authorization: DPoP <token>` with a proof carrying `ath`).
 
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use ratchet_core::oauth::Scope;
 use serde_json::{Map, Value};
@@ -17,6 +17,8 @@ pub async fn userinfo(State(state): State<AppState>, method: Method, headers: He
         Ok(v) => axum::Json(v).into_response(),
         Err(e) => e.into_response(),
     };
+    // Claims about the user: no cache may keep them (OIDC Core §5.3.2 answers are personal data).
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     state.add_dpop_nonce(&mut res);
     cors::decorate(&state, &headers, None, res).await
 }

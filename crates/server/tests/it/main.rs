@@ -9,6 +9,7 @@ mod authorize;
 mod cli;
 mod connections;
 mod dpop;
+mod headers_protocol;
 mod login;
 mod logs;
 mod m2m;

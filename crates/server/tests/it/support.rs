@@ -77,6 +77,8 @@ impl TestApp {
             management: Default::default(),
             dpop: Default::default(),
             connections: Default::default(),
+            metrics_token: None,
+            allow_insecure_callbacks: false,
         };
         let mut config = config;
         tune(&mut config);
