@@ -89,7 +89,8 @@ impl Application {
         let state = AppState(Arc::new(Inner {
             dpop,
             audit: Audit::start(store.clone()),
-            manage: Management::new(store.clone(), clock.clone(), issuer.clone()),
+            manage: Management::new(store.clone(), clock.clone(), issuer.clone())
+                .allowing_insecure_callbacks(config.allow_insecure_callbacks),
             management: config.management.clone(),
             store,
             keys,

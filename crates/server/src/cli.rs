@@ -30,6 +30,10 @@ pub struct Cli {
     /// Database URL: sqlite://path/to/file.db (created on first run) or postgres://user@host:port/db.
     #[arg(long, global = true, env = "RATCHET_DATABASE_URL", default_value = "sqlite://ratchet.db")]
     pub database: String,
+    /// Accept http:// callback URLs on hosts other than localhost/loopback when registering
+    /// clients (development only: authorization codes would cross the network in the clear).
+    #[arg(long, global = true, env = "RATCHET_ALLOW_INSECURE_CALLBACKS")]
+    pub allow_insecure_callbacks: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -107,9 +111,6 @@ pub struct ServeArgs {
     /// Require `Authorization: Bearer <token>` at /metrics (prefer the environment variable).
     #[arg(long, env = "RATCHET_METRICS_TOKEN", hide_env_values = true, value_parser = secret_arg)]
     pub metrics_token: Option<Secret>,
-    /// Accept http:// callback URLs on hosts other than loopback (development only).
-    #[arg(long, env = "RATCHET_ALLOW_INSECURE_CALLBACKS")]
-    pub allow_insecure_callbacks: bool,
 }
 
 /// A secret command-line value, kept out of `Debug` output.
@@ -580,7 +581,7 @@ fn client_json(c: &Client, secret: Option<&str>) -> Value {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command {
-        Command::Serve(args) => serve(cli.database, args, clock).await,
+        Command::Serve(args) => serve(cli.database, args, cli.allow_insecure_callbacks, clock).await,
         Command::Migrate => {
             ratchet_store::open(&cli.database).await?;
             println!("database is up to date: {}", ratchet_store::redact_url(&cli.database));
@@ -588,7 +589,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Clients(cmd) => {
             let store = ratchet_store::open(&cli.database).await?;
-            clients(&management_for(store, clock, DEFAULT_ISSUER)?, cmd).await.map_err(cli_error)
+            let m = management_for(store, clock, DEFAULT_ISSUER)?.allowing_insecure_callbacks(cli.allow_insecure_callbacks);
+            clients(&m, cmd).await.map_err(cli_error)
         }
         Command::Users(cmd) => users(&management(&cli.database, clock).await?, cmd).await,
         Command::Sessions(cmd) => sessions(&management(&cli.database, clock).await?, cmd).await,
@@ -1017,7 +1019,7 @@ async fn refresh_tokens(m: &Management, cmd: RefreshTokensCmd) -> anyhow::Result
     Ok(())
 }
 
-async fn serve(database: String, args: ServeArgs, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+async fn serve(database: String, args: ServeArgs, allow_insecure_callbacks: bool, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     let config = Config {
         listen: args.listen,
         database_url: database,
@@ -1035,7 +1037,7 @@ async fn serve(database: String, args: ServeArgs, clock: Arc<dyn Clock>) -> anyh
             idle_timeout: Duration::from_secs(args.idle_timeout),
         },
         metrics_token: args.metrics_token.filter(|t| !t.expose().trim().is_empty()),
-        allow_insecure_callbacks: args.allow_insecure_callbacks,
+        allow_insecure_callbacks,
     };
     if args.max_connections < 1 || args.header_read_timeout < 1 || args.idle_timeout < 1 {
         bail!("--max-connections, --header-read-timeout and --idle-timeout must be at least 1");

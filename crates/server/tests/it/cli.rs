@@ -281,3 +281,14 @@ fn clients_update_require_dpop_sets_require_proof_of_possession() {
     let (ok, _, _) = cli.run(&["clients", "update", id, "--require-dpop", "maybe"]);
     assert!(!ok, "only true or false");
 }
+
+#[test]
+fn clients_create_refuses_non_loopback_http_callbacks_unless_allowed() {
+    let cli = Cli::new();
+    let args = ["clients", "create", "--name", "App", "--type", "spa", "--callback", "http://app.example/cb", "--json"];
+    let (ok, _, err) = cli.run(&args);
+    assert!(!ok && err.contains("http"), "{err}");
+    let mut allowed = args.to_vec();
+    allowed.push("--allow-insecure-callbacks");
+    assert_eq!(cli.json(&allowed)["callbacks"][0], "http://app.example/cb");
+}

@@ -197,3 +197,21 @@ async fn post_authorize_is_supported() {
     assert_eq!(r.status(), 302);
     assert!(r.headers()["location"].to_str().unwrap().starts_with("/u/login?state="));
 }
+
+#[tokio::test]
+async fn non_loopback_http_callbacks_are_refused_at_registration() {
+    let app = TestApp::spawn_with(|c| c.allow_insecure_callbacks = false).await;
+    let token = app.management_token("m2m", &["create:clients", "update:clients"]);
+    let create = |cb: &str| serde_json::json!({"name": "App", "app_type": "spa", "callbacks": [cb]});
+    let (s, body) = app.mgmt("POST", "/clients", &token, Some(create("http://app.example/callback"))).await;
+    assert_eq!(s, 400, "{body}");
+    assert!(body["message"].as_str().unwrap_or_default().contains("http"), "{body}");
+    for cb in ["https://app.example/callback", "http://localhost:8080/callback", "http://127.0.0.1:3001/"] {
+        let (s, body) = app.mgmt("POST", "/clients", &token, Some(create(cb))).await;
+        assert_eq!(s, 201, "{cb}: {body}");
+    }
+    let (_, created) = app.mgmt("POST", "/clients", &token, Some(create("https://app.example/callback"))).await;
+    let path = format!("/clients/{}", created["client_id"].as_str().unwrap());
+    let patch = serde_json::json!({"callbacks": ["http://app.example/callback"]});
+    assert_eq!(app.mgmt("PATCH", &path, &token, Some(patch)).await.0, 400, "nor added later");
+}

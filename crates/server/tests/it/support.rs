@@ -78,7 +78,9 @@ impl TestApp {
             dpop: Default::default(),
             connections: Default::default(),
             metrics_token: None,
-            allow_insecure_callbacks: false,
+            // The fixtures register http://spa.test:8080 callbacks through the Management API;
+            // `non_loopback_http_callbacks_are_refused_at_registration` turns this off.
+            allow_insecure_callbacks: true,
         };
         let mut config = config;
         tune(&mut config);

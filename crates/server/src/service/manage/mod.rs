@@ -216,6 +216,8 @@ pub struct Management {
     pub refresh_tokens: refresh_tokens::RefreshTokenService,
     pub sessions: sessions::SessionService,
     pub logs: logs::LogService,
+    /// Accept http callbacks on hosts other than loopback at registration.
+    pub allow_insecure_callbacks: bool,
 }
 
 impl Management {
@@ -228,7 +230,14 @@ impl Management {
             store,
             clock,
             issuer,
+            allow_insecure_callbacks: false,
         }
+    }
+
+    /// The same services, accepting (or not) http callbacks on hosts other than loopback.
+    pub fn allowing_insecure_callbacks(mut self, allow: bool) -> Self {
+        self.allow_insecure_callbacks = allow;
+        self
     }
 }
 
