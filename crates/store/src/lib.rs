@@ -388,7 +388,8 @@ pub trait SessionStore: Send + Sync {
     async fn session(&self, id_hash: &str) -> Result<Option<Session>>;
     /// Renews the idle deadline (capped by the absolute expiry) and records the interaction.
     async fn touch_session(&self, id_hash: &str, idle_expires_at: UnixTime, now: UnixTime) -> Result<()>;
-    /// Ends a session (logout). With `revoke_families`, the families born in it are revoked too.
+    /// Ends a session (logout). With `revoke_families`, the families born in it and the grants
+    /// authorized in it are revoked too.
     async fn delete_session(&self, id_hash: &str, revoke_families: bool, now: UnixTime) -> Result<bool>;
     /// The session whose public id is `sid`.
     async fn session_by_sid(&self, sid: &str) -> Result<Option<Session>>;

@@ -678,6 +678,20 @@ async fn grant_is_not_live_once_a_family_of_it_is_revoked(s: &Db) {
     assert!(s.grant_is_live("grant-2").await.unwrap(), "another grant is untouched");
 }
 
+async fn ending_a_session_with_its_tokens_revokes_the_grants_authorized_in_it(s: &Db) {
+    for u in ["u", "v"] {
+        s.insert_user(&user(u)).await.unwrap();
+        s.insert_session(&session(&format!("session-of-{u}"), u)).await.unwrap();
+    }
+    // Grants without a refresh-token family: only the session links them.
+    s.insert_code(&code("code-u", "grant-u", "c", "u"), NOW).await.unwrap();
+    s.insert_code(&code("code-v", "grant-v", "c", "v"), NOW).await.unwrap();
+    assert!(s.delete_session("session-of-v", false, NOW + 1).await.unwrap());
+    assert!(s.grant_is_live("grant-v").await.unwrap(), "a plain logout keeps the grant");
+    assert!(s.delete_session("session-of-u", true, NOW + 1).await.unwrap());
+    assert!(!s.grant_is_live("grant-u").await.unwrap(), "ended with its tokens");
+}
+
 async fn family_round_trips_every_field_including_nulls(s: &Db) {
     let full = Family {
         rotating: false,
@@ -1505,6 +1519,7 @@ contract! {
     revoke_grant_revokes_its_families_only,
     grant_is_live_until_revoked,
     grant_is_not_live_once_a_family_of_it_is_revoked,
+    ending_a_session_with_its_tokens_revokes_the_grants_authorized_in_it,
     family_round_trips_every_field_including_nulls,
     rotate_moves_counter_deadline_and_rotation_time,
     rotate_brings_back_the_user_and_the_api,

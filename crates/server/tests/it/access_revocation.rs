@@ -219,7 +219,20 @@ async fn cli_revoke_kills_access_tokens_at_userinfo() {
 #[tokio::test]
 async fn ending_session_kills_access_tokens_at_userinfo() {
     let (app, client, _) = setup().await;
-    let issued = jwt_and_opaque_in(&app, &browser(), &client).await;
+    let b = browser();
+    let mut issued = Vec::from(jwt_and_opaque_in(&app, &b, &client).await);
+    // Grants without a refresh token (no offline_access), authorized in the same session.
+    for audience in [Some(API), None] {
+        let (verifier, challenge) = pkce();
+        let a = Authorize { client_id: &client.client_id, redirect_uri: CALLBACK, scope: "openid profile", audience, extra: vec![] };
+        let r = b.get(app.authorize_url(&a, &challenge, "sso")).send().await.unwrap();
+        let code = param(r.headers()["location"].to_str().unwrap(), "code").expect("single sign-on gives a code");
+        let tokens = app.exchange(&client, &code, &verifier).await;
+        assert!(tokens.get("refresh_token").is_none());
+        let kind = if audience.is_some() { "JWT (no refresh token)" } else { "opaque (no refresh token)" };
+        issued.push(Issued { kind, code, verifier, tokens });
+    }
+    assert_userinfo(&app, &issued, 200, "before the session ends").await;
     let other_session = jwt_and_opaque_in(&app, &browser(), &client).await;
     let sid = claims(issued[0].tokens["id_token"].as_str().unwrap())["sid"].as_str().unwrap().to_string();
     let token = app.management_token("m2m", &["delete:sessions", "delete:refresh_tokens"]);

@@ -21,11 +21,12 @@ pub(super) fn code_from(r: &PgRow) -> Result<AuthCode> {
 impl GrantStore for PostgresStore {
     async fn insert_code(&self, c: &AuthCode, now: UnixTime) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        sqlx::query("INSERT INTO grants (grant_id, client_id, user_id, created_at) VALUES ($1, $2, $3, $4)")
+        sqlx::query("INSERT INTO grants (grant_id, client_id, user_id, created_at, session_id) VALUES ($1, $2, $3, $4, $5)")
             .bind(&c.grant_id)
             .bind(&c.client_id)
             .bind(&c.user_id)
             .bind(now)
+            .bind(&c.session_id)
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;

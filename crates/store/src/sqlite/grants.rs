@@ -28,12 +28,8 @@ impl GrantStore for SqliteStore {
     async fn insert_code(&self, code: &AuthCode, now: UnixTime) -> Result<()> {
         self.run(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.prepare_cached("INSERT INTO grants (grant_id, client_id, user_id, created_at) VALUES (?1, ?2, ?3, ?4)")?.execute(params![
-                code.grant_id,
-                code.client_id,
-                code.user_id,
-                now
-            ])?;
+            tx.prepare_cached("INSERT INTO grants (grant_id, client_id, user_id, created_at, session_id) VALUES (?1, ?2, ?3, ?4, ?5)")?
+                .execute(params![code.grant_id, code.client_id, code.user_id, now, code.session_id])?;
             tx.prepare_cached(
                 "INSERT INTO codes (code_hash, grant_id, client_id, user_id, session_id, redirect_uri, code_challenge, scope, audience, nonce, auth_time, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
