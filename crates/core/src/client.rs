@@ -284,6 +284,21 @@ impl Client {
         self.refresh_token.validate(self.app_type)
     }
 
+    /// Refuses a callback that would carry authorization codes over plain http to another
+    /// machine: `http` is for loopback redirects only (RFC 8252 §7.3, RFC 9700 §4.1.1 — such a
+    /// code can be read on the network). Checked at registration, so existing clients keep working.
+    pub fn check_callback_transport(&self) -> Result<(), CoreError> {
+        for cb in &self.callbacks {
+            let uri = crate::oauth::RedirectUri::parse(cb).map_err(|e| CoreError::invalid(format!("{cb}: {e}")))?;
+            if uri.url().scheme() == "http" && !is_loopback(uri.url()) {
+                return Err(CoreError::invalid(format!(
+                    "{cb}: http callbacks are allowed for localhost and loopback addresses only; use https (or --allow-insecure-callbacks in development)"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     pub fn allows_grant(&self, g: GrantType) -> bool {
         self.grant_types.contains(&g)
     }
@@ -410,9 +425,41 @@ impl Api {
     }
 }
 
+/// `localhost` (and its subdomains, RFC 6761 §6.3) or a loopback IP address.
+fn is_loopback(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost") || d.to_ascii_lowercase().ends_with(".localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn non_loopback_http_callbacks_are_refused_at_registration() {
+        let with = |cb: &str| {
+            let spec = NewClient {
+                name: "A".into(),
+                app_type: Some(AppType::Spa),
+                callbacks: vec![cb.into()],
+                logout_urls: vec![],
+                web_origins: vec![],
+            };
+            Client::new("c".into(), spec, 0).unwrap().check_callback_transport()
+        };
+        for ok in
+            ["https://app.example/cb", "http://localhost:8080/cb", "http://app.localhost/cb", "http://127.0.0.1:3001/", "http://[::1]/cb"]
+        {
+            assert!(with(ok).is_ok(), "{ok}");
+        }
+        for refused in ["http://app.example/cb", "http://10.0.0.1/cb", "http://localhost.evil.example/cb"] {
+            assert!(with(refused).is_err(), "{refused}");
+        }
+    }
 
     #[test]
     fn rotating_requires_expiring() {

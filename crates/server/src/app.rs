@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::clock::Clock;
 use crate::config::{Config, ManagementConfig, TrustedProxies, key_file_for};
+use crate::connections::ConnectionLimits;
 use crate::keys::{self, Keys};
 use crate::service::audit::Audit;
 use crate::service::dpop::DpopSettings;
@@ -34,6 +35,8 @@ pub struct Inner {
     pub manage: Management,
     pub management: ManagementConfig,
     pub dpop: DpopSettings,
+    /// The bearer token `/metrics` requires, if any.
+    pub metrics_token: Option<ratchet_core::secret::Secret>,
 }
 
 impl std::ops::Deref for AppState {
@@ -64,6 +67,7 @@ impl AppState {
 /// A bound, ready-to-run server.
 pub struct Application {
     listener: TcpListener,
+    limits: ConnectionLimits,
     pub state: AppState,
 }
 
@@ -86,7 +90,8 @@ impl Application {
         let state = AppState(Arc::new(Inner {
             dpop,
             audit: Audit::start(store.clone()),
-            manage: Management::new(store.clone(), clock.clone(), issuer.clone()),
+            manage: Management::new(store.clone(), clock.clone(), issuer.clone())
+                .allowing_insecure_callbacks(config.allow_insecure_callbacks),
             management: config.management.clone(),
             store,
             keys,
@@ -94,8 +99,9 @@ impl Application {
             clock,
             trusted_proxies: config.trusted_proxies.clone(),
             hashing: Hashing::new(2),
+            metrics_token: config.metrics_token.clone(),
         }));
-        Ok(Application { listener, state })
+        Ok(Application { listener, limits: config.connections, state })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -105,9 +111,8 @@ impl Application {
     /// Serves until `shutdown` completes, then drains in-flight requests.
     pub async fn run_until_stopped(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let router = crate::http::router(self.state.clone());
-        let served =
-            axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await;
+        crate::connections::serve(self.listener, router, self.limits, shutdown).await;
         self.state.flush_audit().await;
-        served
+        Ok(())
     }
 }

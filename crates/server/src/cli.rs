@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::bail;
 use clap::{Args, Parser, Subcommand};
@@ -13,7 +14,7 @@ use ratchet_store::{ClientGrant, ClientGrantFilter, Store, User};
 use serde_json::{Value, json};
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, DemoConfig, DpopConfig, ManagementConfig, TrustedProxies, parse_issuer};
+use crate::config::{Config, ConnectionLimits, DemoConfig, DpopConfig, ManagementConfig, TrustedProxies, parse_issuer};
 use crate::service::manage::apis::{ApiChanges, NewApi, ResourceServer};
 use crate::service::manage::client_grants::NewClientGrant;
 use crate::service::manage::clients::{ClientChanges, ClientSpec, RefreshChanges, RefreshUpdate, WithSecret};
@@ -29,6 +30,10 @@ pub struct Cli {
     /// Database URL: sqlite://path/to/file.db (created on first run) or postgres://user@host:port/db.
     #[arg(long, global = true, env = "RATCHET_DATABASE_URL", default_value = "sqlite://ratchet.db")]
     pub database: String,
+    /// Accept http:// callback URLs on hosts other than localhost/loopback when registering
+    /// clients (development only: authorization codes would cross the network in the clear).
+    #[arg(long, global = true, env = "RATCHET_ALLOW_INSECURE_CALLBACKS")]
+    pub allow_insecure_callbacks: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -104,6 +109,24 @@ pub struct ServeArgs {
     /// behind a load balancer, or every client counts as the balancer's address.
     #[arg(long, env = "RATCHET_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: TrustedProxies,
+    /// Connections served at once; more are closed as soon as they are accepted.
+    #[arg(long, env = "RATCHET_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Seconds a client has to send a complete request head (from connecting, or from the first
+    /// byte of a later request); then the connection is closed.
+    #[arg(long, env = "RATCHET_HEADER_READ_TIMEOUT", default_value_t = 10)]
+    pub header_read_timeout: u64,
+    /// Seconds a keep-alive connection may wait for its next request; then it is closed.
+    #[arg(long, env = "RATCHET_IDLE_TIMEOUT", default_value_t = 60)]
+    pub idle_timeout: u64,
+    /// Require `Authorization: Bearer <token>` at /metrics (prefer the environment variable).
+    #[arg(long, env = "RATCHET_METRICS_TOKEN", hide_env_values = true, value_parser = secret_arg)]
+    pub metrics_token: Option<Secret>,
+}
+
+/// A secret command-line value, kept out of `Debug` output.
+fn secret_arg(s: &str) -> Result<Secret, std::convert::Infallible> {
+    Ok(Secret::new(s))
 }
 
 #[derive(Args, Debug, Default, Clone)]
@@ -578,7 +601,7 @@ fn client_json(c: &Client, secret: Option<&str>) -> Value {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command {
-        Command::Serve(args) => serve(cli.database, args, clock).await,
+        Command::Serve(args) => serve(cli.database, args, cli.allow_insecure_callbacks, clock).await,
         Command::Migrate => {
             ratchet_store::open(&cli.database).await?;
             println!("database is up to date: {}", ratchet_store::redact_url(&cli.database));
@@ -592,7 +615,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Clients(cmd) => {
             let store = ratchet_store::open(&cli.database).await?;
-            clients(&management_for(store, clock, DEFAULT_ISSUER)?, cmd).await.map_err(cli_error)
+            let m = management_for(store, clock, DEFAULT_ISSUER)?.allowing_insecure_callbacks(cli.allow_insecure_callbacks);
+            clients(&m, cmd).await.map_err(cli_error)
         }
         Command::Users(cmd) => users(&management(&cli.database, clock).await?, cmd).await,
         Command::Sessions(cmd) => sessions(&management(&cli.database, clock).await?, cmd).await,
@@ -1029,7 +1053,7 @@ async fn refresh_tokens(m: &Management, cmd: RefreshTokensCmd) -> anyhow::Result
     Ok(())
 }
 
-async fn serve(database: String, args: ServeArgs, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+async fn serve(database: String, args: ServeArgs, allow_insecure_callbacks: bool, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     let config = Config {
         listen: args.listen,
         database_url: database,
@@ -1042,7 +1066,17 @@ async fn serve(database: String, args: ServeArgs, clock: Arc<dyn Clock>) -> anyh
         },
         dpop: DpopConfig { iat_window: args.dpop_iat_window, nonce: args.dpop_nonce, nonce_lifetime: args.dpop_nonce_lifetime },
         trusted_proxies: args.trusted_proxies,
+        connections: ConnectionLimits {
+            max_connections: args.max_connections,
+            header_read_timeout: Duration::from_secs(args.header_read_timeout),
+            idle_timeout: Duration::from_secs(args.idle_timeout),
+        },
+        metrics_token: args.metrics_token.filter(|t| !t.expose().trim().is_empty()),
+        allow_insecure_callbacks,
     };
+    if args.max_connections < 1 || args.header_read_timeout < 1 || args.idle_timeout < 1 {
+        bail!("--max-connections, --header-read-timeout and --idle-timeout must be at least 1");
+    }
     if config.dpop.iat_window < 1 || config.dpop.nonce_lifetime < 1 {
         bail!("--dpop-iat-window and --dpop-nonce-lifetime must be at least 1 second");
     }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 
 pub use crate::http::client_address::TrustedProxies;
+pub use crate::connections::ConnectionLimits;
 
 /// Everything `serve` needs.
 #[derive(Clone)]
@@ -23,6 +24,12 @@ pub struct Config {
     pub dpop: DpopConfig,
     /// Proxies whose `Forwarded` / `X-Forwarded-For` name the client (none: the TCP peer is).
     pub trusted_proxies: TrustedProxies,
+    /// Bounds on concurrent and slow connections.
+    pub connections: ConnectionLimits,
+    /// When set, `/metrics` requires `Authorization: Bearer <token>`.
+    pub metrics_token: Option<ratchet_core::secret::Secret>,
+    /// Accept `http://` callback URLs on hosts other than loopback at client registration.
+    pub allow_insecure_callbacks: bool,
 }
 
 /// Settings of `/api/v2`.
@@ -76,6 +83,9 @@ impl std::fmt::Debug for Config {
             .field("management", &self.management)
             .field("dpop", &self.dpop)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("connections", &self.connections)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "<redacted>"))
+            .field("allow_insecure_callbacks", &self.allow_insecure_callbacks)
             .finish()
     }
 }

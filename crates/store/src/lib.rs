@@ -391,7 +391,8 @@ pub trait SessionStore: Send + Sync {
     async fn session(&self, id_hash: &str) -> Result<Option<Session>>;
     /// Renews the idle deadline (capped by the absolute expiry) and records the interaction.
     async fn touch_session(&self, id_hash: &str, idle_expires_at: UnixTime, now: UnixTime) -> Result<()>;
-    /// Ends a session (logout). With `revoke_families`, the families born in it are revoked too.
+    /// Ends a session (logout). With `revoke_families`, the families born in it and the grants
+    /// authorized in it are revoked too.
     async fn delete_session(&self, id_hash: &str, revoke_families: bool, now: UnixTime) -> Result<bool>;
     /// The session whose public id is `sid`.
     async fn session_by_sid(&self, sid: &str) -> Result<Option<Session>>;
@@ -411,6 +412,8 @@ pub trait GrantStore: Send + Sync {
     async fn redeem_code(&self, code_hash: &str, now: UnixTime) -> Result<Redemption>;
     /// Revokes a grant: the families issued from it and its opaque access tokens.
     async fn revoke_grant(&self, grant_id: &str, now: UnixTime) -> Result<()>;
+    /// Whether the access tokens minted from the grant are still good: the grant is known, not
+    /// revoked, and no refresh-token family issued from it is revoked (however it died).
     async fn grant_is_live(&self, grant_id: &str) -> Result<bool>;
 }
 

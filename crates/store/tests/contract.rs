@@ -672,6 +672,33 @@ async fn grant_is_live_until_revoked(s: &Db) {
     assert!(!s.grant_is_live("grant-1").await.unwrap());
 }
 
+async fn grant_is_not_live_once_a_family_of_it_is_revoked(s: &Db) {
+    s.insert_code(&code("code-1", "grant-1", "c", "u"), NOW).await.unwrap();
+    s.insert_code(&code("code-2", "grant-2", "c", "u"), NOW).await.unwrap();
+    let (f1, f2) = (family("grant-1", "c", "u"), family("grant-2", "c", "u"));
+    for f in [&f1, &f2] {
+        s.insert_family(f, &Seen::default()).await.unwrap();
+    }
+    assert!(s.grant_is_live("grant-1").await.unwrap());
+    assert!(s.revoke_family(&f1.id, NOW + 1).await.unwrap());
+    assert!(!s.grant_is_live("grant-1").await.unwrap(), "a revoked family ends its grant's access tokens");
+    assert!(s.grant_is_live("grant-2").await.unwrap(), "another grant is untouched");
+}
+
+async fn ending_a_session_with_its_tokens_revokes_the_grants_authorized_in_it(s: &Db) {
+    for u in ["u", "v"] {
+        s.insert_user(&user(u)).await.unwrap();
+        s.insert_session(&session(&format!("session-of-{u}"), u)).await.unwrap();
+    }
+    // Grants without a refresh-token family: only the session links them.
+    s.insert_code(&code("code-u", "grant-u", "c", "u"), NOW).await.unwrap();
+    s.insert_code(&code("code-v", "grant-v", "c", "v"), NOW).await.unwrap();
+    assert!(s.delete_session("session-of-v", false, NOW + 1).await.unwrap());
+    assert!(s.grant_is_live("grant-v").await.unwrap(), "a plain logout keeps the grant");
+    assert!(s.delete_session("session-of-u", true, NOW + 1).await.unwrap());
+    assert!(!s.grant_is_live("grant-u").await.unwrap(), "ended with its tokens");
+}
+
 async fn family_round_trips_every_field_including_nulls(s: &Db) {
     let full = Family {
         rotating: false,
@@ -1599,6 +1626,8 @@ contract! {
     duplicate_code_is_a_conflict_and_inserts_nothing,
     revoke_grant_revokes_its_families_only,
     grant_is_live_until_revoked,
+    grant_is_not_live_once_a_family_of_it_is_revoked,
+    ending_a_session_with_its_tokens_revokes_the_grants_authorized_in_it,
     family_round_trips_every_field_including_nulls,
     import_families_inserts_every_field_or_nothing,
     rotate_moves_counter_deadline_and_rotation_time,

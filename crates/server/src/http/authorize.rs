@@ -1,7 +1,10 @@
-//! `GET /authorize`: RFC 6749 §4.1.1–4.1.2.1, RFC 7636 §4.3, OIDC Core §3.1.2 (prompt, max_age,
+//! `GET|POST /authorize`: RFC 6749 §4.1.1–4.1.2.1, RFC 9207 (`iss`), OIDC Core §6 (request objects
+//! are not supported), RFC 7636 §4.3, OIDC Core §3.1.2 (prompt, max_age,
 //! nonce), OAuth 2.0 Multiple Response Type Encoding Practices (response_mode), Form Post Response
 //! Mode, and draft-sakimura-oauth-wmrm (web_message).
 
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -9,32 +12,45 @@ use ratchet_core::oauth::origin_of;
 use ratchet_core::secret::{hash, random_token};
 
 use crate::app::AppState;
+use crate::error::OAuthError;
 use crate::http::params::Params;
 use crate::http::{cookies, pages};
 use crate::service::authorize::{Mode, Next, Rejection, Target, error_response};
 
 pub async fn authorize(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    let p = match Params::from_query(query.as_deref()) {
-        Ok(p) => p,
-        Err(e) => return pages::error_page(StatusCode::BAD_REQUEST, &e.description),
-    };
-    let (csrf, new_csrf) = match cookies::get(&headers, cookies::CSRF) {
+    match Params::from_query(query.as_deref()) {
+        Ok(p) => handle(&state, &headers, &p).await,
+        Err(e) => pages::error_page(StatusCode::BAD_REQUEST, &e.description),
+    }
+}
+
+/// `POST /authorize` with a form body (OIDC Core §3.1.2.1: both methods must be supported).
+pub async fn authorize_post(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    let parsed = body.map_err(OAuthError::from).and_then(|body| Params::from_body(&headers, &body));
+    match parsed {
+        Ok(p) => handle(&state, &headers, &p).await,
+        Err(e) => pages::error_page(StatusCode::BAD_REQUEST, &e.description),
+    }
+}
+
+async fn handle(state: &AppState, headers: &HeaderMap, p: &Params) -> Response {
+    let (csrf, new_csrf) = match cookies::get(headers, cookies::CSRF) {
         Some(c) => (c.to_string(), false),
         None => (random_token(), true),
     };
-    let (req, _) = match state.validate_authorization(&p, hash(&csrf)).await {
+    let (req, _) = match state.validate_authorization(p, hash(&csrf)).await {
         Ok(v) => v,
         Err(Rejection::Page(msg)) => return pages::error_page(StatusCode::BAD_REQUEST, &msg),
         Err(Rejection::Redirect { target, error, description }) => {
-            return respond(&target, &error_response(error, &description, &target));
+            return respond(&target, &error_response(error, &description, &target), state.iss());
         }
     };
-    let session = match state.live_session(cookies::get(&headers, cookies::SESSION)).await {
+    let session = match state.live_session(cookies::get(headers, cookies::SESSION)).await {
         Ok(s) => s,
         Err(e) => return pages::error_page(e.status, &e.description),
     };
     match state.decide(req, session).await {
-        Ok(Next::Respond(target, params)) => respond(&target, &params),
+        Ok(Next::Respond(target, params)) => respond(&target, &params, state.iss()),
         Ok(Next::Login(req)) => {
             let tx = state.seal_transaction(&req);
             let mut res = pages::found(&format!("/u/login?state={tx}"));
@@ -47,8 +63,12 @@ pub async fn authorize(State(state): State<AppState>, headers: HeaderMap, RawQue
     }
 }
 
-/// Delivers authorization response parameters to a validated target.
-pub fn respond(target: &Target, params: &[(&'static str, String)]) -> Response {
+/// Delivers authorization response parameters to a validated target, with the issuer's `iss`
+/// (RFC 9207 §2: lets the client detect a response from another authorization server).
+pub fn respond(target: &Target, params: &[(&'static str, String)], iss: &str) -> Response {
+    let mut params = params.to_vec();
+    params.push(("iss", iss.to_string()));
+    let params = params.as_slice();
     let Ok(mut url) = url::Url::parse(&target.redirect_uri) else {
         return pages::error_page(StatusCode::BAD_REQUEST, "Invalid redirect_uri");
     };

@@ -37,6 +37,7 @@ pub async fn openid_configuration(State(state): State<AppState>) -> Response {
         "prompt_values_supported": ["none", "login"],
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
+        "authorization_response_iss_parameter_supported": true,
         "dpop_signing_alg_values_supported": ratchet_core::dpop::SIGNING_ALGS,
     }))
 }

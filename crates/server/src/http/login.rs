@@ -106,7 +106,7 @@ pub async fn submit(
             details: json!({"ip": client.to_string()}),
         })
         .await;
-    let mut res = respond(&req.target, &code_response(code, &req.target));
+    let mut res = respond(&req.target, &code_response(code, &req.target), state.iss());
     let secure = state.secure_cookies();
     res.headers_mut().append(header::SET_COOKIE, cookies::set(cookies::SESSION, sid.expose(), SESSION_LIFETIME, secure));
     res.into_response()

@@ -32,7 +32,7 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub fn router(state: AppState) -> Router {
     Router::new()
         // Sign-in (browser)
-        .route("/authorize", get(authorize::authorize))
+        .route("/authorize", get(authorize::authorize).post(authorize::authorize_post))
         .route("/u/login", get(login::page).post(login::submit))
         .route("/v2/logout", get(logout::auth0_logout).post(logout::confirm))
         .route("/oidc/logout", get(logout::oidc_logout).post(logout::confirm))
@@ -47,12 +47,13 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v2", management::router(&state))
         // Operations
         .route("/healthz", get(ops::healthz))
-        .route("/metrics", get(ops::metrics))
+        .route("/metrics", get(ops::metrics).route_layer(axum::middleware::from_fn_with_state(state.clone(), ops::metrics_guard)))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(state.clone(), seen::scope))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
         .layer(CatchPanicLayer::custom(ops::panic_response))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), ops::security_headers))
         .with_state(state)
 }

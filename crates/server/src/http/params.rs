@@ -82,13 +82,11 @@ impl Params {
                 Self::collect(form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())))
             }
             "application/json" => {
-                let v: serde_json::Value =
-                    serde_json::from_slice(body).map_err(|_| OAuthError::invalid_request("Body is not valid JSON"))?;
-                let serde_json::Value::Object(obj) = v else {
-                    return Err(OAuthError::invalid_request("Body must be a JSON object"));
-                };
-                let mut pairs = Vec::with_capacity(obj.len());
-                for (k, v) in obj {
+                let Members(members) = serde_json::from_slice(body).map_err(|e| {
+                    OAuthError::invalid_request(if e.is_data() { "Body must be a JSON object" } else { "Body is not valid JSON" })
+                })?;
+                let mut pairs = Vec::with_capacity(members.len());
+                for (k, v) in members {
                     let s = match v {
                         serde_json::Value::String(s) => s,
                         serde_json::Value::Number(n) => n.to_string(),
@@ -115,6 +113,30 @@ impl Params {
 
     pub fn require(&self, k: &str) -> Result<&str, OAuthError> {
         self.get(k).ok_or_else(|| OAuthError::missing(k))
+    }
+}
+
+/// A JSON object's members in document order, repeated names kept: a `serde_json::Map` would keep
+/// only the last value of a repeated name, hiding the repetition `collect` refuses.
+struct Members(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        d.deserialize_map(Visitor)
     }
 }
 
@@ -156,5 +178,16 @@ mod tests {
         assert_eq!(p.get("n"), Some("5"));
         assert!(Params::from_body(&h, b"[1]").is_err());
         assert!(Params::from_body(&h, br#"{"grant_type":["a"]}"#).is_err());
+    }
+
+    #[test]
+    fn repeated_keys_in_json_bodies_are_refused_like_repeated_form_fields() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+        let repeated = br#"{"client_id":"a","token":"t","client_id":"b"}"#;
+        let e = Params::from_body(&h, repeated).unwrap_err();
+        assert_eq!(e.error, "invalid_request");
+        assert!(Params::from_body(&h, br#"{"token":"t","extra":1,"extra":2}"#).is_ok(), "unknown parameters may repeat, as in forms");
+        assert!(Params::from_body(&h, b"{\"a\":").is_err(), "truncated JSON");
     }
 }

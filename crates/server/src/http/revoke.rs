@@ -1,4 +1,5 @@
-//! `POST /oauth/revoke`: RFC 7009 §2.1–2.2 for refresh tokens (the whole family is revoked).
+//! `POST /oauth/revoke`: RFC 7009 §2.1–2.2 for refresh tokens (the whole family is revoked) and
+//! access tokens (the grant they were minted from is revoked).
 
 use axum::body::Bytes;
 use axum::extract::State;

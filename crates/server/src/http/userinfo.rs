@@ -2,7 +2,7 @@
 //! RFC 9449 §7 (`Authorization: DPoP <token>` with a proof carrying `ath`).
 
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use ratchet_core::oauth::Scope;
 use serde_json::{Map, Value};
@@ -10,13 +10,15 @@ use serde_json::{Map, Value};
 use crate::app::AppState;
 use crate::error::OAuthError;
 use crate::http::cors;
-use crate::service::tokens::profile_claims;
+use crate::service::tokens::{GRANT_CLAIM, profile_claims};
 
 pub async fn userinfo(State(state): State<AppState>, method: Method, headers: HeaderMap) -> Response {
     let mut res = match handle(&state, &method, &headers).await {
         Ok(v) => axum::Json(v).into_response(),
         Err(e) => e.into_response(),
     };
+    // Claims about the user: no cache may keep them (OIDC Core §5.3.2 answers are personal data).
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     state.add_dpop_nonce(&mut res);
     cors::decorate(&state, &headers, None, res).await
 }
@@ -43,7 +45,7 @@ async fn handle(state: &AppState, method: &Method, headers: &HeaderMap) -> Resul
     })?;
     let invalid = || OAuthError::invalid_token("The access token is invalid or expired");
     let now = state.now();
-    let (sub, scope, jkt) = if token.matches('.').count() == 2 {
+    let (sub, scope, jkt, grant) = if token.matches('.').count() == 2 {
         let claims = state.keys.signing.verify(token).ok_or_else(invalid)?;
         let userinfo = state.endpoint("userinfo");
         let aud_ok = match &claims["aud"] {
@@ -56,14 +58,17 @@ async fn handle(state: &AppState, method: &Method, headers: &HeaderMap) -> Resul
             return Err(invalid());
         }
         let jkt = claims["cnf"]["jkt"].as_str().map(str::to_string);
-        (claims["sub"].as_str().ok_or_else(invalid)?.to_string(), claims["scope"].as_str().unwrap_or("").to_string(), jkt)
+        let grant = claims[GRANT_CLAIM].as_str().ok_or_else(invalid)?.to_string();
+        (claims["sub"].as_str().ok_or_else(invalid)?.to_string(), claims["scope"].as_str().unwrap_or("").to_string(), jkt, grant)
     } else {
         let c = state.open_opaque(token).ok_or_else(invalid)?;
-        if !state.store.grant_is_live(&c.gid).await? {
-            return Err(invalid());
-        }
-        (c.sub, c.scp, c.jkt)
+        (c.sub, c.scp, c.jkt, c.gid)
     };
+    // Revoking the grant or any refresh-token family of it (RFC 7009 §2, reuse detection, code
+    // replay, session end, user block) ends every access token minted from it, JWT or opaque.
+    if !state.store.grant_is_live(&grant).await? {
+        return Err(invalid());
+    }
     // RFC 9449 §7.1: a DPoP-bound token needs the DPoP scheme and a proof by its key with `ath`;
     // sent as Bearer it is refused (a stolen token is useless without the key).
     let proof = state.dpop_proof(headers, method.as_str(), "userinfo", Some(token)).map_err(|f| f.for_resource())?;

@@ -117,6 +117,14 @@ impl AppState {
         if mode.is_none() {
             return Err(fail("invalid_request", "Unsupported response_mode"));
         }
+        // OIDC Core §6 / RFC 9101: request objects are refused with their own errors rather than
+        // ignored, so a client never believes its signed parameters were honoured.
+        if p.get("request").is_some() {
+            return Err(fail("request_not_supported", "The request parameter is not supported"));
+        }
+        if p.get("request_uri").is_some() {
+            return Err(fail("request_uri_not_supported", "The request_uri parameter is not supported"));
+        }
         match p.get("response_type") {
             Some("code") => {}
             None => return Err(fail("invalid_request", "Missing required parameter: response_type")),

@@ -1,5 +1,6 @@
 //! Client authentication at the token and revocation endpoints (RFC 6749 §2.3.1):
-//! `client_secret_basic`, `client_secret_post`, or `none` for public clients.
+//! `client_secret_basic`, `client_secret_post`, or `none` for public clients, whichever the client
+//! registered (RFC 7591 §2 `token_endpoint_auth_method`).
 
 use axum::http::{HeaderMap, header};
 use base64::Engine;
@@ -44,6 +45,19 @@ impl AppState {
         }
         let unknown = || OAuthError::invalid_client("Client authentication failed", via_basic);
         let stored = self.store.client(&client_id).await?.ok_or_else(unknown)?;
+        // The registered method is the only one accepted (RFC 7591 §2): a public client
+        // presenting a secret, or a secret sent another way than registered, is refused.
+        let presented = match (via_basic, &secret) {
+            (true, _) => AuthMethod::ClientSecretBasic,
+            (false, Some(s)) if !s.is_empty() => AuthMethod::ClientSecretPost,
+            (false, _) => AuthMethod::None,
+        };
+        if presented != stored.client.token_endpoint_auth_method {
+            let method = |m: AuthMethod| serde_json::to_value(m).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            let described =
+                format!("The client authenticates with {}, not {}", method(stored.client.token_endpoint_auth_method), method(presented));
+            return Err(OAuthError::invalid_client(described, via_basic));
+        }
         match (stored.client.token_endpoint_auth_method, &stored.secret_hash, secret) {
             (AuthMethod::None, _, _) => Ok(stored.client),
             (_, Some(expected), Some(given)) if ct_eq(hash(&given).as_bytes(), expected.as_bytes()) => Ok(stored.client),

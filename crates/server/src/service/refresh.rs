@@ -305,9 +305,10 @@ impl AppState {
     /// RFC 7009: revokes the family of a refresh token issued to `client`. Unknown tokens and
     /// tokens of other clients are answered with success and change nothing; so are tokens of a
     /// DPoP-bound family presented without a proof made by its key (`jkt`): whoever holds only the
-    /// token must not be able to sign the user out.
+    /// token must not be able to sign the user out. A token that is not a refresh token is
+    /// revoked as an access token.
     pub async fn revoke_refresh_token(&self, client: &Client, token: &str, jkt: Option<&str>) -> Result<(), OAuthError> {
-        let Some((family_id, _)) = self.keys.refresh.decode(token) else { return Ok(()) };
+        let Some((family_id, _)) = self.keys.refresh.decode(token) else { return self.revoke_access_token(client, token, jkt).await };
         let Some(family) = self.store.family(&family_id).await? else { return Ok(()) };
         if family.client_id != client.client_id {
             return Ok(());

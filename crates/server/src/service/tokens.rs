@@ -19,6 +19,10 @@ use crate::error::OAuthError;
 /// Lifetime of an opaque (userinfo-only) access token, as Auth0's default.
 pub const OPAQUE_ACCESS_TOKEN_LIFETIME: i64 = 86_400;
 
+/// The claim of a JWT access token naming the grant it was minted from (a private claim name,
+/// RFC 7519 §4.3); opaque tokens carry the same value sealed.
+pub const GRANT_CLAIM: &str = "gid";
+
 /// The successful token response (RFC 6749 §5.1).
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 pub struct TokenResponse {
@@ -83,9 +87,12 @@ impl AppState {
                 if g.scope.contains("openid") {
                     aud.push(Value::from(self.endpoint("userinfo")));
                 }
+                // `gid` names the grant so `/userinfo` can refuse the token once the grant or its
+                // refresh-token family is revoked, as it does for opaque tokens.
                 let mut claims = json!({
                     "iss": self.iss(), "sub": g.user.user_id, "aud": aud, "iat": now, "exp": exp,
                     "scope": g.scope.to_string(), "azp": g.client.client_id, "jti": random_id(""),
+                    GRANT_CLAIM: g.grant_id,
                 });
                 if let Some(jkt) = g.jkt {
                     claims["cnf"] = json!({"jkt": jkt});
@@ -134,6 +141,27 @@ impl AppState {
             c.insert(k.into(), v);
         }
         self.sign(&Value::Object(c))
+    }
+
+    /// `/oauth/revoke` of an access token (RFC 7009 §2.1: the server may revoke the grant it came
+    /// from, and does): the grant's liveness ends, so every access token minted from it is
+    /// refused at `/userinfo` and its refresh-token family is revoked. Tokens of another client,
+    /// foreign or expired tokens, and DPoP-bound tokens without a proof by their key (`jkt`) are
+    /// answered with success and change nothing, as for refresh tokens.
+    pub async fn revoke_access_token(&self, client: &Client, token: &str, jkt: Option<&str>) -> Result<(), OAuthError> {
+        let (client_id, grant, bound) = if token.matches('.').count() == 2 {
+            let Some(claims) = self.keys.signing.verify(token) else { return Ok(()) };
+            let live = claims["exp"].as_i64().is_some_and(|e| e > self.now()) && claims["iss"].as_str() == Some(self.iss());
+            let (Some(azp), Some(grant), true) = (claims["azp"].as_str(), claims[GRANT_CLAIM].as_str(), live) else { return Ok(()) };
+            (azp.to_string(), grant.to_string(), claims["cnf"]["jkt"].as_str().map(str::to_string))
+        } else {
+            let Some(c) = self.open_opaque(token) else { return Ok(()) };
+            (c.cid, c.gid, c.jkt)
+        };
+        if client_id != client.client_id || bound.is_some_and(|b| jkt != Some(b.as_str())) {
+            return Ok(());
+        }
+        Ok(self.store.revoke_grant(&grant, self.now()).await?)
     }
 
     /// An opaque access token: `base64url(claims) "." base64url(HMAC)`; nothing is stored.

@@ -316,3 +316,14 @@ async fn purge_deletes_long_dead_families_and_keeps_live_ones() {
     assert_eq!(store.family(&dead.id).await.unwrap(), None, "revoked two days ago: purged");
     assert_eq!(store.family(&live.id).await.unwrap(), Some(live));
 }
+
+#[test]
+fn clients_create_refuses_non_loopback_http_callbacks_unless_allowed() {
+    let cli = Cli::new();
+    let args = ["clients", "create", "--name", "App", "--type", "spa", "--callback", "http://app.example/cb", "--json"];
+    let (ok, _, err) = cli.run(&args);
+    assert!(!ok && err.contains("http"), "{err}");
+    let mut allowed = args.to_vec();
+    allowed.push("--allow-insecure-callbacks");
+    assert_eq!(cli.json(&allowed)["callbacks"][0], "http://app.example/cb");
+}

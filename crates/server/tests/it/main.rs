@@ -3,11 +3,14 @@
 
 mod support;
 
+mod access_revocation;
 mod api_permissions;
 mod authorize;
 mod brute_force;
 mod cli;
+mod connections;
 mod dpop;
+mod headers_protocol;
 mod login;
 mod logs;
 mod m2m;

@@ -432,3 +432,22 @@ async fn database_outage_gives_clean_503s_and_nodes_recover_by_themselves() {
     assert!(body["refresh_token"].is_string(), "the token presented during the outage was not consumed");
     assert_eq!(reqwest::get(node.url("/healthz")).await.unwrap().status(), 200);
 }
+
+#[tokio::test]
+async fn healthz_is_503_when_store_is_unreachable() {
+    let pg = PrivatePostgres::start().await;
+    let app = TestApp::spawn_with(|c| c.database_url = pg.url()).await;
+    let healthz = || async { reqwest::Client::new().get(app.url("/healthz")).timeout(Duration::from_secs(30)).send().await };
+    assert_eq!(healthz().await.unwrap().status(), 200);
+    pg.down();
+    let r = healthz().await.expect("an answer, not a hang");
+    assert_eq!(r.status(), 503, "a load balancer takes the node out of rotation");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "unavailable");
+    pg.up();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while healthz().await.unwrap().status() != 200 {
+        assert!(Instant::now() < deadline, "healthy again within 30 s of the store coming back");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}

@@ -77,6 +77,11 @@ impl TestApp {
             management: Default::default(),
             dpop: Default::default(),
             trusted_proxies: Default::default(),
+            connections: Default::default(),
+            metrics_token: None,
+            // The fixtures register http://spa.test:8080 callbacks through the Management API;
+            // `non_loopback_http_callbacks_are_refused_at_registration` turns this off.
+            allow_insecure_callbacks: true,
         };
         let mut config = config;
         tune(&mut config);

@@ -169,8 +169,11 @@ async fn client_credentials_with_basic_and_post_authentication() {
     let app = TestApp::spawn().await;
     app.api("https://api.example", false).await;
     let (client_id, secret) = app.m2m_client("https://api.example", &[]).await;
-    let m2m = app.state.store.client(&client_id).await.unwrap().unwrap().client;
+    let mut m2m = app.state.store.client(&client_id).await.unwrap().unwrap().client;
     assert!(secret.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "URL-safe secret");
+    // Each method works for a client registered with it.
+    m2m.token_endpoint_auth_method = ratchet_core::client::AuthMethod::ClientSecretBasic;
+    assert!(app.state.store.update_client(&m2m).await.unwrap());
     let http = reqwest::Client::new();
     let r = http
         .post(app.url("/oauth/token"))
@@ -184,6 +187,8 @@ async fn client_credentials_with_basic_and_post_authentication() {
     let at = claims(body["access_token"].as_str().unwrap());
     assert_eq!(at["sub"], format!("{}@clients", m2m.client_id));
     assert_eq!(at["aud"], "https://api.example");
+    m2m.token_endpoint_auth_method = ratchet_core::client::AuthMethod::ClientSecretPost;
+    assert!(app.state.store.update_client(&m2m).await.unwrap());
     let (s, _) = app
         .token(&[
             ("grant_type", "client_credentials"),

@@ -21,11 +21,12 @@ pub(super) fn code_from(r: &PgRow) -> Result<AuthCode> {
 impl GrantStore for PostgresStore {
     async fn insert_code(&self, c: &AuthCode, now: UnixTime) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        sqlx::query("INSERT INTO grants (grant_id, client_id, user_id, created_at) VALUES ($1, $2, $3, $4)")
+        sqlx::query("INSERT INTO grants (grant_id, client_id, user_id, created_at, session_id) VALUES ($1, $2, $3, $4, $5)")
             .bind(&c.grant_id)
             .bind(&c.client_id)
             .bind(&c.user_id)
             .bind(now)
+            .bind(&c.session_id)
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
@@ -87,11 +88,14 @@ impl GrantStore for PostgresStore {
     }
 
     async fn grant_is_live(&self, grant_id: &str) -> Result<bool> {
-        let row = sqlx::query("SELECT 1 FROM grants WHERE grant_id = $1 AND revoked_at IS NULL")
-            .bind(grant_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let row = sqlx::query(
+            "SELECT 1 FROM grants g WHERE g.grant_id = $1 AND g.revoked_at IS NULL
+             AND NOT EXISTS (SELECT 1 FROM families f WHERE f.grant_id = g.grant_id AND f.revoked_at IS NOT NULL)",
+        )
+        .bind(grant_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
         Ok(row.is_some())
     }
 }

@@ -17,17 +17,19 @@ pub(super) fn code_from(r: &Row) -> rusqlite::Result<AuthCode> {
     })
 }
 
+/// A grant is live while neither it nor a family issued from it is revoked: every way a family
+/// dies (revocation, reuse detection, session end, user block) then reaches the access tokens
+/// minted from the grant, without a second write on any of those paths.
+const GRANT_IS_LIVE: &str = "SELECT 1 FROM grants g WHERE g.grant_id = ?1 AND g.revoked_at IS NULL
+     AND NOT EXISTS (SELECT 1 FROM families f WHERE f.grant_id = g.grant_id AND f.revoked_at IS NOT NULL)";
+
 #[async_trait]
 impl GrantStore for SqliteStore {
     async fn insert_code(&self, code: &AuthCode, now: UnixTime) -> Result<()> {
         self.run(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.prepare_cached("INSERT INTO grants (grant_id, client_id, user_id, created_at) VALUES (?1, ?2, ?3, ?4)")?.execute(params![
-                code.grant_id,
-                code.client_id,
-                code.user_id,
-                now
-            ])?;
+            tx.prepare_cached("INSERT INTO grants (grant_id, client_id, user_id, created_at, session_id) VALUES (?1, ?2, ?3, ?4, ?5)")?
+                .execute(params![code.grant_id, code.client_id, code.user_id, now, code.session_id])?;
             tx.prepare_cached(
                 "INSERT INTO codes (code_hash, grant_id, client_id, user_id, session_id, redirect_uri, code_challenge, scope, audience, nonce, auth_time, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -78,6 +80,6 @@ impl GrantStore for SqliteStore {
     }
 
     async fn grant_is_live(&self, grant_id: &str) -> Result<bool> {
-        self.run(|c| c.prepare_cached("SELECT 1 FROM grants WHERE grant_id = ?1 AND revoked_at IS NULL")?.exists([grant_id]))
+        self.run(|c| c.prepare_cached(GRANT_IS_LIVE)?.exists([grant_id]))
     }
 }

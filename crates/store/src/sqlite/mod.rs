@@ -48,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0002_management.sql"),
     include_str!("../../migrations/sqlite/0003_dpop.sql"),
     include_str!("../../migrations/sqlite/0004_brute_force.sql"),
+    include_str!("../../migrations/sqlite/0005_grant_sessions.sql"),
 ];
 
 /// How long a statement waits for another process's write lock (e.g. a CLI command) before the
@@ -172,6 +173,7 @@ impl SqliteStore {
     }
 
     fn open_blocking(path: &Path) -> Result<Self> {
+        create_private(path)?;
         let mut conn = connect(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .map_err(map_err)?;
         // Switching a new file to WAL needs it to itself, and SQLite reports a concurrent opener
@@ -323,9 +325,38 @@ impl Store for SqliteStore {
     }
 }
 
+/// Creates the database file readable and writable by its owner only (0600) if it does not
+/// exist yet; SQLite gives its `-wal` and `-shm` files the database file's permissions. The file
+/// holds hashes of secrets and sealed keys: no other local user has any business reading it.
+fn create_private(path: &Path) -> Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Other(format!("cannot create the database file {}: {e}", path.display()))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn sqlite_database_files_are_created_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("private.db");
+        let store = SqliteStore::open(&format!("sqlite://{}", db.display())).await.unwrap();
+        store.ping().await.unwrap();
+        for file in [db.clone(), dir.path().join("private.db-wal"), dir.path().join("private.db-shm")] {
+            let mode = std::fs::metadata(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display())).permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{}", file.display());
+        }
+    }
 
     fn user_version(path: &Path) -> u32 {
         Connection::open(path).unwrap().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap()

@@ -57,8 +57,10 @@ impl SessionStore for SqliteStore {
 
     async fn delete_session(&self, id_hash: &str, revoke_families: bool, now: UnixTime) -> Result<bool> {
         const REVOKE: &str = "UPDATE families SET revoked_at = ?2 WHERE session_id = ?1 AND revoked_at IS NULL";
+        // Grants without a family (no refresh token) are revoked too: their access tokens die.
+        const REVOKE_GRANTS: &str = "UPDATE grants SET revoked_at = ?2 WHERE session_id = ?1 AND revoked_at IS NULL";
         const DELETE: &str = "DELETE FROM sessions WHERE id_hash = ?1";
-        let statements: &'static [&'static str] = if revoke_families { &[REVOKE, DELETE] } else { &[DELETE] };
+        let statements: &'static [&'static str] = if revoke_families { &[REVOKE, REVOKE_GRANTS, DELETE] } else { &[DELETE] };
         Ok(self.cascade(statements, id_hash, now).await? == 1)
     }
 

@@ -120,6 +120,8 @@ pub struct WithSecret {
 pub struct ClientService {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    /// Accept http callbacks on hosts other than loopback (`--allow-insecure-callbacks`).
+    allow_insecure_callbacks: bool,
 }
 
 /// Grant types must suit the client: `client_credentials` needs a confidential client.
@@ -151,8 +153,16 @@ fn validate(client: &Client) -> Result<(), ManageError> {
 }
 
 impl ClientService {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
-        ClientService { store, clock }
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, allow_insecure_callbacks: bool) -> Self {
+        ClientService { store, clock, allow_insecure_callbacks }
+    }
+
+    /// Callbacks being registered must use https or a loopback host, unless allowed.
+    fn check_new_callbacks(&self, client: &Client) -> Result<(), ManageError> {
+        if !self.allow_insecure_callbacks {
+            client.check_callback_transport()?;
+        }
+        Ok(())
     }
 
     /// Creates a client with a fresh id and, for a confidential client, a fresh secret.
@@ -188,6 +198,7 @@ impl ClientService {
             client.require_proof_of_possession = r;
         }
         validate(&client)?;
+        self.check_new_callbacks(&client)?;
         let secret = app_type.is_confidential().then(|| Secret::new(random_token()));
         self.store.insert_client(&client, secret.as_ref().map(|s| hash(s.expose())).as_deref()).await.map_err(|e| match e {
             StoreError::Conflict(_) => ManageError::Conflict("Another client exists with the same id".into()),
@@ -219,6 +230,7 @@ impl ClientService {
         if let Some(n) = changes.name {
             client.name = n;
         }
+        let new_callbacks = changes.callbacks.is_some();
         if let Some(c) = changes.callbacks {
             client.callbacks = c;
         }
@@ -241,6 +253,9 @@ impl ClientService {
             client.require_proof_of_possession = r;
         }
         validate(&client)?;
+        if new_callbacks {
+            self.check_new_callbacks(&client)?;
+        }
         if !self.store.update_client(&client).await? {
             return Err(ManageError::NotFound(Resource::Client));
         }

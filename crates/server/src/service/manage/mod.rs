@@ -239,7 +239,7 @@ impl Management {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, issuer: url::Url) -> Self {
         let apis = apis::ApiService::new(store.clone(), clock.clone(), issuer.clone());
         Management {
-            clients: clients::ClientService::new(store.clone(), clock.clone()),
+            clients: clients::ClientService::new(store.clone(), clock.clone(), false),
             client_grants: client_grants::ClientGrantService::new(store.clone(), clock.clone(), apis.clone()),
             apis,
             users: users::UserService::new(store.clone(), clock.clone()),
@@ -250,6 +250,12 @@ impl Management {
             clock,
             issuer,
         }
+    }
+
+    /// The same services, accepting (or not) http callbacks on hosts other than loopback.
+    pub fn allowing_insecure_callbacks(mut self, allow: bool) -> Self {
+        self.clients = clients::ClientService::new(self.store.clone(), self.clock.clone(), allow);
+        self
     }
 }
 
