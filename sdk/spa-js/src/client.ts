@@ -331,6 +331,8 @@ export class Auth0Client extends EventTarget {
    */
   async logout(opts: LogoutOptions = {}): Promise<void> {
     await this.ready;
+    // Names the session to end, so the server need not ask the user to confirm (OIDC RP-Initiated Logout §2).
+    const id_token_hint = this.store.get<UserRecord>(this.uKey)?.id_token;
     await this.lock(() => this.revoke(undefined, Math.min(this.options.httpTimeoutInSeconds, 5))).catch(() => undefined);
     await this.clearSession();
     await this.dp?.then((d) => d.clear()).catch(() => undefined);
@@ -339,7 +341,7 @@ export class Auth0Client extends EventTarget {
     const { federated, ...rest } = opts.logoutParams ?? {};
     // `clientId: null`: no client_id (toQuery drops null).
     const client_id = opts.clientId === undefined ? this.options.clientId : opts.clientId;
-    const url = `${this.options.domainUrl}/v2/logout?${toQuery({ client_id, ...rest })}${federated ? '&federated' : ''}`;
+    const url = `${this.options.domainUrl}/v2/logout?${toQuery({ client_id, id_token_hint, ...rest })}${federated ? '&federated' : ''}`;
     if (openUrl) await openUrl(url);
     else location.assign(url);
   }
@@ -511,6 +513,8 @@ export class Auth0Client extends EventTarget {
       throw new AuthenticationError(r.error, r.error_description ?? r.error, r.state, tx.appState);
     }
     if (!r.state || r.state !== tx.state) throw new GenericError('state_mismatch', 'Invalid state');
+    // RFC 9207 §2.4: a response that names another issuer is not this server's (mix-up attack).
+    if (r.iss && r.iss !== this.options.issuer) throw new GenericError('invalid_request', 'Issuer mismatch');
     if (!r.code) throw new GenericError('invalid_request', 'Authorization response has no code');
     const code = r.code;
     const exchange = async (): Promise<TokenEntry> => {

@@ -5,6 +5,8 @@ export interface AuthorizationResponse {
   state?: string;
   error?: string;
   error_description?: string;
+  /** The issuer of the response (RFC 9207), when the server names it. */
+  iss?: string;
 }
 
 /**

@@ -182,3 +182,25 @@ test('nowProvider drives cache expiry; a call timeoutInSeconds bounds its refres
     assert.equal(err?.error, 'timeout');
     assert.ok(took < 2800, `bounded by timeoutInSeconds (${took} ms)`);
   }));
+
+test('an authorization response naming another issuer is refused (RFC 9207 mix-up defence); the real one carries iss', () =>
+  withEnv({}, async ({ spa, server, page }) => {
+    await openApp(page, spa.origin);
+    await page.evaluate(() => window.make({}));
+    await page.evaluate(() => void window.auth0.loginWithRedirect()).catch(() => undefined);
+    await submitLogin(page);
+    await page.waitForURL((u) => u.origin === spa.origin && u.searchParams.has('code'));
+    const callback = new URL(page.url());
+    assert.equal(callback.searchParams.get('iss'), `${server.url}/`, 'the server names itself (RFC 9207)');
+    await page.waitForFunction(() => window.ready === true);
+    callback.searchParams.set('iss', 'https://evil.example/');
+    const refused = await page.evaluate(async (u) => {
+      await window.make({});
+      return window.auth0.handleRedirectCallback(u).then(
+        () => 'accepted',
+        (e: { error?: string; message?: string }) => `${e.error}: ${e.message}`,
+      );
+    }, callback.toString());
+    assert.equal(refused, 'invalid_request: Issuer mismatch');
+    assert.equal(await page.evaluate(() => window.auth0.getUser()), undefined, 'nothing stored');
+  }));
