@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use ratchet_core::crypto::MasterKey;
 use ratchet_store::Store;
 use tokio::net::TcpListener;
 
@@ -64,6 +65,9 @@ impl AppState {
 pub struct Application {
     listener: TcpListener,
     pub state: AppState,
+    /// For the key reload task.
+    master: MasterKey,
+    key_reload_interval: std::time::Duration,
 }
 
 impl Application {
@@ -94,7 +98,7 @@ impl Application {
             throttle: Throttle::default(),
             hashing: Hashing::new(2),
         }));
-        Ok(Application { listener, state })
+        Ok(Application { listener, state, master, key_reload_interval: config.key_reload_interval })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -103,9 +107,11 @@ impl Application {
 
     /// Serves until `shutdown` completes, then drains in-flight requests.
     pub async fn run_until_stopped(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let reload = tokio::spawn(keys::reload_periodically(self.state.clone(), self.master, self.key_reload_interval));
         let router = crate::http::router(self.state.clone());
         let served =
             axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await;
+        reload.abort();
         self.state.flush_audit().await;
         served
     }

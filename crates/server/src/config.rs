@@ -19,7 +19,13 @@ pub struct Config {
     /// The Management API's limits and browser access.
     pub management: ManagementConfig,
     pub dpop: DpopConfig,
+    /// How often a node rebuilds its keys from the store, picking up rotations and revocations
+    /// made elsewhere (docs/security.md, "Key rotation").
+    pub key_reload_interval: std::time::Duration,
 }
+
+/// The default of `--key-reload-interval`, in seconds.
+pub const DEFAULT_KEY_RELOAD_INTERVAL: u64 = 60;
 
 /// Settings of `/api/v2`.
 #[derive(Clone, Debug)]
@@ -71,6 +77,7 @@ impl std::fmt::Debug for Config {
             .field("demo", &self.demo)
             .field("management", &self.management)
             .field("dpop", &self.dpop)
+            .field("key_reload_interval", &self.key_reload_interval)
             .finish()
     }
 }

@@ -50,7 +50,7 @@ pub async fn oidc_logout(State(state): State<AppState>, headers: HeaderMap, RawQ
         Err(e) => return pages::error_page(StatusCode::BAD_REQUEST, &e.description),
     };
     // The hint identifies the client; an expired hint is still a valid hint.
-    let hinted = p.get("id_token_hint").map(|t| state.keys.signing.verify(t));
+    let hinted = p.get("id_token_hint").map(|t| state.keys.current().signing.verify(t));
     let client_id = match (&hinted, p.get("client_id")) {
         (Some(None), _) => return pages::error_page(StatusCode::BAD_REQUEST, "Invalid id_token_hint."),
         (Some(Some(claims)), given) => {

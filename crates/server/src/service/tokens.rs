@@ -69,7 +69,7 @@ pub struct OpaqueClaims {
 
 impl AppState {
     fn sign(&self, claims: &Value) -> Result<String, OAuthError> {
-        Ok(self.keys.signing.sign(claims)?)
+        Ok(self.keys.current().signing.sign(claims)?)
     }
 
     /// Access token (+ ID token when `openid` was granted) for `grant`; the refresh token is the

@@ -76,6 +76,7 @@ impl TestApp {
             demo: None,
             management: Default::default(),
             dpop: Default::default(),
+            key_reload_interval: std::time::Duration::from_secs(ratchet_server::config::DEFAULT_KEY_RELOAD_INTERVAL),
         };
         let mut config = config;
         tune(&mut config);
@@ -99,7 +100,7 @@ impl TestApp {
             "iss": self.issuer(), "sub": format!("{client_id}@clients"), "aud": audience, "iat": now, "exp": now + 3600,
             "scope": scopes.join(" "), "gty": "client-credentials", "azp": client_id,
         });
-        self.state.keys.signing.sign(&claims).unwrap()
+        self.state.keys.current().signing.sign(&claims).unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {
