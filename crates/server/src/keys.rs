@@ -192,15 +192,22 @@ pub fn generate(kind: KeyKind) -> anyhow::Result<Vec<u8>> {
     })
 }
 
-/// Loads the keys from the store, generating and storing the first ones on first start.
-pub async fn load_or_create(store: &dyn Store, master: &MasterKey, now: i64) -> anyhow::Result<Keys> {
+/// Creates the first key of each kind, active at once, where there is none; returns the internal
+/// secret. Two nodes (or a node and `ratchet keys`) doing this together both try to insert id 1;
+/// the loser reads the winner's.
+pub async fn create_missing(store: &dyn Store, master: &MasterKey, now: i64) -> anyhow::Result<Vec<u8>> {
     let internal = internal_secret(store, master, now).await?;
     for kind in [KeyKind::Signing, KeyKind::Refresh] {
         if store.server_secrets(kind.store_kind()).await?.is_empty() {
-            // Two nodes starting together both try; the loser reads the winner's.
             store.insert_server_secret(kind.store_kind(), 1, &master.seal(kind.store_kind(), &generate(kind)?)?, now, now).await?;
         }
     }
+    Ok(internal)
+}
+
+/// Loads the keys from the store, generating and storing the first ones on first start.
+pub async fn load_or_create(store: &dyn Store, master: &MasterKey, now: i64) -> anyhow::Result<Keys> {
+    let internal = create_missing(store, master, now).await?;
     Ok(Keys {
         current: RwLock::new(Arc::new(load(store, master, now).await?)),
         transaction: derive(&internal, "ratchet login transaction v1"),

@@ -11,7 +11,7 @@ use ratchet_store::{ServerSecret, Store, Window};
 use serde::Serialize;
 
 use crate::clock::Clock;
-use crate::keys::{KeyKind, KeyState, generate, states, superseded_at};
+use crate::keys::{KeyKind, KeyState, create_missing, generate, states, superseded_at};
 use crate::service::manage::apis::MANAGEMENT_TOKEN_LIFETIME;
 
 /// The default of `--prepublish`: an hour, longer than any sane JWKS cache and key reload interval.
@@ -51,6 +51,8 @@ impl KeyService {
     /// Every key of every kind, revoked ones included.
     pub async fn list(&self) -> anyhow::Result<Vec<KeyView>> {
         let now = self.clock.now();
+        // Before any node started, the keys a node would create are the ones to list or rotate.
+        create_missing(&*self.store, &self.master, now).await?;
         let longest = self.longest_token_lifetime().await?;
         let mut out = Vec::new();
         for kind in [KeyKind::Signing, KeyKind::Refresh] {
@@ -70,6 +72,7 @@ impl KeyService {
             bail!("--prepublish must not be negative");
         }
         let now = self.clock.now();
+        create_missing(&*self.store, &self.master, now).await?;
         let rows = self.store.server_secrets(kind.store_kind()).await?;
         let id = match rows.iter().map(|r| r.kid).max() {
             Some(last) => last.checked_add(1).context("all 255 key ids of this kind are used")?,

@@ -7,6 +7,7 @@ mod api_permissions;
 mod authorize;
 mod cli;
 mod dpop;
+mod keys;
 mod login;
 mod logs;
 mod m2m;

@@ -282,7 +282,7 @@ pub fn assert_invalid_refresh_token(status: u16, body: &Value, context: &str) {
 impl TestApp {
     /// The stored family of a refresh token this server issued (panics on an unknown token).
     pub async fn family_of(&self, rt: &str) -> ratchet_core::family::Family {
-        let (id, _) = self.state.keys.refresh.decode(rt).expect("a token issued by this server");
+        let (id, _) = self.state.keys.current().refresh.decode(rt).expect("a token issued by this server");
         self.state.store.family(&id).await.unwrap().expect("its family is stored")
     }
 
