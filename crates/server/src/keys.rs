@@ -305,4 +305,20 @@ mod tests {
         assert_eq!(states(&[row(1, 0, Some(5))], 30), None, "no live key: no active key");
         assert_eq!(states(&[row(1, 50, None)], 30), None, "a key never signs before its activation");
     }
+
+    #[tokio::test]
+    async fn upgrade_keeps_the_keys_derived_from_the_old_mac_key() {
+        // A database from before key rotation: the internal keys were derived from the MAC key.
+        let dir = tempfile::tempdir().unwrap();
+        let store = ratchet_store::open(&format!("sqlite://{}", dir.path().join("old.db").display())).await.unwrap();
+        let master = MasterKey::from_bytes(&[9; 32]).unwrap();
+        let mac = [5u8; 32];
+        let refresh = KeyKind::Refresh.store_kind();
+        store.insert_server_secret(refresh, 1, &master.seal(refresh, &mac).unwrap(), 10, 10).await.unwrap();
+        let keys = load_or_create(&*store, &master, 20).await.unwrap();
+        assert_eq!(keys.transaction, derive(&mac, "ratchet login transaction v1"), "logins in flight survive the upgrade");
+        assert_eq!(keys.access_token, derive(&mac, "ratchet opaque access token v1"), "opaque access tokens survive it");
+        assert_eq!(keys.dpop_nonce, derive(&mac, "ratchet dpop nonce v1"));
+        assert_eq!(keys.current().refresh.issuing_kid(), 1);
+    }
 }
