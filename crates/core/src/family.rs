@@ -54,9 +54,10 @@ impl MacKey {
     }
 }
 
-/// The set of MAC keys: the newest signs, all verify.
+/// The set of MAC keys: one issues new tokens, all verify (so a key rotation signs nobody out).
 #[derive(Clone)]
 pub struct TokenCodec {
+    /// The issuing key first.
     keys: Vec<MacKey>,
 }
 
@@ -67,11 +68,17 @@ impl std::fmt::Debug for TokenCodec {
 }
 
 impl TokenCodec {
-    /// `keys` must not be empty; the one with the highest `kid` issues new tokens.
-    pub fn new(mut keys: Vec<MacKey>) -> Self {
-        assert!(!keys.is_empty(), "a token codec needs a key");
-        keys.sort_by_key(|k| std::cmp::Reverse(k.kid));
+    /// The codec verifying with `keys` and issuing with the one whose id is `issuing`, which
+    /// must be among them.
+    pub fn new(mut keys: Vec<MacKey>, issuing: u8) -> Self {
+        let at = keys.iter().position(|k| k.kid == issuing).expect("the issuing MAC key is among the keys");
+        keys.swap(0, at);
         TokenCodec { keys }
+    }
+
+    /// The id of the key that issues new tokens.
+    pub fn issuing_kid(&self) -> u8 {
+        self.keys[0].kid
     }
 
     /// The refresh token for `counter` in `family`.
@@ -303,7 +310,7 @@ mod tests {
     use super::*;
 
     fn codec() -> TokenCodec {
-        TokenCodec::new(vec![MacKey::new(1, b"k1"), MacKey::new(2, b"k2")])
+        TokenCodec::new(vec![MacKey::new(1, b"k1"), MacKey::new(2, b"k2")], 2)
     }
 
     fn family(policy: &RefreshTokenPolicy, now: i64) -> Family {
@@ -336,16 +343,25 @@ mod tests {
         assert_eq!(c.decode(&bad.into_iter().collect::<String>()), None);
         assert_eq!(c.decode("garbage"), None);
         // A token from another key set is unknown.
-        let other = TokenCodec::new(vec![MacKey::new(2, b"other")]);
+        let other = TokenCodec::new(vec![MacKey::new(2, b"other")], 2);
         assert_eq!(c.decode(other.encode(&f, 7).expose()), None);
     }
 
     #[test]
     fn older_keys_still_verify() {
-        let old = TokenCodec::new(vec![MacKey::new(1, b"k1")]);
+        let old = TokenCodec::new(vec![MacKey::new(1, b"k1")], 1);
         let f = FamilyId::random();
         let t = old.encode(&f, 3);
         assert_eq!(codec().decode(t.expose()), Some((f, 3)));
+    }
+
+    #[test]
+    fn the_issuing_key_is_chosen_not_the_newest() {
+        // A key published ahead of its activation verifies but does not issue yet.
+        let c = TokenCodec::new(vec![MacKey::new(1, b"k1"), MacKey::new(2, b"k2")], 1);
+        let t = c.encode(&FamilyId::random(), 0);
+        assert_eq!(URL_SAFE_NO_PAD.decode(t.expose()).unwrap()[1], 1, "the kid byte names the issuing key");
+        assert_eq!(c.issuing_kid(), 1);
     }
 
     #[test]

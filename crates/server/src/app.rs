@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use ratchet_core::crypto::MasterKey;
 use ratchet_store::Store;
 use tokio::net::TcpListener;
 
@@ -69,6 +70,9 @@ pub struct Application {
     listener: TcpListener,
     limits: ConnectionLimits,
     pub state: AppState,
+    /// For the key reload task.
+    master: MasterKey,
+    key_reload_interval: std::time::Duration,
 }
 
 impl Application {
@@ -101,7 +105,7 @@ impl Application {
             hashing: Hashing::new(2),
             metrics_token: config.metrics_token.clone(),
         }));
-        Ok(Application { listener, limits: config.connections, state })
+        Ok(Application { listener, limits: config.connections, state, master, key_reload_interval: config.key_reload_interval })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -110,8 +114,10 @@ impl Application {
 
     /// Serves until `shutdown` completes, then drains in-flight requests.
     pub async fn run_until_stopped(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let reload = tokio::spawn(keys::reload_periodically(self.state.clone(), self.master, self.key_reload_interval));
         let router = crate::http::router(self.state.clone());
         crate::connections::serve(self.listener, router, self.limits, shutdown).await;
+        reload.abort();
         self.state.flush_audit().await;
         Ok(())
     }

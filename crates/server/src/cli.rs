@@ -14,7 +14,12 @@ use ratchet_store::{ClientGrant, ClientGrantFilter, Store, User};
 use serde_json::{Value, json};
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, ConnectionLimits, DemoConfig, DpopConfig, ManagementConfig, TrustedProxies, parse_issuer};
+use crate::config::{
+    Config, ConnectionLimits, DEFAULT_KEY_RELOAD_INTERVAL, DemoConfig, DpopConfig, ManagementConfig, TrustedProxies, key_file_for,
+    parse_issuer,
+};
+use crate::keys::KeyKind;
+use crate::service::keys::{DEFAULT_PREPUBLISH, KeyService, KeyView};
 use crate::service::manage::apis::{ApiChanges, NewApi, ResourceServer};
 use crate::service::manage::client_grants::NewClientGrant;
 use crate::service::manage::clients::{ClientChanges, ClientSpec, RefreshChanges, RefreshUpdate, WithSecret};
@@ -72,6 +77,46 @@ pub enum Command {
     ClientGrants(ClientGrantsCmd),
     /// Read the audit trail (newest first).
     Logs(LogsArgs),
+    /// List, rotate and revoke the signing keys and refresh-token MAC keys (running nodes pick
+    /// changes up within --key-reload-interval).
+    #[command(subcommand)]
+    Keys(KeysCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCmd {
+    /// List every key: kind, id, kid, state (next, active, retiring, revoked), creation and activation times.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add the next key of a kind: known to every node at once (a signing key is published in
+    /// the JWKS), it starts issuing tokens --prepublish seconds later.
+    Rotate {
+        /// signing (ID tokens, JWT access tokens) or refresh (refresh-token MAC).
+        #[arg(long, value_enum)]
+        kind: KeyKind,
+        /// Seconds between publication and first use; keep it above --key-reload-interval and
+        /// the JWKS cache time of the APIs that verify tokens.
+        #[arg(long, env = "RATCHET_KEY_PREPUBLISH", default_value_t = DEFAULT_PREPUBLISH)]
+        prepublish: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key that no longer issues: nodes stop verifying with it and its material is
+    /// erased. Refused for the active key; needs --force while tokens it made may be live.
+    Revoke {
+        /// signing or refresh.
+        #[arg(long, value_enum)]
+        kind: KeyKind,
+        /// The key's id (or, for a signing key, its kid) as `keys list` shows it.
+        id: String,
+        /// Revoke even though tokens made with the key may still be live (they stop working).
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -122,6 +167,9 @@ pub struct ServeArgs {
     /// Require `Authorization: Bearer <token>` at /metrics (prefer the environment variable).
     #[arg(long, env = "RATCHET_METRICS_TOKEN", hide_env_values = true, value_parser = secret_arg)]
     pub metrics_token: Option<Secret>,
+    /// Seconds between two reloads of the keys from the database (picks up `ratchet keys` changes).
+    #[arg(long, env = "RATCHET_KEY_RELOAD_INTERVAL", default_value_t = DEFAULT_KEY_RELOAD_INTERVAL)]
+    pub key_reload_interval: u64,
 }
 
 /// A secret command-line value, kept out of `Debug` output.
@@ -624,7 +672,44 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Apis(cmd) => apis(ratchet_store::open(&cli.database).await?, clock, cmd).await,
         Command::ClientGrants(cmd) => client_grants(ratchet_store::open(&cli.database).await?, clock, cmd).await,
         Command::Logs(args) => logs(ratchet_store::open(&cli.database).await?, clock, args).await,
+        Command::Keys(cmd) => {
+            let master = crate::keys::master_key(
+                std::env::var("RATCHET_MASTER_KEY").ok().filter(|k| !k.trim().is_empty()).as_deref(),
+                key_file_for(&cli.database).as_deref(),
+            )?;
+            keys(&KeyService::new(ratchet_store::open(&cli.database).await?, clock, master), cmd).await
+        }
     }
+}
+
+fn key_line(k: &KeyView) -> String {
+    format!(
+        "{:?}\t{}\t{}\t{:?}\tcreated {}\tactivates {}{}",
+        k.kind,
+        k.id,
+        k.kid.as_deref().unwrap_or("-"),
+        k.state,
+        k.created_at,
+        k.activates_at,
+        k.verifies_until.map(|t| format!("\tverifies until {t}")).unwrap_or_default()
+    )
+    .to_lowercase()
+}
+
+/// `ratchet keys`: through the key service.
+async fn keys(service: &KeyService, cmd: KeysCmd) -> anyhow::Result<()> {
+    let one = |json_out: bool, k: KeyView| {
+        print(json_out, &serde_json::to_value(&k).expect("key views serialise"), || key_line(&k));
+    };
+    match cmd {
+        KeysCmd::List { json } => {
+            let keys = service.list().await?;
+            print(json, &json!({ "keys": keys }), || keys.iter().map(key_line).collect::<Vec<_>>().join("\n"));
+        }
+        KeysCmd::Rotate { kind, prepublish, json } => one(json, service.rotate(kind, prepublish).await?),
+        KeysCmd::Revoke { kind, id, force, json } => one(json, service.revoke(kind, &id, force).await?),
+    }
+    Ok(())
 }
 
 /// `ratchet logs`: the newest events of a search, through the management layer's log service.
@@ -1073,6 +1158,7 @@ async fn serve(database: String, args: ServeArgs, allow_insecure_callbacks: bool
         },
         metrics_token: args.metrics_token.filter(|t| !t.expose().trim().is_empty()),
         allow_insecure_callbacks,
+        key_reload_interval: std::time::Duration::from_secs(args.key_reload_interval.max(1)),
     };
     if args.max_connections < 1 || args.header_read_timeout < 1 || args.idle_timeout < 1 {
         bail!("--max-connections, --header-read-timeout and --idle-timeout must be at least 1");

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
-pub use crate::http::client_address::TrustedProxies;
 pub use crate::connections::ConnectionLimits;
+pub use crate::http::client_address::TrustedProxies;
 
 /// Everything `serve` needs.
 #[derive(Clone)]
@@ -30,7 +30,13 @@ pub struct Config {
     pub metrics_token: Option<ratchet_core::secret::Secret>,
     /// Accept `http://` callback URLs on hosts other than loopback at client registration.
     pub allow_insecure_callbacks: bool,
+    /// How often a node rebuilds its keys from the store, picking up rotations and revocations
+    /// made elsewhere (docs/security.md, "Key rotation").
+    pub key_reload_interval: std::time::Duration,
 }
+
+/// The default of `--key-reload-interval`, in seconds.
+pub const DEFAULT_KEY_RELOAD_INTERVAL: u64 = 60;
 
 /// Settings of `/api/v2`.
 #[derive(Clone, Debug)]
@@ -86,6 +92,7 @@ impl std::fmt::Debug for Config {
             .field("connections", &self.connections)
             .field("metrics_token", &self.metrics_token.as_ref().map(|_| "<redacted>"))
             .field("allow_insecure_callbacks", &self.allow_insecure_callbacks)
+            .field("key_reload_interval", &self.key_reload_interval)
             .finish()
     }
 }

@@ -1,23 +1,124 @@
-//! Server keys: the RS256 signing key and the refresh-token MAC key live in the store, sealed
-//! under the master key, so every node of a deployment shares them. They are parsed once at
-//! startup; request handling never touches key material in serialised form.
+//! Server keys: the RS256 signing keys and the refresh-token MAC keys live in the store, sealed
+//! under the master key, so every node of a deployment shares them. Each node holds a parsed
+//! snapshot ([`KeySet`]) that a background task rebuilds from the store every few seconds, so a
+//! rotation made on any node (or with `ratchet keys`) reaches every node without a restart.
+//! Request handling never touches key material in serialised form.
+//!
+//! A key carries the time it starts issuing (`activates_at`): a rotation publishes the next key
+//! that long before it signs anything, so every node, and every relying party that caches the
+//! JWKS, knows it before the first token made with it arrives (docs/security.md, "Key rotation").
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use ratchet_core::crypto::MasterKey;
 use ratchet_core::family::{MacKey, TokenCodec};
 use ratchet_core::jws::SigningKey;
-use ratchet_store::Store;
+use ratchet_store::{ServerSecret, Store};
+use serde::Serialize;
+use serde_json::Value;
 
-const SIGNING: &str = "signing-key";
-const REFRESH_MAC: &str = "refresh-mac-key";
+use crate::app::AppState;
 
-/// The parsed key material of a running server.
-pub struct Keys {
-    pub signing: SigningKey,
+/// What a server key is for; its name is the `kind` of its store rows and its sealing purpose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyKind {
+    /// RS256 keys signing ID tokens and JWT access tokens, published in the JWKS.
+    Signing,
+    /// HMAC keys authenticating refresh tokens (each token names its key).
+    Refresh,
+}
+
+impl KeyKind {
+    pub fn store_kind(self) -> &'static str {
+        match self {
+            KeyKind::Signing => "signing-key",
+            KeyKind::Refresh => "refresh-mac-key",
+        }
+    }
+}
+
+/// The secret the keys of login transactions, opaque access tokens and DPoP nonces are derived
+/// from. It is never rotated with the refresh-token MAC keys, so a MAC rotation breaks neither an
+/// in-flight login, nor a live opaque access token, nor a nonce.
+const INTERNAL: &str = "internal-mac-key";
+
+/// Where a key is in its life at a given time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyState {
+    /// Published (signing) or known (refresh) but not issuing yet.
+    Next,
+    /// Issues new tokens.
+    Active,
+    /// Superseded: verifies what it issued, issues nothing.
+    Retiring,
+    /// Gone: its material is erased.
+    Revoked,
+}
+
+/// The state of each of `rows` (all the keys of one kind) at `now`, in the same order. The active
+/// key is the live one that activated last; `None` if no live key has activated.
+pub fn states(rows: &[ServerSecret], now: i64) -> Option<Vec<KeyState>> {
+    let active = rows.iter().filter(|r| r.revoked_at.is_none() && r.activates_at <= now).max_by_key(|r| (r.activates_at, r.kid))?.kid;
+    Some(
+        rows.iter()
+            .map(|r| match r {
+                r if r.revoked_at.is_some() => KeyState::Revoked,
+                r if r.kid == active => KeyState::Active,
+                r if r.activates_at > now => KeyState::Next,
+                _ => KeyState::Retiring,
+            })
+            .collect(),
+    )
+}
+
+/// When `row` stopped issuing at `now`: the activation of the first key that activated after it.
+pub fn superseded_at(rows: &[ServerSecret], row: &ServerSecret, now: i64) -> Option<i64> {
+    rows.iter().filter(|r| (r.activates_at, r.kid) > (row.activates_at, row.kid) && r.activates_at <= now).map(|r| r.activates_at).min()
+}
+
+/// The published signing keys: the active one signs; any of them verifies.
+pub struct SigningKeys {
+    published: Vec<SigningKey>,
+    active: usize,
+}
+
+impl SigningKeys {
+    pub fn active(&self) -> &SigningKey {
+        &self.published[self.active]
+    }
+
+    pub fn sign(&self, claims: &Value) -> Result<String, ratchet_core::CoreError> {
+        self.active().sign(claims)
+    }
+
+    /// The claims of a compact JWS made by any published key (each key checks the header, which
+    /// names its kid, before it checks a signature).
+    pub fn verify(&self, jws: &str) -> Option<Value> {
+        self.published.iter().find_map(|k| k.verify(jws))
+    }
+
+    /// The JWK Set (RFC 7517 §5): every key that is not revoked, the next one included.
+    pub fn jwks(&self) -> Value {
+        ratchet_core::jws::jwks(&self.published.iter().collect::<Vec<_>>())
+    }
+}
+
+/// The rotatable keys of a node at one moment.
+pub struct KeySet {
+    pub signing: SigningKeys,
     pub refresh: TokenCodec,
+}
+
+/// The key material of a running server: the current [`KeySet`] and the keys derived from the
+/// never-rotated internal secret.
+pub struct Keys {
+    current: RwLock<Arc<KeySet>>,
     /// Authenticates login transactions carried through the browser.
     pub transaction: [u8; 32],
     /// Authenticates opaque access tokens.
@@ -28,7 +129,18 @@ pub struct Keys {
 
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keys").field("kid", &self.signing.kid()).finish_non_exhaustive()
+        f.debug_struct("Keys").field("kid", &self.current().signing.active().kid()).finish_non_exhaustive()
+    }
+}
+
+impl Keys {
+    /// The current snapshot; use one snapshot for a whole operation.
+    pub fn current(&self) -> Arc<KeySet> {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn replace(&self, set: KeySet) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
     }
 }
 
@@ -72,43 +184,141 @@ pub fn master_key(configured: Option<&str>, key_file: Option<&Path>) -> anyhow::
     }
 }
 
-/// Loads the keys from the store, generating and storing them on first start.
-pub async fn load_or_create(store: &dyn Store, master: &MasterKey, now: i64) -> anyhow::Result<Keys> {
-    let signing_der = secret(store, master, SIGNING, now, || Ok(SigningKey::generate()?.1)).await?;
-    let signing = SigningKey::from_pkcs8(&signing_der).context("stored signing key does not parse")?;
-    let mut mac_keys = Vec::new();
-    for (kid, sealed) in store.server_secrets(REFRESH_MAC).await? {
-        mac_keys.push(MacKey::new(kid, &master.open(REFRESH_MAC, &sealed)?));
-    }
-    if mac_keys.is_empty() {
-        let bytes = secret(store, master, REFRESH_MAC, now, || Ok(MacKey::generate(1).1.to_vec())).await?;
-        mac_keys.push(MacKey::new(1, &bytes));
-    }
-    let newest = store.server_secrets(REFRESH_MAC).await?.into_iter().max_by_key(|(k, _)| *k).context("no MAC key")?;
-    let base = master.open(REFRESH_MAC, &newest.1)?;
-    Ok(Keys {
-        signing,
-        refresh: TokenCodec::new(mac_keys),
-        transaction: derive(&base, "ratchet login transaction v1"),
-        access_token: derive(&base, "ratchet opaque access token v1"),
-        dpop_nonce: derive(&base, "ratchet dpop nonce v1"),
+/// Fresh key material of `kind`, as stored (PKCS#8 DER for signing, raw bytes for MAC keys).
+pub fn generate(kind: KeyKind) -> anyhow::Result<Vec<u8>> {
+    Ok(match kind {
+        KeyKind::Signing => SigningKey::generate()?.1,
+        KeyKind::Refresh => ratchet_core::secret::random_bytes::<32>().to_vec(),
     })
 }
 
-/// The newest secret of `kind`, creating kid 1 with `generate` when there is none. Two nodes
-/// starting together both try to insert; the loser reads the winner's.
-async fn secret(
-    store: &dyn Store,
-    master: &MasterKey,
-    kind: &str,
-    now: i64,
-    generate: impl FnOnce() -> anyhow::Result<Vec<u8>>,
-) -> anyhow::Result<Vec<u8>> {
-    if let Some((_, sealed)) = store.server_secrets(kind).await?.into_iter().max_by_key(|(k, _)| *k) {
-        return master.open(kind, &sealed).with_context(|| format!("the stored {kind} does not open: wrong RATCHET_MASTER_KEY?"));
+/// Creates the first key of each kind, active at once, where there is none; returns the internal
+/// secret. Two nodes (or a node and `ratchet keys`) doing this together both try to insert id 1;
+/// the loser reads the winner's.
+pub async fn create_missing(store: &dyn Store, master: &MasterKey, now: i64) -> anyhow::Result<Vec<u8>> {
+    let internal = internal_secret(store, master, now).await?;
+    for kind in [KeyKind::Signing, KeyKind::Refresh] {
+        if store.server_secrets(kind.store_kind()).await?.is_empty() {
+            store.insert_server_secret(kind.store_kind(), 1, &master.seal(kind.store_kind(), &generate(kind)?)?, now, now).await?;
+        }
     }
-    let plain = generate()?;
-    store.insert_server_secret(kind, 1, &master.seal(kind, &plain)?, now).await?;
-    let (_, sealed) = store.server_secrets(kind).await?.into_iter().max_by_key(|(k, _)| *k).context("secret vanished")?;
-    Ok(master.open(kind, &sealed)?)
+    Ok(internal)
+}
+
+/// Loads the keys from the store, generating and storing the first ones on first start.
+pub async fn load_or_create(store: &dyn Store, master: &MasterKey, now: i64) -> anyhow::Result<Keys> {
+    let internal = create_missing(store, master, now).await?;
+    Ok(Keys {
+        current: RwLock::new(Arc::new(load(store, master, now).await?)),
+        transaction: derive(&internal, "ratchet login transaction v1"),
+        access_token: derive(&internal, "ratchet opaque access token v1"),
+        dpop_nonce: derive(&internal, "ratchet dpop nonce v1"),
+    })
+}
+
+/// The internal secret, created on first start. A database from before key rotation derived the
+/// internal keys from its refresh-token MAC key: that key becomes the internal secret, so the
+/// upgrade breaks no login in flight and no opaque access token.
+async fn internal_secret(store: &dyn Store, master: &MasterKey, now: i64) -> anyhow::Result<Vec<u8>> {
+    if store.server_secrets(INTERNAL).await?.is_empty() {
+        let refresh = KeyKind::Refresh.store_kind();
+        let inherited = store.server_secrets(refresh).await?.into_iter().filter(|r| r.revoked_at.is_none()).max_by_key(|r| r.kid);
+        let plain = match inherited {
+            Some(r) => master.open(refresh, &r.sealed)?,
+            None => ratchet_core::secret::random_bytes::<32>().to_vec(),
+        };
+        store.insert_server_secret(INTERNAL, 1, &master.seal(INTERNAL, &plain)?, now, now).await?;
+    }
+    let row = store.server_secrets(INTERNAL).await?.into_iter().next().context("the internal secret vanished")?;
+    master.open(INTERNAL, &row.sealed).context("the stored internal secret does not open: wrong RATCHET_MASTER_KEY?")
+}
+
+/// The live keys of `kind` opened, with the id of the active one.
+async fn open_live(store: &dyn Store, master: &MasterKey, kind: KeyKind, now: i64) -> anyhow::Result<(Vec<(u8, Vec<u8>)>, u8)> {
+    let rows = store.server_secrets(kind.store_kind()).await?;
+    let states = states(&rows, now).with_context(|| format!("no active {kind:?} key in the store"))?;
+    let active = rows.iter().zip(&states).find(|(_, s)| **s == KeyState::Active).map(|(r, _)| r.kid).expect("states has an active key");
+    let mut live = Vec::new();
+    for r in rows.iter().filter(|r| r.revoked_at.is_none()) {
+        let plain = master
+            .open(kind.store_kind(), &r.sealed)
+            .with_context(|| format!("the stored {kind:?} key {} does not open: wrong RATCHET_MASTER_KEY?", r.kid))?;
+        live.push((r.kid, plain));
+    }
+    Ok((live, active))
+}
+
+/// The key set the store holds at `now`.
+pub async fn load(store: &dyn Store, master: &MasterKey, now: i64) -> anyhow::Result<KeySet> {
+    let (signing, active_signer) = open_live(store, master, KeyKind::Signing, now).await?;
+    let mut published = Vec::with_capacity(signing.len());
+    let mut active = 0;
+    for (kid, der) in signing {
+        if kid == active_signer {
+            active = published.len();
+        }
+        published.push(SigningKey::from_pkcs8(&der).with_context(|| format!("stored signing key {kid} does not parse"))?);
+    }
+    let (mac, issuing) = open_live(store, master, KeyKind::Refresh, now).await?;
+    let refresh = TokenCodec::new(mac.iter().map(|(kid, bytes)| MacKey::new(*kid, bytes)).collect(), issuing);
+    Ok(KeySet { signing: SigningKeys { published, active }, refresh })
+}
+
+/// Rebuilds the node's key set from the store every `every`, for as long as the node runs. A
+/// failed reload (the store is down) keeps the previous keys and is retried at the next tick.
+pub async fn reload_periodically(state: AppState, master: MasterKey, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        match load(&*state.store, &master, state.now()).await {
+            Ok(set) => state.keys.replace(set),
+            Err(e) => tracing::warn!(error = %e, "cannot reload the server keys; keeping the previous ones"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(kid: u8, activates_at: i64, revoked_at: Option<i64>) -> ServerSecret {
+        ServerSecret { kid, sealed: vec![], created_at: 0, activates_at, revoked_at }
+    }
+
+    #[test]
+    fn a_key_is_next_until_it_activates_then_its_predecessor_retires() {
+        use KeyState::*;
+        let rows = [row(1, 0, None), row(2, 100, None)];
+        assert_eq!(states(&rows, 99), Some(vec![Active, Next]));
+        assert_eq!(states(&rows, 100), Some(vec![Retiring, Active]));
+        assert_eq!(superseded_at(&rows, &rows[0], 99), None);
+        assert_eq!(superseded_at(&rows, &rows[0], 150), Some(100));
+    }
+
+    #[test]
+    fn a_revoked_key_is_never_active() {
+        use KeyState::*;
+        let rows = [row(1, 0, None), row(2, 10, Some(20))];
+        assert_eq!(states(&rows, 30), Some(vec![Active, Revoked]));
+        assert_eq!(states(&[row(1, 0, Some(5))], 30), None, "no live key: no active key");
+        assert_eq!(states(&[row(1, 50, None)], 30), None, "a key never signs before its activation");
+    }
+
+    #[tokio::test]
+    async fn upgrade_keeps_the_keys_derived_from_the_old_mac_key() {
+        // A database from before key rotation: the internal keys were derived from the MAC key.
+        let dir = tempfile::tempdir().unwrap();
+        let store = ratchet_store::open(&format!("sqlite://{}", dir.path().join("old.db").display())).await.unwrap();
+        let master = MasterKey::from_bytes(&[9; 32]).unwrap();
+        let mac = [5u8; 32];
+        let refresh = KeyKind::Refresh.store_kind();
+        store.insert_server_secret(refresh, 1, &master.seal(refresh, &mac).unwrap(), 10, 10).await.unwrap();
+        let keys = load_or_create(&*store, &master, 20).await.unwrap();
+        assert_eq!(keys.transaction, derive(&mac, "ratchet login transaction v1"), "logins in flight survive the upgrade");
+        assert_eq!(keys.access_token, derive(&mac, "ratchet opaque access token v1"), "opaque access tokens survive it");
+        assert_eq!(keys.dpop_nonce, derive(&mac, "ratchet dpop nonce v1"));
+        assert_eq!(keys.current().refresh.issuing_kid(), 1);
+    }
 }

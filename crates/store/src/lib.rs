@@ -308,13 +308,29 @@ pub struct ClientGrantFilter {
     pub audience: Option<String>,
 }
 
+/// One server secret of a kind (a signing key, a refresh-token MAC key, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSecret {
+    pub kid: u8,
+    /// Sealed under the master key; empty once revoked (the material is erased).
+    pub sealed: Vec<u8>,
+    pub created_at: UnixTime,
+    /// From when the key is used to sign or MAC new tokens (until a later key activates).
+    pub activates_at: UnixTime,
+    pub revoked_at: Option<UnixTime>,
+}
+
 /// Server secrets, sealed under the master key.
 #[async_trait]
 pub trait SecretStore: Send + Sync {
-    async fn server_secrets(&self, kind: &str) -> Result<Vec<(u8, Vec<u8>)>>;
+    /// Every secret of `kind`, revoked ones included, in kid order.
+    async fn server_secrets(&self, kind: &str) -> Result<Vec<ServerSecret>>;
     /// Inserts unless `(kind, kid)` exists; returns whether this call inserted it (two nodes
-    /// starting at once race here, and both then read the winner's key).
-    async fn insert_server_secret(&self, kind: &str, kid: u8, sealed: &[u8], now: UnixTime) -> Result<bool>;
+    /// starting at once, or two rotations at once, race here; the loser reads the winner's key).
+    async fn insert_server_secret(&self, kind: &str, kid: u8, sealed: &[u8], now: UnixTime, activates_at: UnixTime) -> Result<bool>;
+    /// Marks the secret revoked at `now` and erases its sealed material; returns whether this
+    /// call revoked it (false if it does not exist or was already revoked).
+    async fn revoke_server_secret(&self, kind: &str, kid: u8, now: UnixTime) -> Result<bool>;
 }
 
 /// Applications.

@@ -177,34 +177,50 @@ async fn ping_succeeds(s: &Db) {
     s.ping().await.expect("ping");
 }
 
+/// The (kid, sealed) pairs of `kind`.
+async fn sealed_secrets(s: &Db, kind: &str) -> Vec<(u8, Vec<u8>)> {
+    s.server_secrets(kind).await.unwrap().into_iter().map(|k| (k.kid, k.sealed)).collect()
+}
+
 async fn server_secrets_are_inserted_once_and_listed_in_kid_order(s: &Db) {
     assert!(s.server_secrets("signing").await.unwrap().is_empty());
-    assert!(s.insert_server_secret("signing", 2, b"sealed-2", NOW).await.unwrap());
-    assert!(s.insert_server_secret("signing", 0, b"sealed-0", NOW).await.unwrap());
-    assert!(s.insert_server_secret("signing", 255, &[0, 255, 1, 0], NOW).await.unwrap());
-    assert!(s.insert_server_secret("refresh-mac", 2, b"mac-2", NOW).await.unwrap());
+    assert!(s.insert_server_secret("signing", 2, b"sealed-2", NOW, NOW + 60).await.unwrap());
+    assert!(s.insert_server_secret("signing", 0, b"sealed-0", NOW, NOW).await.unwrap());
+    assert!(s.insert_server_secret("signing", 255, &[0, 255, 1, 0], NOW, NOW).await.unwrap());
+    assert!(s.insert_server_secret("refresh-mac", 2, b"mac-2", NOW, NOW).await.unwrap());
     assert!(
-        !s.insert_server_secret("signing", 2, b"another", NOW + 1).await.unwrap(),
+        !s.insert_server_secret("signing", 2, b"another", NOW + 1, NOW + 1).await.unwrap(),
         "a second insert of (kind, kid) must report that it did not insert"
     );
-    assert_eq!(
-        s.server_secrets("signing").await.unwrap(),
-        vec![(0, b"sealed-0".to_vec()), (2, b"sealed-2".to_vec()), (255, vec![0, 255, 1, 0])]
-    );
-    assert_eq!(s.server_secrets("refresh-mac").await.unwrap(), vec![(2, b"mac-2".to_vec())]);
+    assert_eq!(sealed_secrets(s, "signing").await, vec![(0, b"sealed-0".to_vec()), (2, b"sealed-2".to_vec()), (255, vec![0, 255, 1, 0])]);
+    let second = &s.server_secrets("signing").await.unwrap()[1];
+    assert_eq!((second.created_at, second.activates_at, second.revoked_at), (NOW, NOW + 60, None));
+    assert_eq!(sealed_secrets(s, "refresh-mac").await, vec![(2, b"mac-2".to_vec())]);
     assert!(s.server_secrets("unknown").await.unwrap().is_empty());
+}
+
+async fn revoking_a_server_secret_erases_its_material_once(s: &Db) {
+    assert!(s.insert_server_secret("signing", 1, b"sealed-1", NOW, NOW).await.unwrap());
+    assert!(s.insert_server_secret("signing", 2, b"sealed-2", NOW, NOW).await.unwrap());
+    assert!(s.revoke_server_secret("signing", 1, NOW + 5).await.unwrap());
+    assert!(!s.revoke_server_secret("signing", 1, NOW + 6).await.unwrap(), "a second revocation changes nothing");
+    assert!(!s.revoke_server_secret("signing", 9, NOW).await.unwrap(), "an unknown kid is not revoked");
+    assert!(!s.revoke_server_secret("refresh-mac", 2, NOW).await.unwrap(), "kinds are separate");
+    let rows = s.server_secrets("signing").await.unwrap();
+    assert_eq!((rows[0].revoked_at, rows[0].sealed.is_empty()), (Some(NOW + 5), true), "the revoked key is erased");
+    assert_eq!((rows[1].revoked_at, rows[1].sealed.as_slice()), (None, b"sealed-2".as_slice()));
 }
 
 async fn insert_server_secret_has_exactly_one_winner(s: &Db) {
     let results = race(RACERS, s, |s, i| async move {
         let sealed = format!("node-{i}").into_bytes();
-        let won = s.insert_server_secret("signing", 1, &sealed, NOW).await.unwrap();
+        let won = s.insert_server_secret("signing", 1, &sealed, NOW, NOW).await.unwrap();
         (won, sealed)
     })
     .await;
     let winners: Vec<_> = results.iter().filter(|(won, _)| *won).collect();
     assert_eq!(winners.len(), 1, "exactly one node inserts the key: {results:?}");
-    assert_eq!(s.server_secrets("signing").await.unwrap(), vec![(1, winners[0].1.clone())]);
+    assert_eq!(sealed_secrets(s, "signing").await, vec![(1, winners[0].1.clone())]);
 }
 
 async fn client_round_trips_with_its_secret_hash(s: &Db) {
@@ -1597,6 +1613,7 @@ macro_rules! contract {
 contract! {
     ping_succeeds,
     server_secrets_are_inserted_once_and_listed_in_kid_order,
+    revoking_a_server_secret_erases_its_material_once,
     insert_server_secret_has_exactly_one_winner,
     client_round_trips_with_its_secret_hash,
     duplicate_client_id_is_a_conflict,

@@ -43,5 +43,5 @@ pub async fn openid_configuration(State(state): State<AppState>) -> Response {
 }
 
 pub async fn jwks(State(state): State<AppState>) -> Response {
-    public(ratchet_core::jws::jwks(&[&state.keys.signing]))
+    public(state.keys.current().signing.jwks())
 }

@@ -71,7 +71,7 @@ pub async fn auth0_logout(
         (None, None) => None,
     };
     // Auth0's logout takes no hint, but one that verifies is honoured as at /oidc/logout.
-    let hint = p.get("id_token_hint").and_then(|t| state.keys.signing.verify(t));
+    let hint = p.get("id_token_hint").and_then(|t| state.keys.current().signing.verify(t));
     end_or_confirm(&state, uri.path(), &headers, hint.as_ref(), client.as_ref(), return_to).await
 }
 
@@ -86,7 +86,7 @@ pub async fn oidc_logout(
         Err(e) => return pages::error_page(StatusCode::BAD_REQUEST, &e.description),
     };
     // The hint identifies the client; an expired hint is still a valid hint.
-    let hinted = p.get("id_token_hint").map(|t| state.keys.signing.verify(t));
+    let hinted = p.get("id_token_hint").map(|t| state.keys.current().signing.verify(t));
     let client_id = match (&hinted, p.get("client_id")) {
         (Some(None), _) => return pages::error_page(StatusCode::BAD_REQUEST, "Invalid id_token_hint."),
         (Some(Some(claims)), given) => {

@@ -46,7 +46,7 @@ async fn handle(state: &AppState, method: &Method, headers: &HeaderMap) -> Resul
     let invalid = || OAuthError::invalid_token("The access token is invalid or expired");
     let now = state.now();
     let (sub, scope, jkt, grant) = if token.matches('.').count() == 2 {
-        let claims = state.keys.signing.verify(token).ok_or_else(invalid)?;
+        let claims = state.keys.current().signing.verify(token).ok_or_else(invalid)?;
         let userinfo = state.endpoint("userinfo");
         let aud_ok = match &claims["aud"] {
             Value::String(a) => *a == userinfo,

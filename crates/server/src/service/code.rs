@@ -121,7 +121,7 @@ impl AppState {
                 })
                 .await;
             }
-            Some(self.keys.refresh.encode(&family.id, 0).expose().to_string())
+            Some(self.keys.current().refresh.encode(&family.id, 0).expose().to_string())
         } else {
             scope = scope.without("offline_access");
             None
@@ -190,7 +190,7 @@ impl AppState {
         if let Some(jkt) = jkt {
             claims["cnf"] = json!({"jkt": jkt});
         }
-        let access_token = self.keys.signing.sign(&claims)?;
+        let access_token = self.keys.current().signing.sign(&claims)?;
         self.record(Record {
             kind: EventType::ClientCredentialsExchanged,
             description: "Client credentials exchanged for an access token",

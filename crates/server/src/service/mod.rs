@@ -6,6 +6,7 @@ pub mod authorize;
 pub mod client_auth;
 pub mod code;
 pub mod dpop;
+pub mod keys;
 pub mod maintenance;
 pub mod manage;
 pub mod refresh;

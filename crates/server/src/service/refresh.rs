@@ -46,7 +46,9 @@ impl AppState {
             return Err(OAuthError::unauthorized_client("Grant type 'refresh_token' not allowed for the client."));
         }
         let requested = requested.map(Scope::parse).transpose().map_err(|e| OAuthError::invalid_scope(e.to_string()))?;
-        let Some((family_id, presented)) = self.keys.refresh.decode(token) else {
+        // One snapshot of the keys for the whole exchange.
+        let keys = self.keys.current();
+        let Some((family_id, presented)) = keys.refresh.decode(token) else {
             return Err(self.refresh_failed(client, None, "unknown").await);
         };
         let policy = &client.refresh_token;
@@ -84,7 +86,7 @@ impl AppState {
                 dpop: rotation_proof,
             };
             if let Some(rotated) = self.rotate(client, &rotation).await? {
-                let token = self.keys.refresh.encode(&family_id, presented + 1);
+                let token = keys.refresh.encode(&family_id, presented + 1);
                 let event = json!({"familyId": family_id.to_string(), "tokenCounter": presented, "rotated": true});
                 return self.refreshed(client, Loaded::Rotated(rotated), None, target, Some(token), jkt, event).await;
             }
@@ -129,11 +131,11 @@ impl AppState {
                         continue;
                     };
                     let event = json!({"familyId": family.id.to_string(), "tokenCounter": from, "rotated": true});
-                    let token = self.keys.refresh.encode(&family.id, from + 1);
+                    let token = keys.refresh.encode(&family.id, from + 1);
                     return self.refreshed(client, Loaded::Rotated(rotated), requested.as_ref(), target, Some(token), jkt, event).await;
                 }
                 Exchange::Retry { successor } => (
-                    Some(self.keys.refresh.encode(&family.id, successor)),
+                    Some(keys.refresh.encode(&family.id, successor)),
                     json!({"familyId": family.id.to_string(), "tokenCounter": presented, "leeway": true}),
                 ),
                 Exchange::Reuse => {
@@ -143,7 +145,7 @@ impl AppState {
                 Exchange::Migrate => {
                     let successor = self.migrate_family(&family, client, now, seen).await?;
                     (
-                        Some(self.keys.refresh.encode(&successor.id, 0)),
+                        Some(keys.refresh.encode(&successor.id, 0)),
                         json!({"familyId": successor.id.to_string(), "migratedFrom": family.id.to_string()}),
                     )
                 }
@@ -308,7 +310,9 @@ impl AppState {
     /// token must not be able to sign the user out. A token that is not a refresh token is
     /// revoked as an access token.
     pub async fn revoke_refresh_token(&self, client: &Client, token: &str, jkt: Option<&str>) -> Result<(), OAuthError> {
-        let Some((family_id, _)) = self.keys.refresh.decode(token) else { return self.revoke_access_token(client, token, jkt).await };
+        let Some((family_id, _)) = self.keys.current().refresh.decode(token) else {
+            return self.revoke_access_token(client, token, jkt).await;
+        };
         let Some(family) = self.store.family(&family_id).await? else { return Ok(()) };
         if family.client_id != client.client_id {
             return Ok(());

@@ -73,27 +73,37 @@ pub enum SignIn {
     },
 }
 
+/// Seals `value` under `key` for a round trip through the browser:
+/// `base64url(json) "." base64url(HMAC-SHA256(key, base64url(json)))`. The JSON must carry its own expiry.
+pub fn seal_transaction<T: Serialize>(key: &[u8; 32], value: &T) -> String {
+    let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).expect("transactions serialise"));
+    format!("{body}.{}", URL_SAFE_NO_PAD.encode(transaction_mac(key, &body)))
+}
+
+/// The value [`seal_transaction`] sealed under `key`; `None` for anything else (a fuzz target,
+/// fuzz/fuzz_targets/login_transaction.rs, feeds it arbitrary input).
+pub fn open_transaction<T: DeserializeOwned>(key: &[u8; 32], sealed: &str) -> Option<T> {
+    let (body, tag) = sealed.split_once('.')?;
+    let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+    if !ct_eq(&transaction_mac(key, body), &tag) {
+        return None;
+    }
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).ok()?).ok()
+}
+
+fn transaction_mac(key: &[u8; 32], body: &str) -> [u8; 32] {
+    let mut m = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
+    m.update(body.as_bytes());
+    m.finalize().into_bytes().into()
+}
+
 impl AppState {
-    /// Seals `value` for a round trip through the browser: `base64url(json) "." base64url(HMAC)`.
-    /// The JSON must carry its own expiry.
     pub fn seal_transaction<T: Serialize>(&self, value: &T) -> String {
-        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).expect("transactions serialise"));
-        format!("{body}.{}", URL_SAFE_NO_PAD.encode(self.transaction_mac(&body)))
+        seal_transaction(&self.keys.transaction, value)
     }
 
     pub fn open_transaction<T: DeserializeOwned>(&self, sealed: &str) -> Option<T> {
-        let (body, tag) = sealed.split_once('.')?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
-        if !ct_eq(&self.transaction_mac(body), &tag) {
-            return None;
-        }
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).ok()?).ok()
-    }
-
-    fn transaction_mac(&self, body: &str) -> [u8; 32] {
-        let mut m = Hmac::<Sha256>::new_from_slice(&self.keys.transaction).expect("any key length");
-        m.update(body.as_bytes());
-        m.finalize().into_bytes().into()
+        open_transaction(&self.keys.transaction, sealed)
     }
 
     /// A password sign-in by `username` from `ip` at `client_id`, behind brute-force protection:

@@ -73,7 +73,7 @@ pub struct OpaqueClaims {
 
 impl AppState {
     fn sign(&self, claims: &Value) -> Result<String, OAuthError> {
-        Ok(self.keys.signing.sign(claims)?)
+        Ok(self.keys.current().signing.sign(claims)?)
     }
 
     /// Access token (+ ID token when `openid` was granted) for `grant`; the refresh token is the
@@ -150,7 +150,7 @@ impl AppState {
     /// answered with success and change nothing, as for refresh tokens.
     pub async fn revoke_access_token(&self, client: &Client, token: &str, jkt: Option<&str>) -> Result<(), OAuthError> {
         let (client_id, grant, bound) = if token.matches('.').count() == 2 {
-            let Some(claims) = self.keys.signing.verify(token) else { return Ok(()) };
+            let Some(claims) = self.keys.current().signing.verify(token) else { return Ok(()) };
             let live = claims["exp"].as_i64().is_some_and(|e| e > self.now()) && claims["iss"].as_str() == Some(self.iss());
             let (Some(azp), Some(grant), true) = (claims["azp"].as_str(), claims[GRANT_CLAIM].as_str(), live) else { return Ok(()) };
             (azp.to_string(), grant.to_string(), claims["cnf"]["jkt"].as_str().map(str::to_string))

@@ -87,7 +87,7 @@ async fn revoke(app: &TestApp, client: &Client, token: &str) {
 }
 
 fn family_id(app: &TestApp, rt: &str) -> String {
-    let (id, _) = app.state.keys.refresh.decode(rt).expect("our refresh token");
+    let (id, _) = app.state.keys.current().refresh.decode(rt).expect("our refresh token");
     id.to_string()
 }
 
@@ -249,6 +249,6 @@ async fn a_jwt_access_token_without_a_grant_is_refused_at_userinfo() {
         "iss": app.issuer(), "sub": alice.user_id, "aud": [API, app.url("/userinfo")], "iat": now, "exp": now + 60,
         "scope": "openid", "azp": "c",
     });
-    let forged_shape = app.state.keys.signing.sign(&claims).unwrap();
+    let forged_shape = app.state.keys.current().signing.sign(&claims).unwrap();
     assert_eq!(userinfo(&app, &forged_shape).await, 401, "a signed token naming no grant cannot be revoked, so it is not accepted");
 }

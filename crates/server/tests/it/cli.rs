@@ -259,6 +259,8 @@ fn every_command_has_a_help_text_of_its_own() {
         (&["apis", "update", "--help"][..], "permissions"),
         (&["client-grants", "create", "--help"][..], "client_credentials"),
         (&["client-grants", "--help"][..], "client grants"),
+        (&["keys", "rotate", "--help"][..], "--prepublish"),
+        (&["keys", "revoke", "--help"][..], "--force"),
     ] {
         let (ok, out, err) = cli.run(args);
         assert!(ok, "{args:?}: {err}");
@@ -326,4 +328,48 @@ fn clients_create_refuses_non_loopback_http_callbacks_unless_allowed() {
     let mut allowed = args.to_vec();
     allowed.push("--allow-insecure-callbacks");
     assert_eq!(cli.json(&allowed)["callbacks"][0], "http://app.example/cb");
+}
+
+#[test]
+fn keys_list_rotate_and_revoke_from_the_command_line() {
+    let cli = Cli::new();
+    let listed = cli.json(&["keys", "list", "--json"]);
+    let keys = listed["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2, "a signing key and a refresh MAC key exist from the start: {listed}");
+    for (k, kind) in keys.iter().zip(["signing", "refresh"]) {
+        assert_eq!((k["kind"].as_str(), k["id"].as_u64(), k["state"].as_str()), (Some(kind), Some(1), Some("active")));
+        assert!(k["kid"].is_string() && k["created_at"].is_i64() && k["activates_at"].is_i64(), "{k}");
+    }
+    let signing_kid = keys[0]["kid"].as_str().unwrap();
+    assert_eq!(signing_kid.len(), 43, "a signing key's kid is its RFC 7638 thumbprint");
+
+    let next = cli.json(&["keys", "rotate", "--kind", "signing", "--prepublish", "3600", "--json"]);
+    assert_eq!((next["id"].as_u64(), next["state"].as_str()), (Some(2), Some("next")));
+    assert_eq!(next["activates_at"].as_i64().unwrap() - next["created_at"].as_i64().unwrap(), 3600);
+    let (ok, _, err) = cli.run(&["keys", "revoke", "--kind", "signing", signing_kid]);
+    assert!(!ok && err.contains("active"), "the active key cannot be revoked: {err}");
+    let cancelled = cli.json(&["keys", "revoke", "--kind", "signing", "2", "--json"]);
+    assert_eq!((cancelled["state"].as_str(), &cancelled["kid"]), (Some("revoked"), &Value::Null), "a next key can be withdrawn");
+
+    let mac = cli.json(&["keys", "rotate", "--kind", "refresh", "--prepublish", "0", "--json"]);
+    assert_eq!((mac["id"].as_u64(), mac["kid"].as_str(), mac["state"].as_str()), (Some(2), Some("2"), Some("active")));
+    let (ok, _, err) = cli.run(&["keys", "revoke", "--kind", "refresh", "1"]);
+    assert!(!ok && err.contains("--force"), "revoking a MAC key that still verifies signs people out, so it needs --force: {err}");
+    assert_eq!(cli.json(&["keys", "revoke", "--kind", "refresh", "1", "--force", "--json"])["state"], "revoked");
+    let states: Vec<_> = cli.json(&["keys", "list", "--json"])["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| format!("{} {} {}", k["kind"].as_str().unwrap(), k["id"], k["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(states, ["signing 1 active", "signing 2 revoked", "refresh 1 revoked", "refresh 2 active"]);
+    let (ok, human, _) = cli.run(&["keys", "list"]);
+    assert!(ok && human.lines().count() == 4 && !human.contains("retiring"), "{human}");
+}
+
+#[test]
+fn keys_rotate_refuses_a_negative_prepublication() {
+    let cli = Cli::new();
+    let (ok, _, err) = cli.run(&["keys", "rotate", "--kind", "signing", "--prepublish=-1"]);
+    assert!(!ok && err.contains("--prepublish"), "{err}");
 }

@@ -56,7 +56,7 @@ async fn management_tokens_carry_the_requested_audience_and_the_grants_scopes() 
         )
         .unwrap();
         assert_eq!(header["alg"], "RS256");
-        assert!(app.state.keys.signing.verify(token).is_some(), "signed with the published key");
+        assert!(app.state.keys.current().signing.verify(token).is_some(), "signed with the published key");
         let c = claims(token);
         assert_eq!(c["iss"], app.issuer());
         assert_eq!(c["sub"], format!("{id}@clients"));

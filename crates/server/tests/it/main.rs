@@ -11,6 +11,7 @@ mod cli;
 mod connections;
 mod dpop;
 mod headers_protocol;
+mod keys;
 mod login;
 mod logs;
 mod m2m;

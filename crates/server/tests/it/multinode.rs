@@ -26,8 +26,14 @@ struct Node {
 
 impl Node {
     async fn start(database: &str) -> Node {
+        Self::start_with(database, &[]).await
+    }
+
+    /// A node with extra `serve` flags.
+    async fn start_with(database: &str, flags: &[&str]) -> Node {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ratchet"))
             .args(["--database", database, "serve", "--listen", "127.0.0.1:0", "--issuer", ISSUER])
+            .args(flags)
             .env("RATCHET_MASTER_KEY", MASTER_KEY)
             .env("RATCHET_LOG", "error")
             .stdout(Stdio::piped())
@@ -449,5 +455,95 @@ async fn healthz_is_503_when_store_is_unreachable() {
     while healthz().await.unwrap().status() != 200 {
         assert!(Instant::now() < deadline, "healthy again within 30 s of the store coming back");
         tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// `ratchet keys rotate --kind KIND --prepublish SECONDS --json` against `database`.
+fn rotate_keys(database: &str, kind: &str, prepublish: &str) -> Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ratchet"))
+        .args(["--database", database, "keys", "rotate", "--kind", kind, "--prepublish", prepublish, "--json"])
+        .env("RATCHET_MASTER_KEY", MASTER_KEY)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+async fn jwks_kids(node: &Node) -> Vec<String> {
+    let jwks: Value = reqwest::get(node.url("/.well-known/jwks.json")).await.unwrap().json().await.unwrap();
+    jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_string()).collect()
+}
+
+fn jwt_kid(jwt: &str) -> String {
+    use base64::Engine;
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(jwt.split('.').next().unwrap()).unwrap();
+    serde_json::from_slice::<Value>(&header).unwrap()["kid"].as_str().unwrap().to_string()
+}
+
+fn refresh_mac_kid(rt: &str) -> u8 {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(rt).unwrap()[1]
+}
+
+async fn userinfo_status(node: &Node, access_token: &str) -> u16 {
+    reqwest::Client::new().get(node.url("/userinfo")).bearer_auth(access_token).send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn key_rotation_on_three_nodes_keeps_live_tokens_valid() {
+    let db = PgDatabase::create().await;
+    let flags = ["--key-reload-interval", "1"];
+    let nodes = [Node::start_with(&db.url, &flags).await, Node::start_with(&db.url, &flags).await, Node::start_with(&db.url, &flags).await];
+    let client = spa_client(&db.url, 0).await;
+    // Live tokens of three users' families, issued before the rotation.
+    let mut chain = sign_in(&nodes[0], &nodes[1], &client).await;
+    let (s, body) = refresh(&nodes[2], &client, &chain).await.unwrap();
+    assert_eq!(s, 200, "{body}");
+    chain = body["refresh_token"].as_str().unwrap().to_string();
+    let old_kid = jwt_kid(body["id_token"].as_str().unwrap());
+    let opaque = body["access_token"].as_str().unwrap().to_string();
+    let untouched: Vec<String> = [sign_in(&nodes[1], &nodes[2], &client).await, sign_in(&nodes[2], &nodes[0], &client).await].into();
+    assert_eq!(refresh_mac_kid(&chain), 1);
+
+    // Published at once on every node's next reload (1 s), issuing 4 s later.
+    let signing = rotate_keys(&db.url, "signing", "4");
+    let new_kid = signing["kid"].as_str().unwrap().to_string();
+    let mac = rotate_keys(&db.url, "refresh", "4");
+    assert_eq!(mac["id"], 2);
+    let published = Instant::now() + Duration::from_secs(20);
+    for node in &nodes {
+        while !jwks_kids(node).await.contains(&new_kid) {
+            assert!(Instant::now() < published, "every node publishes the next key within 20 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    // Keep refreshing round the nodes: every exchange succeeds, and within a bounded time every
+    // node issues with the new keys.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut switched = [false; 3];
+    while switched.contains(&false) {
+        assert!(Instant::now() < deadline, "every node issues with the new keys within 30 s: {switched:?}");
+        for (i, node) in nodes.iter().enumerate() {
+            let (s, body) = refresh(node, &client, &chain).await.unwrap();
+            assert_eq!(s, 200, "node {i}: a live token keeps refreshing through the rotation: {body}");
+            chain = body["refresh_token"].as_str().unwrap().to_string();
+            let kid = jwt_kid(body["id_token"].as_str().unwrap());
+            assert!(kid == old_kid || kid == new_kid, "node {i} signs with a published key");
+            if kid == new_kid {
+                assert!(jwks_kids(node).await.contains(&old_kid), "node {i}: the retiring key stays published");
+            }
+            switched[i] = kid == new_kid && refresh_mac_kid(&chain) == 2;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for (node, rt) in nodes.iter().zip(untouched.iter()) {
+        let (s, body) = refresh(node, &client, rt).await.unwrap();
+        assert_eq!(s, 200, "a refresh token made with the old MAC key still refreshes: {body}");
+        assert_eq!(refresh_mac_kid(body["refresh_token"].as_str().unwrap()), 2);
+    }
+    for node in &nodes {
+        assert_eq!(jwks_kids(node).await, vec![old_kid.clone(), new_kid.clone()]);
+        assert_eq!(userinfo_status(node, &opaque).await, 200, "an opaque access token from before the rotation still works");
     }
 }

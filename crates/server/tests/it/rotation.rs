@@ -240,8 +240,8 @@ async fn every_refresh_issues_new_tokens_with_the_original_identity_claims() {
         assert!(!seen_rt.contains(&new_rt), "refresh {i}: a new refresh token");
         assert!(!seen_at.iter().any(|a| a == at), "refresh {i}: a new access token");
         assert!(!seen_id.iter().any(|t| t == idt), "refresh {i}: a new ID token");
-        assert!(app.state.keys.signing.verify(idt).is_some(), "refresh {i}: the ID token is signed by the server key");
-        assert!(app.state.keys.signing.verify(at).is_some(), "refresh {i}: the JWT access token is signed by the server key");
+        assert!(app.state.keys.current().signing.verify(idt).is_some(), "refresh {i}: the ID token is signed by the server key");
+        assert!(app.state.keys.current().signing.verify(at).is_some(), "refresh {i}: the JWT access token is signed by the server key");
         let id = claims(idt);
         assert_eq!(id["iat"], app.clock.now(), "refresh {i}: new iat");
         assert_ne!(id["iat"], id0["iat"]);

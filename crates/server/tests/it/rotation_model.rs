@@ -280,7 +280,7 @@ async fn run_case((leeway, abs, idle): (u32, u32, u32), bound: bool, ops: Vec<Op
                 (Outcome::Rotated(c), Ok(r)) => {
                     let rt = r.refresh_token.unwrap_or_else(|| panic!("{ctx}: a rotation returns a refresh token"));
                     assert_eq!(
-                        app.state.keys.refresh.decode(&rt),
+                        app.state.keys.current().refresh.decode(&rt),
                         Some((family_id, *c)),
                         "{ctx}: the successor is counter {c} of the family"
                     );

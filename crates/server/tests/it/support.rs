@@ -82,6 +82,7 @@ impl TestApp {
             // The fixtures register http://spa.test:8080 callbacks through the Management API;
             // `non_loopback_http_callbacks_are_refused_at_registration` turns this off.
             allow_insecure_callbacks: true,
+            key_reload_interval: std::time::Duration::from_secs(ratchet_server::config::DEFAULT_KEY_RELOAD_INTERVAL),
         };
         let mut config = config;
         tune(&mut config);
@@ -105,7 +106,7 @@ impl TestApp {
             "iss": self.issuer(), "sub": format!("{client_id}@clients"), "aud": audience, "iat": now, "exp": now + 3600,
             "scope": scopes.join(" "), "gty": "client-credentials", "azp": client_id,
         });
-        self.state.keys.signing.sign(&claims).unwrap()
+        self.state.keys.current().signing.sign(&claims).unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -287,7 +288,7 @@ pub fn assert_invalid_refresh_token(status: u16, body: &Value, context: &str) {
 impl TestApp {
     /// The stored family of a refresh token this server issued (panics on an unknown token).
     pub async fn family_of(&self, rt: &str) -> ratchet_core::family::Family {
-        let (id, _) = self.state.keys.refresh.decode(rt).expect("a token issued by this server");
+        let (id, _) = self.state.keys.current().refresh.decode(rt).expect("a token issued by this server");
         self.state.store.family(&id).await.unwrap().expect("its family is stored")
     }
 

@@ -45,8 +45,8 @@ async fn full_code_flow_with_pkce_returns_signed_tokens() {
     assert!(id["auth_time"].is_i64() && id["sid"].is_string() && id["iat"].is_i64() && id["exp"].is_i64());
     // The signature verifies against the published JWKS.
     let jwks: Value = reqwest::get(app.url("/.well-known/jwks.json")).await.unwrap().json().await.unwrap();
-    assert_eq!(jwks["keys"][0]["kid"], app.state.keys.signing.kid());
-    assert!(app.state.keys.signing.verify(body["id_token"].as_str().unwrap()).is_some());
+    assert_eq!(jwks["keys"][0]["kid"], app.state.keys.current().signing.active().kid());
+    assert!(app.state.keys.current().signing.verify(body["id_token"].as_str().unwrap()).is_some());
     // No API audience: an opaque access token that works at /userinfo.
     let at = body["access_token"].as_str().unwrap();
     let info: Value = reqwest::Client::new().get(app.url("/userinfo")).bearer_auth(at).send().await.unwrap().json().await.unwrap();

@@ -49,6 +49,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0003_dpop.sql"),
     include_str!("../../migrations/sqlite/0004_brute_force.sql"),
     include_str!("../../migrations/sqlite/0005_grant_sessions.sql"),
+    include_str!("../../migrations/sqlite/0006_key_rotation.sql"),
 ];
 
 /// How long a statement waits for another process's write lock (e.g. a CLI command) before the
@@ -405,7 +406,7 @@ mod tests {
         let (mut rows, mut sizes) = (0u64, Vec::new());
         for second in 1..=3 {
             while start.elapsed() < CHECKPOINT_EVERY * 2 * second {
-                store.insert_server_secret(&format!("test-{rows}"), 1, &[7u8; 3000], 0).await.unwrap();
+                store.insert_server_secret(&format!("test-{rows}"), 1, &[7u8; 3000], 0, 0).await.unwrap();
                 rows += 1;
                 if rows % 20 == 0 {
                     tokio::time::sleep(Duration::from_millis(1)).await;

@@ -186,7 +186,7 @@ fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, MgmtErr
         .map(|(_, t)| t)
         .ok_or_else(|| MgmtError::new(StatusCode::BAD_REQUEST, Some("Bearer"), "Bad HTTP authentication header format"))?;
     let invalid = || MgmtError::unauthorized("Invalid token");
-    let claims = state.keys.signing.verify(token).ok_or_else(invalid)?;
+    let claims = state.keys.current().signing.verify(token).ok_or_else(invalid)?;
     if claims["iss"].as_str() != Some(state.iss()) {
         return Err(invalid());
     }
