@@ -94,6 +94,7 @@ impl Application {
             throttle: Throttle::default(),
             hashing: Hashing::new(2),
         }));
+        state.manage.ensure_console_client().await.context("cannot set up the admin console's client")?;
         Ok(Application { listener, state })
     }
 

@@ -223,6 +223,9 @@ pub enum UsersCmd {
         /// Mark the email as verified.
         #[arg(long)]
         email_verified: bool,
+        /// Make the user an administrator: they may sign in to the admin console at /admin/.
+        #[arg(long)]
+        admin: bool,
         /// Print the user as JSON (Auth0's user object).
         #[arg(long)]
         json: bool,
@@ -250,7 +253,7 @@ pub enum UsersCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Change a user's email, name, password or email verification.
+    /// Change a user's email, name, password, email verification or administrator role.
     Update {
         /// The user id (ratchet|…).
         id: String,
@@ -266,6 +269,9 @@ pub enum UsersCmd {
         /// Whether the email is verified (true or false).
         #[arg(long)]
         email_verified: Option<bool>,
+        /// Whether the user is an administrator of the admin console (true or false).
+        #[arg(long)]
+        admin: Option<bool>,
         /// Print the user as JSON (Auth0's user object).
         #[arg(long)]
         json: bool,
@@ -560,7 +566,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(cli.database, args, clock).await,
         Command::Migrate => {
-            ratchet_store::open(&cli.database).await?;
+            let m = management(&cli.database, clock).await?;
+            m.ensure_console_client().await.map_err(failed)?;
             println!("database is up to date: {}", ratchet_store::redact_url(&cli.database));
             Ok(())
         }
@@ -833,19 +840,22 @@ fn failed(e: ManageError) -> anyhow::Error {
 }
 
 fn user_line(u: &User) -> String {
-    format!("{}\t{}\t{}{}", u.user_id, u.email, u.name, if u.blocked { "\t(blocked)" } else { "" })
+    let flags = [(u.admin, "\t(administrator)"), (u.blocked, "\t(blocked)")];
+    let flags: String = flags.iter().filter(|(on, _)| *on).map(|(_, f)| *f).collect();
+    format!("{}\t{}\t{}{flags}", u.user_id, u.email, u.name)
 }
 
 async fn users(m: &Management, cmd: UsersCmd) -> anyhow::Result<()> {
     let view = |u: &User| serde_json::to_value(UserView::new(u)).expect("users serialise");
     match cmd {
-        UsersCmd::Create { email, password, name, email_verified, json } => {
+        UsersCmd::Create { email, password, name, email_verified, admin, json } => {
             let new = NewUser {
                 connection: CONNECTION.into(),
                 email,
                 password: Secret::new(password),
                 name,
                 blocked: false,
+                admin,
                 email_verified,
                 user_metadata: Default::default(),
                 app_metadata: Default::default(),
@@ -867,8 +877,8 @@ async fn users(m: &Management, cmd: UsersCmd) -> anyhow::Result<()> {
             let v = view(&u);
             print(json, &v, || serde_json::to_string_pretty(&v).unwrap_or_default());
         }
-        UsersCmd::Update { id, email, name, password, email_verified, json } => {
-            let changes = UserChanges { email, name, password: password.map(Secret::new), email_verified, ..Default::default() };
+        UsersCmd::Update { id, email, name, password, email_verified, admin, json } => {
+            let changes = UserChanges { email, name, password: password.map(Secret::new), email_verified, admin, ..Default::default() };
             let u = m.users.update(&id, changes).await.map_err(failed)?;
             print(json, &view(&u), || format!("updated user {}", u.user_id));
         }

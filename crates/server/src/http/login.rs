@@ -95,6 +95,7 @@ pub async fn submit(
     };
     state.throttle.succeed(&keys[0].0);
     let result = async {
+        state.admit(&req, &user).await?;
         let (sid, session) = state.start_session(&user, &seen).await?;
         let code = state.issue_code(&req, &session, &user).await?;
         Ok::<_, crate::error::OAuthError>((sid, code))

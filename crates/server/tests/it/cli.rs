@@ -281,3 +281,31 @@ fn clients_update_require_dpop_sets_require_proof_of_possession() {
     let (ok, _, _) = cli.run(&["clients", "update", id, "--require-dpop", "maybe"]);
     assert!(!ok, "only true or false");
 }
+
+#[test]
+fn administrators_are_made_and_unmade_with_the_cli() {
+    let cli = Cli::new();
+    let u = cli.json(&["users", "create", "--email", "root@example.com", "--password", "long enough", "--admin", "--json"]);
+    let id = u["user_id"].as_str().unwrap();
+    cli.json(&["users", "create", "--email", "plain@example.com", "--password", "long enough", "--json"]);
+    let listing = |cli: &Cli| cli.run(&["users", "list"]).1;
+    let admins = |out: String| out.lines().filter(|l| l.ends_with("(administrator)")).map(str::to_string).collect::<Vec<_>>();
+    let list = admins(listing(&cli));
+    assert!(list.len() == 1 && list[0].starts_with(id), "{list:?}");
+    cli.json(&["users", "update", id, "--admin", "false", "--json"]);
+    assert!(admins(listing(&cli)).is_empty());
+    cli.json(&["users", "update", id, "--admin", "true", "--json"]);
+    assert_eq!(admins(listing(&cli)).len(), 1);
+}
+
+#[test]
+fn migrate_creates_the_admin_console_client() {
+    let cli = Cli::new();
+    assert!(cli.run(&["migrate"]).0);
+    let c = cli.json(&["clients", "show", "ratchet-admin", "--json"]);
+    assert_eq!(c["callbacks"], serde_json::json!(["http://127.0.0.1:3000/admin/"]));
+    assert_eq!(c["web_origins"], serde_json::json!(["http://127.0.0.1:3000"]));
+    assert_eq!(c["app_type"], "spa");
+    assert_eq!(c["refresh_token"]["rotation_type"], "rotating");
+    assert!(cli.run(&["migrate"]).0, "idempotent");
+}

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod admin_console;
 mod api_permissions;
 mod authorize;
 mod cli;

@@ -46,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_management.sql"),
     include_str!("../../migrations/sqlite/0003_dpop.sql"),
+    include_str!("../../migrations/sqlite/0007_admin.sql"),
 ];
 
 /// How long a statement waits for another process's write lock (e.g. a CLI command) before the

@@ -17,6 +17,7 @@ use crate::clock::Clock;
 pub mod apis;
 pub mod client_grants;
 pub mod clients;
+pub mod console;
 pub mod logs;
 pub mod refresh_tokens;
 pub mod sessions;
