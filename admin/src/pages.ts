@@ -285,6 +285,14 @@ export async function application(ctx: Ctx, id: string): Promise<void> {
   };
   setIdle.addEventListener('change', sync);
   setMax.addEventListener('change', sync);
+  // Auth0's coupling: rotating refresh tokens expire, so turning rotation on sets both lifetimes.
+  rotation.addEventListener('change', () => {
+    if (rotation.checked && !setIdle.checked && !setMax.checked) {
+      setIdle.checked = true;
+      setMax.checked = true;
+      sync();
+    }
+  });
   sync();
   const toggle = (input: HTMLInputElement, label: string): HTMLElement => {
     input.id = `f-${input.name}`;

@@ -79,6 +79,8 @@ test('an administrator creates an application, turns rotation on and sets the ov
     const rotation = page.getByRole('switch', { name: 'Allow Refresh Token Rotation' });
     assert.equal(await rotation.isChecked(), false, 'a regular web application does not rotate by default');
     await rotation.check();
+    assert.equal(await page.getByRole('switch', { name: 'Set Idle Refresh Token Lifetime' }).isChecked(), true, 'rotating tokens expire');
+    assert.equal(await page.getByRole('switch', { name: 'Set Maximum Refresh Token Lifetime' }).isChecked(), true);
     await page.getByLabel('Rotation Overlap Period (seconds)').fill('7');
     // The server's validation message is shown next to its field.
     await page.getByLabel('Idle Refresh Token Lifetime (seconds)').fill('9999999');
@@ -104,7 +106,8 @@ test('an administrator creates an application, turns rotation on and sets the ov
     await shot(page, 'apis');
     await page.getByRole('link', { name: 'Logs' }).first().click();
     await heading(page, 'Logs');
-    await page.getByText('Management API operation').first().waitFor();
+    // The console's own writes, each under its Auth0 code and readable name.
+    await page.locator('td', { hasText: 'sapi — Management API operation' }).first().waitFor();
     await shot(page, 'logs');
 
     await page.getByRole('button', { name: 'Sign out' }).click();
