@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { ADMIN_EMAIL, ADMIN_PASSWORD, EMAIL, PASSWORD, REPO, login, withEnv } from './harness.js';
+import { ADMIN_EMAIL, ADMIN_PASSWORD, EMAIL, PASSWORD, REPO, login, vault, withEnv } from './harness.js';
 
 const SHOTS = join(REPO, 'target/admin-screenshots');
 mkdirSync(SHOTS, { recursive: true });
@@ -147,4 +147,30 @@ test("the administrator revokes a user's refresh token and the SPA's next refres
     await page.getByRole('link', { name: 'Users' }).first().click();
     await heading(page, 'Users');
     await shot(page, 'users');
+  }));
+
+test('a reuse detection appears in Logs under its readable name, linked to its user', () =>
+  withEnv({ administrator: true, leeway: 0 }, async ({ page: spaPage, spa, server, context }) => {
+    await login(spaPage, spa.origin, { cacheLocation: 'localstorage', useRefreshTokens: true });
+    const [before] = await vault(spaPage);
+    assert.ok(before?.refresh_token);
+    await spaPage.evaluate(() => window.auth0.getTokenSilently({ cacheMode: 'off' }));
+    const replay = await server.token({ grant_type: 'refresh_token', client_id: server.clientId, refresh_token: before.refresh_token });
+    assert.equal(replay.json.error, 'invalid_grant', 'the replay of a rotated token is refused');
+
+    const page = await context.browser()!.newPage();
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await signIn(page, server.url, ADMIN_EMAIL, ADMIN_PASSWORD);
+    await heading(page, 'Overview');
+    await page.getByRole('img', { name: /Reuse detections: 1/ }).waitFor();
+    await page.getByRole('link', { name: 'Logs' }).first().click();
+    await heading(page, 'Logs');
+    await page.getByLabel('Event type').selectOption('ferrt');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    const row = page.locator('tbody tr', { hasText: 'ferrt — Refresh token reuse detected: family revoked' });
+    await row.first().waitFor();
+    assert.equal(await page.locator('tbody tr').count(), await row.count(), 'only reuse detections');
+    await shot(page, 'logs-reuse');
+    await row.first().getByRole('link', { name: /Ada Lovelace|ada@example.com/ }).click();
+    await heading(page, EMAIL);
   }));
