@@ -13,6 +13,7 @@ const SCOPES = [
   'read:users', 'create:users', 'update:users', 'delete:users',
   'read:clients', 'create:clients', 'update:clients', 'delete:clients', 'update:client_keys', 'read:client_keys',
   'read:resource_servers', 'create:resource_servers', 'update:resource_servers',
+  'read:client_grants', 'create:client_grants', 'delete:client_grants',
   'read:sessions', 'delete:sessions', 'read:refresh_tokens', 'delete:refresh_tokens',
   'read:logs', 'read:logs_users', 'read:stats',
 ].join(' ');
@@ -100,6 +101,7 @@ function shell(root: HTMLElement, auth: Auth0Client): void {
       else if (parts[0] === 'users') await pages.users(ctx, params);
       else if (parts[0] === 'applications' && parts[1]) await pages.application(ctx, parts[1]);
       else if (parts[0] === 'applications') await pages.applications(ctx);
+      else if (parts[0] === 'apis' && parts[1]) await pages.api(ctx, parts[1]);
       else if (parts[0] === 'apis') await pages.apis(ctx);
       else if (parts[0] === 'logs') await pages.logs(ctx, params);
       else await pages.overview(ctx);

@@ -147,6 +147,19 @@ export async function user(ctx: Ctx, id: string): Promise<void> {
   const path = `/users/${enc(id)}`;
   const [u, sessions, tokens] = await Promise.all([api.get(path), api.get(`${path}/sessions`), api.get(`${path}/refresh-tokens`)]);
   const blockLabel = u.blocked ? 'Unblock' : 'Block';
+  const password = h('input', { type: 'password', name: 'password', required: true, autocomplete: 'new-password' });
+  const passwordForm = h('form', { class: 'card-form', 'aria-label': 'Set password' }, h('h2', {}, 'Set password'), field('New password', password), h('button', { type: 'submit' }, 'Set password'));
+  passwordForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    fieldError(passwordForm, null);
+    void api
+      .call('PATCH', path, { password: password.value, connection: 'Username-Password-Authentication' })
+      .then(() => {
+        password.value = '';
+        ctx.notify('Password set');
+      })
+      .catch((err: Error) => fieldError(passwordForm, 'password', err.message));
+  });
   const remove = (): Promise<void> =>
     confirm(`Delete ${u.email}? Their sessions end and their refresh tokens are revoked.`)
       ? act(ctx, 'User deleted', () => api.call('DELETE', path), () => ctx.go('#/users'))
@@ -206,6 +219,7 @@ export async function user(ctx: Ctx, id: string): Promise<void> {
         'No live refresh tokens.',
       ),
     ),
+    passwordForm,
   );
 }
 
@@ -392,9 +406,73 @@ export async function apis(ctx: Ctx): Promise<void> {
   ctx.main.replaceChildren(
     heading('APIs'),
     table('APIs', ['Name', 'Identifier', 'Token lifetime', 'Offline access'],
-      (listed.resource_servers as Json[]).map((a) => [a.name, h('code', {}, a.identifier), `${a.token_lifetime} s`, a.allow_offline_access ? 'Allowed' : 'No']),
+      (listed.resource_servers as Json[]).map((a) => [link(`#/apis/${enc(a.id)}`, a.name), h('code', {}, a.identifier), `${a.token_lifetime} s`, a.allow_offline_access ? 'Allowed' : 'No']),
       'No APIs.'),
     form,
+  );
+}
+
+export async function api(ctx: Ctx, id: string): Promise<void> {
+  const { api: mgmt } = ctx;
+  const path = `/resource-servers/${enc(id)}`;
+  const a = await mgmt.get(path);
+  const [grants, clients] = await Promise.all([
+    mgmt.get<Json[]>(`/client-grants?audience=${enc(a.identifier)}&per_page=100`),
+    mgmt.get('/clients?include_totals=true&per_page=100'),
+  ]);
+  const names = new Map((clients.clients as Json[]).map((c) => [c.client_id as string, c.name as string]));
+  const machines = (clients.clients as Json[]).filter((c) => c.app_type === 'non_interactive');
+  const scopes = (a.scopes as Json[]).map((s) => s.value as string);
+  const sections: HTMLElement[] = [];
+  if (!a.is_system) {
+    const name = h('input', { name: 'name', value: a.name });
+    const lifetime = h('input', { type: 'number', name: 'token_lifetime', value: a.token_lifetime });
+    const offline = h('input', { type: 'checkbox', name: 'allow_offline_access', id: 'f-allow_offline_access', role: 'switch', checked: a.allow_offline_access });
+    const form = h('form', { class: 'card-form', 'aria-label': 'API settings' }, h('h2', {}, 'Settings'),
+      field('Name', name), field('Token Lifetime (seconds)', lifetime),
+      h('div', { class: 'field switch', 'data-field': 'allow_offline_access' }, offline, h('label', { for: 'f-allow_offline_access' }, 'Allow Offline Access')),
+      h('button', { type: 'submit' }, 'Save changes'));
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      fieldError(form, null);
+      void mgmt
+        .call('PATCH', path, { name: name.value, token_lifetime: Number(lifetime.value), allow_offline_access: offline.checked })
+        .then(() => ctx.notify('API saved'))
+        .catch((err: Error) => fieldError(form, fieldOf(err.message, ['token_lifetime']) ?? 'name', err.message));
+    });
+    sections.push(form);
+  }
+  const client = h('select', { name: 'client_id' }, machines.map((c) => h('option', { value: c.client_id }, c.name)));
+  const boxes = scopes.map((s) => h('input', { type: 'checkbox', value: s, id: `scope-${s}` }));
+  const grantForm = h('form', { class: 'card-form', 'aria-label': 'Authorize an application' },
+    h('h2', {}, 'Authorize a machine-to-machine application'),
+    field('Application', client),
+    h('fieldset', {}, h('legend', {}, 'Scopes'), boxes.map((b) => h('div', { class: 'field switch' }, b, h('label', { for: b.id }, b.value)))),
+    h('p', { class: 'field-error', role: 'alert', hidden: true }),
+    h('button', { type: 'submit', disabled: machines.length === 0 }, 'Authorize'));
+  grantForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const scope = boxes.filter((b) => b.checked).map((b) => b.value);
+    void act(ctx, 'Application authorized', () => mgmt.call('POST', '/client-grants', { client_id: client.value, audience: a.identifier, scope }));
+  });
+  ctx.main.replaceChildren(
+    heading(a.name),
+    h('dl', { class: 'facts' },
+      h('dt', {}, 'Identifier'), h('dd', {}, h('code', {}, a.identifier)),
+      h('dt', {}, 'Token lifetime'), h('dd', {}, `${a.token_lifetime} s`),
+      h('dt', {}, 'Offline access'), h('dd', {}, a.allow_offline_access ? 'Allowed' : 'No'),
+      h('dt', {}, 'Permissions'), h('dd', {}, scopes.length ? scopes.join(' ') : '—')),
+    ...sections,
+    h('section', { 'aria-labelledby': 'grants-title' },
+      h('h2', { id: 'grants-title' }, 'Machine-to-machine applications'),
+      table('Client grants', ['Application', 'Scopes', ''],
+        grants.map((g) => [
+          link(`#/applications/${enc(g.client_id)}`, names.get(g.client_id) ?? g.client_id),
+          (g.scope as string[]).join(' ') || '—',
+          h('button', { type: 'button', 'aria-label': `Remove the grant of ${names.get(g.client_id) ?? g.client_id}`, onclick: () => void act(ctx, 'Grant removed', () => mgmt.call('DELETE', `/client-grants/${enc(g.id)}`)) }, 'Remove'),
+        ]),
+        'No application may call this API with client credentials.'),
+      machines.length ? grantForm : h('p', { class: 'empty' }, 'Create a Machine to Machine application to authorize it here.')),
   );
 }
 
@@ -414,29 +492,37 @@ export async function logs(ctx: Ctx, params: URLSearchParams): Promise<void> {
   const iso = (v: string | null): string => (v ? new Date(v).toISOString() : '*');
   if (params.get('from') || params.get('to')) terms.push(`date:[${iso(params.get('from'))} TO ${iso(params.get('to'))}]`);
   const q = terms.length ? `&q=${enc(terms.join(' '))}` : '';
-  const listed = await ctx.api.get<Json[]>(`/logs?per_page=100&sort=date:-1${q}`);
+  const fetchRows = (): Promise<Json[]> => ctx.api.get<Json[]>(`/logs?per_page=100&sort=date:-1${q}`);
+  const listed = await fetchRows();
+  const live = h('input', { type: 'checkbox', id: 'f-live', role: 'switch', checked: params.get('live') === '1' });
   const form = h('form', { class: 'filters', 'aria-label': 'Filter logs' },
     field('Event type', type), field('User ID', userId), field('Client ID', clientId), field('From', from), field('To', to),
+    h('div', { class: 'field switch' }, live, h('label', { for: 'f-live' }, 'Live')),
     h('button', { type: 'submit' }, 'Filter'));
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     const p = new URLSearchParams();
     for (const el of [type, userId, clientId, from, to]) if (el.value) p.set(el.name, el.value);
+    if (live.checked) p.set('live', '1');
     ctx.go(`#/logs?${p}`);
   });
-  ctx.main.replaceChildren(
-    heading('Logs'),
-    form,
+  const rows = (list: Json[]): HTMLElement =>
     table('Logs', ['Date', 'Event', 'Description', 'User', 'Application'],
-      listed.map((l) => [
+      list.map((l) => [
         when(l.date),
         h('span', {}, h('code', {}, l.type), ' — ', EVENT_NAMES[l.type] ?? l.type),
         l.description,
         l.user_id ? link(`#/users/${enc(l.user_id)}`, l.user_name ?? l.user_id) : '—',
         l.client_id ? link(`#/applications/${enc(l.client_id)}`, l.client_name ?? l.client_id) : '—',
       ]),
-      'No events match.'),
-  );
+      'No events match.');
+  const body = h('div', { 'aria-live': live.checked ? 'polite' : 'off' }, rows(listed));
+  ctx.main.replaceChildren(heading('Logs'), form, body);
+  // Live: follow new events every 3 seconds while this view is shown and the switch is on.
+  const timer = window.setInterval(() => {
+    if (!live.checked || !body.isConnected) return void (body.isConnected || clearInterval(timer));
+    void fetchRows().then((list) => body.replaceChildren(rows(list)), () => undefined);
+  }, 3000);
 }
 
 export function errorView(ctx: Ctx, e: unknown): void {

@@ -85,7 +85,10 @@ impl Application {
         let state = AppState(Arc::new(Inner {
             dpop,
             audit: Audit::start(store.clone()),
-            manage: Management::new(store.clone(), clock.clone(), issuer.clone()),
+            manage: Management {
+                console_token_lifetime: config.management.console_token_lifetime,
+                ..Management::new(store.clone(), clock.clone(), issuer.clone())
+            },
             management: config.management.clone(),
             store,
             keys,

@@ -84,6 +84,10 @@ pub struct ServeArgs {
     /// A browser origin allowed to call the Management API (CORS); repeatable, none by default.
     #[arg(long = "management-cors-origin", env = "RATCHET_MANAGEMENT_CORS_ORIGINS", value_delimiter = ',')]
     pub management_cors_origins: Vec<String>,
+    /// Lifetime in seconds of the admin console's access tokens (renewed with its rotating
+    /// refresh token).
+    #[arg(long, env = "RATCHET_ADMIN_TOKEN_LIFETIME", default_value_t = crate::service::manage::console::CONSOLE_TOKEN_LIFETIME)]
+    pub admin_token_lifetime: u32,
     /// DPoP: seconds a proof's iat may differ from the server's time, either way.
     #[arg(long, env = "RATCHET_DPOP_IAT_WINDOW", default_value_t = ratchet_core::dpop::DEFAULT_IAT_WINDOW)]
     pub dpop_iat_window: i64,
@@ -1015,6 +1019,7 @@ async fn serve(database: String, args: ServeArgs, clock: Arc<dyn Clock>) -> anyh
         management: ManagementConfig {
             rate_limit: args.management_rate_limit.max(1),
             cors_origins: normalize_origins(&args.management_cors_origins),
+            console_token_lifetime: args.admin_token_lifetime.max(1),
         },
         dpop: DpopConfig { iat_window: args.dpop_iat_window, nonce: args.dpop_nonce, nonce_lifetime: args.dpop_nonce_lifetime },
     };

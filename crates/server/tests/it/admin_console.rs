@@ -78,6 +78,7 @@ async fn administrator_gets_a_management_token() {
     let c = claims(at);
     assert_eq!(c["aud"][0], format!("{}api/v2/", app.issuer()));
     assert_eq!(c["azp"], CONSOLE_CLIENT_ID);
+    assert_eq!(body["expires_in"], 600, "short-lived: the console renews with its refresh token");
     let scope = body["scope"].as_str().unwrap();
     for s in ["read:users", "update:users", "read:clients", "offline_access"] {
         assert!(scope.split(' ').any(|x| x == s), "{s} in {scope}");

@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { ADMIN_EMAIL, ADMIN_PASSWORD, EMAIL, PASSWORD, REPO, login, vault, withEnv } from './harness.js';
+import { ADMIN_EMAIL, ADMIN_PASSWORD, EMAIL, PASSWORD, REPO, delta, login, sleep, vault, withEnv } from './harness.js';
 
 const SHOTS = join(REPO, 'target/admin-screenshots');
 mkdirSync(SHOTS, { recursive: true });
@@ -103,6 +103,21 @@ test('an administrator creates an application, turns rotation on and sets the ov
     await shot(page, 'applications');
     await page.getByRole('link', { name: 'APIs' }).first().click();
     await heading(page, 'APIs');
+    await page.getByLabel('Identifier').fill('https://console.example/api');
+    await page.getByLabel('Name', { exact: true }).fill('Console API');
+    await page.getByRole('button', { name: 'Create API' }).click();
+    await page.getByRole('link', { name: 'Console API' }).click();
+    await heading(page, 'Console API');
+    await page.getByLabel('Token Lifetime (seconds)').fill('900');
+    await page.getByRole('switch', { name: 'Allow Offline Access' }).check();
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await page.getByRole('status').filter({ hasText: 'API saved' }).waitFor();
+    await shot(page, 'api');
+    const api = JSON.parse(await server.cli!(['apis', 'show', 'https://console.example/api', '--json']));
+    assert.equal(api.token_lifetime, 900);
+    assert.equal(api.allow_offline_access, true);
+    await page.getByRole('link', { name: 'APIs' }).first().click();
+    await page.getByRole('link', { name: 'Console API' }).waitFor();
     await shot(page, 'apis');
     await page.getByRole('link', { name: 'Logs' }).first().click();
     await heading(page, 'Logs');
@@ -173,4 +188,19 @@ test('a reuse detection appears in Logs under its readable name, linked to its u
     await shot(page, 'logs-reuse');
     await row.first().getByRole('link', { name: /Ada Lovelace|ada@example.com/ }).click();
     await heading(page, EMAIL);
+  }));
+
+test("the console's own refresh token rotates while it is open (access tokens of 2 s)", () =>
+  withEnv({ administrator: true, serveArgs: ['--admin-token-lifetime', '2'] }, async ({ page, server }) => {
+    await signIn(page, server.url, ADMIN_EMAIL, ADMIN_PASSWORD);
+    await heading(page, 'Overview');
+    for (const [link, title] of [['Users', 'Users'], ['Applications', 'Applications'], ['Logs', 'Logs']] as const) {
+      const before = await server.metrics();
+      await sleep(2500); // past the access token's lifetime
+      await page.getByRole('link', { name: link }).first().click();
+      await heading(page, title);
+      const after = await server.metrics();
+      assert.equal(delta(after, before, 'sertft'), 1, `${title}: one refresh (a rotation) renewed the expired token`);
+      assert.equal(delta(after, before, 'fertft') + delta(after, before, 'ferrt'), 0, `${title}: no failed refresh, no reuse`);
+    }
   }));

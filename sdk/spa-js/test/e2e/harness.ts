@@ -117,6 +117,8 @@ export interface RatchetOptions {
   refreshPolicies?: string[];
   /** Also create the administrator ADMIN_EMAIL (the admin console's tests). */
   administrator?: boolean;
+  /** More `serve` arguments. */
+  serveArgs?: string[];
 }
 
 export interface Ratchet {
@@ -210,7 +212,7 @@ export async function startRatchet(o: RatchetOptions): Promise<Ratchet> {
       json(await run([...db, 'clients', 'update', clientId, ...o.refreshPolicies.flatMap((p) => ['--refresh-policy', p]), '--json'], env), 'clients update');
     }
 
-    const proc = spawn(RATCHET_BIN, [...db, 'serve', '--listen', '127.0.0.1:0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(RATCHET_BIN, [...db, 'serve', '--listen', '127.0.0.1:0', ...(o.serveArgs ?? [])], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     child = proc;
     proc.stdout!.setEncoding('utf8');
     proc.stderr!.setEncoding('utf8');

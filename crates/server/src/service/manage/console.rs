@@ -15,8 +15,8 @@ use super::{ManageError, Management, is_management_audience};
 pub const CONSOLE_CLIENT_ID: &str = "ratchet-admin";
 /// The console's path under the issuer.
 pub const CONSOLE_PATH: &str = "admin/";
-/// Lifetime of the console's Management API access tokens (seconds): short, as the console
-/// refreshes them with its rotating refresh token.
+/// Default lifetime of the console's Management API access tokens (seconds): short, as the
+/// console refreshes them with its rotating refresh token (`serve --admin-token-lifetime`).
 pub const CONSOLE_TOKEN_LIFETIME: u32 = 600;
 /// What a signed-in user who is not an administrator is told.
 pub const NOT_AN_ADMINISTRATOR: &str = "This account is not an administrator. The admin console is for administrators only \
@@ -46,7 +46,7 @@ impl Management {
     pub fn console_api(&self, audience: &str) -> Option<Api> {
         is_management_audience(&self.issuer, audience).then(|| Api {
             allow_offline_access: true,
-            token_lifetime: CONSOLE_TOKEN_LIFETIME,
+            token_lifetime: self.console_token_lifetime,
             ..self.apis.management_api()
         })
     }
