@@ -437,7 +437,10 @@ export async function api(ctx: Ctx, id: string): Promise<void> {
       fieldError(form, null);
       void mgmt
         .call('PATCH', path, { name: name.value, token_lifetime: Number(lifetime.value), allow_offline_access: offline.checked })
-        .then(() => ctx.notify('API saved'))
+        .then(() => {
+          ctx.notify('API saved');
+          ctx.go(location.hash);
+        })
         .catch((err: Error) => fieldError(form, fieldOf(err.message, ['token_lifetime']) ?? 'name', err.message));
     });
     sections.push(form);

@@ -204,3 +204,45 @@ test("the console's own refresh token rotates while it is open (access tokens of
       assert.equal(delta(after, before, 'fertft') + delta(after, before, 'ferrt'), 0, `${title}: no failed refresh, no reuse`);
     }
   }));
+
+test('the administrator authorizes a machine-to-machine application for an API, sets a password, and follows the logs live', () =>
+  withEnv({ administrator: true }, async ({ page, server }) => {
+    const worker = JSON.parse(await server.cli!(['clients', 'create', '--name', 'Worker', '--type', 'm2m', '--json']));
+    const grants = async (): Promise<{ client_id: string }[]> =>
+      JSON.parse(await server.cli!(['client-grants', 'list', '--audience', server.audience, '--json'])).client_grants;
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await signIn(page, server.url, ADMIN_EMAIL, ADMIN_PASSWORD);
+    await heading(page, 'Overview');
+
+    await page.getByRole('link', { name: 'APIs' }).first().click();
+    await page.getByRole('link', { name: 'e2e api' }).click();
+    await heading(page, 'e2e api');
+    await page.getByLabel('Application', { exact: true }).selectOption(worker.client_id);
+    await page.getByRole('button', { name: 'Authorize' }).click();
+    await page.getByRole('status').filter({ hasText: 'Application authorized' }).waitFor();
+    assert.deepEqual((await grants()).map((g) => g.client_id), [worker.client_id]);
+    await shot(page, 'api-grants');
+    await page.getByRole('button', { name: 'Remove the grant of Worker' }).click();
+    await page.getByRole('status').filter({ hasText: 'Grant removed' }).waitFor();
+    assert.deepEqual(await grants(), []);
+
+    await page.getByRole('link', { name: 'Users' }).first().click();
+    await page.getByRole('link', { name: EMAIL }).click();
+    await heading(page, EMAIL);
+    await page.getByLabel('New password').fill('short');
+    await page.getByRole('button', { name: 'Set password' }).click();
+    await page.locator('[data-field="password"] .field-error', { hasText: '8 to 1024 characters' }).waitFor();
+    await page.getByLabel('New password').fill('a new password, long enough');
+    await page.getByRole('button', { name: 'Set password' }).click();
+    await page.getByRole('status').filter({ hasText: 'Password set' }).waitFor();
+
+    await page.getByRole('link', { name: 'Logs' }).first().click();
+    await heading(page, 'Logs');
+    await page.getByRole('switch', { name: 'Live' }).check();
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByRole('switch', { name: 'Live' }).waitFor();
+    const failed = await server.token({ grant_type: 'refresh_token', client_id: server.clientId, refresh_token: 'not-a-refresh-token' });
+    assert.equal(failed.json.error, 'invalid_grant');
+    // Shown without reloading the page: the live view fetches new events by itself.
+    await page.locator('td', { hasText: 'fertft — Failed refresh token exchange' }).first().waitFor();
+  }));
