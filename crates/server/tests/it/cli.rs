@@ -309,3 +309,31 @@ fn migrate_creates_the_admin_console_client() {
     assert_eq!(c["refresh_token"]["rotation_type"], "rotating");
     assert!(cli.run(&["migrate"]).0, "idempotent");
 }
+
+#[test]
+fn serve_demo_creates_and_prints_the_demo_administrator() {
+    use std::io::{BufRead, BufReader};
+    let cli = Cli::new();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ratchet"))
+        .env("RATCHET_DATABASE_URL", cli.db())
+        .args(["serve", "--listen", "127.0.0.1:0", "--demo", "--demo-listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut printed = Vec::new();
+    // Read until the last line of the demo banner (or until the process ends, if it fails).
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let last = line.starts_with("demo admin:");
+        printed.push(line);
+        if last {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(printed.iter().any(|l| l == "demo admin:     admin@example.com / ratchet-admin"), "{printed:?}");
+    assert!(printed.iter().any(|l| l.starts_with("admin console:  http://127.0.0.1:") && l.ends_with("/admin/")), "{printed:?}");
+    let (_, list, _) = cli.run(&["users", "list"]);
+    assert!(list.lines().any(|l| l.contains("admin@example.com") && l.ends_with("(administrator)")), "{list}");
+}
