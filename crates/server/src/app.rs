@@ -94,8 +94,10 @@ impl Application {
         let state = AppState(Arc::new(Inner {
             dpop,
             audit: Audit::start(store.clone()),
-            manage: Management::new(store.clone(), clock.clone(), issuer.clone())
-                .allowing_insecure_callbacks(config.allow_insecure_callbacks),
+            manage: Management {
+                console_token_lifetime: config.management.console_token_lifetime,
+                ..Management::new(store.clone(), clock.clone(), issuer.clone()).allowing_insecure_callbacks(config.allow_insecure_callbacks)
+            },
             management: config.management.clone(),
             store,
             keys,
@@ -105,6 +107,7 @@ impl Application {
             hashing: Hashing::new(2),
             metrics_token: config.metrics_token.clone(),
         }));
+        state.manage.ensure_console_client().await.context("cannot set up the admin console's client")?;
         Ok(Application { listener, limits: config.connections, state, master, key_reload_interval: config.key_reload_interval })
     }
 

@@ -141,6 +141,10 @@ pub struct ServeArgs {
     /// A browser origin allowed to call the Management API (CORS); repeatable, none by default.
     #[arg(long = "management-cors-origin", env = "RATCHET_MANAGEMENT_CORS_ORIGINS", value_delimiter = ',')]
     pub management_cors_origins: Vec<String>,
+    /// Lifetime in seconds of the admin console's access tokens (renewed with its rotating
+    /// refresh token).
+    #[arg(long, env = "RATCHET_ADMIN_TOKEN_LIFETIME", default_value_t = crate::service::manage::console::CONSOLE_TOKEN_LIFETIME)]
+    pub admin_token_lifetime: u32,
     /// DPoP: seconds a proof's iat may differ from the server's time, either way.
     #[arg(long, env = "RATCHET_DPOP_IAT_WINDOW", default_value_t = ratchet_core::dpop::DEFAULT_IAT_WINDOW)]
     pub dpop_iat_window: i64,
@@ -305,6 +309,9 @@ pub enum UsersCmd {
         /// Mark the email as verified.
         #[arg(long)]
         email_verified: bool,
+        /// Make the user an administrator: they may sign in to the admin console at /admin/.
+        #[arg(long)]
+        admin: bool,
         /// Print the user as JSON (Auth0's user object).
         #[arg(long)]
         json: bool,
@@ -332,7 +339,7 @@ pub enum UsersCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Change a user's email, name, password or email verification.
+    /// Change a user's email, name, password, email verification or administrator role.
     Update {
         /// The user id (ratchet|…).
         id: String,
@@ -348,6 +355,9 @@ pub enum UsersCmd {
         /// Whether the email is verified (true or false).
         #[arg(long)]
         email_verified: Option<bool>,
+        /// Whether the user is an administrator of the admin console (true or false).
+        #[arg(long)]
+        admin: Option<bool>,
         /// Print the user as JSON (Auth0's user object).
         #[arg(long)]
         json: bool,
@@ -651,7 +661,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(cli.database, args, cli.allow_insecure_callbacks, clock).await,
         Command::Migrate => {
-            ratchet_store::open(&cli.database).await?;
+            let m = management(&cli.database, clock).await?;
+            m.ensure_console_client().await.map_err(failed)?;
             println!("database is up to date: {}", ratchet_store::redact_url(&cli.database));
             Ok(())
         }
@@ -968,19 +979,22 @@ fn failed(e: ManageError) -> anyhow::Error {
 }
 
 fn user_line(u: &User) -> String {
-    format!("{}\t{}\t{}{}", u.user_id, u.email, u.name, if u.blocked { "\t(blocked)" } else { "" })
+    let flags = [(u.admin, "\t(administrator)"), (u.blocked, "\t(blocked)")];
+    let flags: String = flags.iter().filter(|(on, _)| *on).map(|(_, f)| *f).collect();
+    format!("{}\t{}\t{}{flags}", u.user_id, u.email, u.name)
 }
 
 async fn users(m: &Management, cmd: UsersCmd) -> anyhow::Result<()> {
     let view = |u: &User| serde_json::to_value(UserView::new(u)).expect("users serialise");
     match cmd {
-        UsersCmd::Create { email, password, name, email_verified, json } => {
+        UsersCmd::Create { email, password, name, email_verified, admin, json } => {
             let new = NewUser {
                 connection: CONNECTION.into(),
                 email,
                 password: Secret::new(password),
                 name,
                 blocked: false,
+                admin,
                 email_verified,
                 user_metadata: Default::default(),
                 app_metadata: Default::default(),
@@ -1002,8 +1016,8 @@ async fn users(m: &Management, cmd: UsersCmd) -> anyhow::Result<()> {
             let v = view(&u);
             print(json, &v, || serde_json::to_string_pretty(&v).unwrap_or_default());
         }
-        UsersCmd::Update { id, email, name, password, email_verified, json } => {
-            let changes = UserChanges { email, name, password: password.map(Secret::new), email_verified, ..Default::default() };
+        UsersCmd::Update { id, email, name, password, email_verified, admin, json } => {
+            let changes = UserChanges { email, name, password: password.map(Secret::new), email_verified, admin, ..Default::default() };
             let u = m.users.update(&id, changes).await.map_err(failed)?;
             print(json, &view(&u), || format!("updated user {}", u.user_id));
         }
@@ -1148,6 +1162,7 @@ async fn serve(database: String, args: ServeArgs, allow_insecure_callbacks: bool
         management: ManagementConfig {
             rate_limit: args.management_rate_limit.max(1),
             cors_origins: normalize_origins(&args.management_cors_origins),
+            console_token_lifetime: args.admin_token_lifetime.max(1),
         },
         dpop: DpopConfig { iat_window: args.dpop_iat_window, nonce: args.dpop_nonce, nonce_lifetime: args.dpop_nonce_lifetime },
         trusted_proxies: args.trusted_proxies,

@@ -46,11 +46,17 @@ pub struct ManagementConfig {
     pub rate_limit: u32,
     /// Browser origins allowed to call `/api/v2` with CORS (none by default).
     pub cors_origins: Vec<String>,
+    /// Lifetime (seconds) of the admin console's Management API access tokens.
+    pub console_token_lifetime: u32,
 }
 
 impl Default for ManagementConfig {
     fn default() -> Self {
-        ManagementConfig { rate_limit: 50, cors_origins: Vec::new() }
+        ManagementConfig {
+            rate_limit: 50,
+            cors_origins: Vec::new(),
+            console_token_lifetime: crate::service::manage::console::CONSOLE_TOKEN_LIFETIME,
+        }
     }
 }
 

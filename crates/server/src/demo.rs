@@ -1,5 +1,6 @@
-//! `serve --demo`: seeds a demo SPA client, a demo API and a demo user (idempotently), and serves
-//! the demo SPA (`examples/spa`) on its own origin so CORS and web origins are exercised.
+//! `serve --demo`: seeds a demo SPA client, a demo API, a demo user and a demo administrator of
+//! the admin console (idempotently), and serves the demo SPA (`examples/spa`) on its own origin so
+//! CORS and web origins are exercised.
 
 use std::path::{Path, PathBuf};
 
@@ -17,13 +18,15 @@ use crate::config::DemoConfig;
 use crate::service::manage::ManageError;
 use crate::service::manage::apis::NewApi;
 use crate::service::manage::clients::{ClientChanges, ClientSpec};
-use crate::service::manage::users::{CONNECTION, NewUser};
+use crate::service::manage::users::{CONNECTION, NewUser, UserChanges};
 use ratchet_core::secret::Secret;
 
 pub const DEMO_CLIENT_ID: &str = "ratchet-demo-spa";
 pub const DEMO_EMAIL: &str = "demo@example.com";
 pub const DEMO_PASSWORD: &str = "ratchet-demo";
 pub const DEMO_AUDIENCE: &str = "https://api.ratchet.demo";
+pub const DEMO_ADMIN_EMAIL: &str = "admin@example.com";
+pub const DEMO_ADMIN_PASSWORD: &str = "ratchet-admin";
 
 /// Seeds the demo data and starts the demo SPA server; prints where to go.
 pub async fn start(state: &AppState, demo: &DemoConfig) -> anyhow::Result<()> {
@@ -44,6 +47,8 @@ pub async fn start(state: &AppState, demo: &DemoConfig) -> anyhow::Result<()> {
     println!("demo SPA:       {spa}/");
     println!("demo client_id: {DEMO_CLIENT_ID}");
     println!("demo user:      {DEMO_EMAIL} / {DEMO_PASSWORD}");
+    println!("admin console:  {}", crate::service::manage::console::console_url(&state.issuer));
+    println!("demo admin:     {DEMO_ADMIN_EMAIL} / {DEMO_ADMIN_PASSWORD}");
     if !demo.root.join("examples/spa/index.html").exists() {
         println!("warning: {} has no examples/spa; pass --demo-root <repository root>", demo.root.display());
     }
@@ -51,7 +56,6 @@ pub async fn start(state: &AppState, demo: &DemoConfig) -> anyhow::Result<()> {
 }
 
 async fn seed(state: &AppState, spa_origin: &str) -> anyhow::Result<()> {
-    let store = &state.store;
     let localhost = spa_origin.replace("127.0.0.1", "localhost");
     // With and without the slash: the seed's default redirect_uri is `window.location.origin`.
     let urls = vec![format!("{spa_origin}/"), format!("{localhost}/"), spa_origin.to_string(), localhost.clone()];
@@ -96,18 +100,32 @@ async fn seed(state: &AppState, spa_origin: &str) -> anyhow::Result<()> {
         }
         Err(e) => return Err(e.into()),
     }
-    if store.user_by_email(DEMO_EMAIL).await?.is_none() {
-        let user = NewUser {
-            connection: CONNECTION.into(),
-            email: DEMO_EMAIL.into(),
-            password: Secret::new(DEMO_PASSWORD),
-            name: Some("Demo User".into()),
-            blocked: false,
-            email_verified: true,
-            user_metadata: Default::default(),
-            app_metadata: Default::default(),
-        };
-        state.manage.users.create(user).await.map_err(|e| anyhow::anyhow!("cannot create the demo user: {e}"))?;
+    seed_user(state, DEMO_EMAIL, DEMO_PASSWORD, "Demo User", false).await?;
+    seed_user(state, DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, "Demo Administrator", true).await
+}
+
+/// Creates the user if the email is free; makes an existing one an administrator if `admin`.
+async fn seed_user(state: &AppState, email: &str, password: &str, name: &str, admin: bool) -> anyhow::Result<()> {
+    let users = &state.manage.users;
+    match state.store.user_by_email(email).await? {
+        Some(u) if admin && !u.admin => {
+            users.update(&u.user_id, UserChanges { admin: Some(true), ..Default::default() }).await?;
+        }
+        Some(_) => {}
+        None => {
+            let user = NewUser {
+                connection: CONNECTION.into(),
+                email: email.into(),
+                password: Secret::new(password),
+                name: Some(name.into()),
+                blocked: false,
+                admin,
+                email_verified: true,
+                user_metadata: Default::default(),
+                app_metadata: Default::default(),
+            };
+            users.create(user).await.map_err(|e| anyhow::anyhow!("cannot create the demo user {email}: {e}"))?;
+        }
     }
     Ok(())
 }

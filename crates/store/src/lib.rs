@@ -43,6 +43,8 @@ pub struct User {
     pub name: String,
     pub password_hash: String,
     pub blocked: bool,
+    /// May sign in to the admin console and get Management API tokens (docs/admin-console.md).
+    pub admin: bool,
     pub created_at: UnixTime,
     pub email_verified: bool,
     /// Data the user may edit (Auth0's `user_metadata`), a JSON object.
@@ -65,6 +67,7 @@ impl User {
             name,
             password_hash,
             blocked: false,
+            admin: false,
             created_at,
             email_verified: false,
             user_metadata: Default::default(),
@@ -79,7 +82,12 @@ impl User {
 
 impl std::fmt::Debug for User {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("User").field("user_id", &self.user_id).field("email", &self.email).field("blocked", &self.blocked).finish()
+        f.debug_struct("User")
+            .field("user_id", &self.user_id)
+            .field("email", &self.email)
+            .field("blocked", &self.blocked)
+            .field("admin", &self.admin)
+            .finish()
     }
 }
 
@@ -393,7 +401,7 @@ pub trait UserStore: Send + Sync {
     /// `window.offset`, at most `window.limit`; with the number of matching users.
     async fn users(&self, filter: &UserFilter, window: &Window) -> Result<(Vec<User>, u64)>;
     /// Replaces the profile of `user.user_id`: email, name, password hash, `email_verified`,
-    /// both metadata objects and `updated_at` (not `blocked`, see [`Self::set_user_blocked`],
+    /// `admin`, both metadata objects and `updated_at` (not `blocked`, see [`Self::set_user_blocked`],
     /// nor the sign-in counters). Returns whether the user exists; a taken email is a conflict.
     async fn update_user(&self, user: &User) -> Result<bool>;
     /// Records a successful sign-in: `last_login`, `last_ip`, `logins_count + 1`.

@@ -1671,6 +1671,7 @@ contract! {
     users_are_listed_a_page_at_a_time_with_the_total,
     users_are_filtered_by_exact_email_and_id,
     update_user_replaces_the_profile_and_conflicts_on_a_taken_email,
+    administrator_flag_is_stored_updated_and_brought_back_by_rotation,
     record_login_counts_sign_ins,
     sessions_are_found_by_sid_and_listed_by_user_a_page_at_a_time,
     session_clients_are_those_of_its_families,
@@ -1831,6 +1832,25 @@ async fn update_user_replaces_the_profile_and_conflicts_on_a_taken_email(s: &Db)
     assert!(matches!(r, Err(StoreError::Conflict(_))), "taken email: {r:?}");
     assert_eq!(s.user("a").await.unwrap(), Some(a));
     assert!(!s.update_user(&user("ghost")).await.unwrap(), "unknown user");
+}
+
+async fn administrator_flag_is_stored_updated_and_brought_back_by_rotation(s: &Db) {
+    let admin = User { admin: true, ..user("root") };
+    s.insert_user(&admin).await.unwrap();
+    s.insert_user(&user("plain")).await.unwrap();
+    assert!(s.user("root").await.unwrap().unwrap().admin);
+    assert!(!s.user("plain").await.unwrap().unwrap().admin, "not an administrator unless said");
+
+    let f = family("g", "c", "root");
+    s.insert_family(&f, &Seen::default()).await.unwrap();
+    let r = rotate(s, &f.id, "c", 0, NOW + 1, None).await.unwrap().expect("rotates");
+    assert!(r.user.expect("the user").admin, "the rotation sees the administrator flag");
+
+    let demoted = User { admin: false, ..admin };
+    assert!(s.update_user(&demoted).await.unwrap());
+    assert_eq!(s.user("root").await.unwrap(), Some(demoted));
+    let r = rotate(s, &f.id, "c", 1, NOW + 2, None).await.unwrap().expect("rotates");
+    assert!(!r.user.expect("the user").admin, "a demotion is seen by the next rotation");
 }
 
 async fn record_login_counts_sign_ins(s: &Db) {

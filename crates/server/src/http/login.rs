@@ -88,6 +88,7 @@ pub async fn submit(
         return pages::error_page(e.status, &e.description);
     }
     let result = async {
+        state.admit(&req, &user).await?;
         let (sid, session) = state.start_session(&user, &seen).await?;
         let code = state.issue_code(&req, &session, &user).await?;
         Ok::<_, crate::error::OAuthError>((sid, code))

@@ -10,6 +10,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::app::AppState;
 
+pub mod admin;
 pub mod authorize;
 pub mod client_address;
 pub mod cookies;
@@ -45,6 +46,10 @@ pub fn router(state: AppState) -> Router {
         .route("/.well-known/jwks.json", get(discovery::jwks))
         // Management API (Auth0's /api/v2)
         .nest("/api/v2", management::router(&state))
+        // The admin console (a client of the routes above)
+        .route("/admin", get(admin::redirect))
+        .route("/admin/", get(admin::index))
+        .route("/admin/{file}", get(admin::file))
         // Operations
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics).route_layer(axum::middleware::from_fn_with_state(state.clone(), ops::metrics_guard)))

@@ -14,6 +14,7 @@ use crate::app::AppState;
 use crate::error::OAuthError;
 use crate::http::params::Params;
 use crate::service::audit::Record;
+use crate::service::manage::console;
 
 /// Authorization codes live 60 seconds.
 pub const CODE_LIFETIME: i64 = 60;
@@ -144,7 +145,10 @@ impl AppState {
         let scope = Scope::parse(p.get("scope").unwrap_or("openid")).map_err(|e| fail("invalid_scope", &e.to_string()))?;
         let api = match p.get("audience") {
             None => None,
-            Some(a) => match self.store.api(a).await {
+            Some(a) if self.manage.console_api(a).is_some() && !console::may_ask_for_management(&client.client_id) => {
+                return Err(fail("access_denied", "Only the admin console may ask for the Management API here; use a client grant"));
+            }
+            Some(a) => match self.manage.end_user_api(a).await {
                 Ok(Some(api)) => Some(api),
                 Ok(None) => return Err(fail("access_denied", &format!("Service not found: {a}"))),
                 Err(_) => return Err(fail("temporarily_unavailable", "The service is temporarily unavailable.")),
@@ -190,7 +194,14 @@ impl AppState {
         let fresh_enough = |s: &Session| req.max_age.is_none_or(|m| now - s.auth_time <= m);
         match session {
             Some((s, u)) if !req.login && fresh_enough(&s) => {
-                let code = self.issue_code(&req, &s, &u).await?;
+                let code = match self.issue_code(&req, &s, &u).await {
+                    Ok(code) => code,
+                    // A silent request is answered at the redirect URI, whatever the outcome.
+                    Err(e) if req.silent && e.error == "access_denied" => {
+                        return Ok(Next::Respond(req.target.clone(), error_response(e.error, &e.description, &req.target)));
+                    }
+                    Err(e) => return Err(e),
+                };
                 if req.silent {
                     self.record(Record {
                         kind: EventType::SilentAuthSucceeded,
@@ -218,9 +229,27 @@ impl AppState {
         }
     }
 
+    /// Refuses, and logs, an authorization for the Management API to a user who is not an
+    /// administrator (`access_denied`, RFC 6749 §4.1.2.1).
+    pub async fn admit(&self, req: &AuthorizationRequest, user: &User) -> Result<(), OAuthError> {
+        if console::may_hold(&self.issuer, req.audience.as_deref(), user) {
+            return Ok(());
+        }
+        self.record(Record {
+            kind: EventType::LoginFailed,
+            description: console::NOT_AN_ADMINISTRATOR,
+            client_id: Some(&req.client_id),
+            user_id: Some(&user.user_id),
+            details: json!({"audience": req.audience}),
+        })
+        .await;
+        Err(OAuthError::access_denied(console::NOT_AN_ADMINISTRATOR))
+    }
+
     /// Stores a fresh single-use code for `req`, bound to its client, redirect URI and PKCE
-    /// challenge; returns the code (the only copy).
+    /// challenge; returns the code (the only copy). Only for a user [`Self::admit`] admits.
     pub async fn issue_code(&self, req: &AuthorizationRequest, session: &Session, user: &User) -> Result<String, OAuthError> {
+        self.admit(req, user).await?;
         let now = self.now();
         let code = random_token();
         let record = AuthCode {

@@ -14,6 +14,7 @@ use crate::error::OAuthError;
 use crate::http::params::Params;
 use crate::service::audit::Record;
 use crate::service::manage::client_grants::{M2mAccess, M2mDenied};
+use crate::service::manage::console;
 use crate::service::tokens::{Grant, TokenResponse};
 
 impl AppState {
@@ -83,9 +84,14 @@ impl AppState {
             (None, Some(_)) => return Err(OAuthError::invalid_grant("code_verifier sent but no code_challenge was")),
             (None, None) => {}
         }
-        let user = self.store.user(&c.user_id).await?.filter(|u| !u.blocked).ok_or_else(invalid)?;
+        let user = self
+            .store
+            .user(&c.user_id)
+            .await?
+            .filter(|u| !u.blocked && console::may_hold(&self.issuer, c.audience.as_deref(), u))
+            .ok_or_else(invalid)?;
         let api = match &c.audience {
-            Some(a) => Some(self.store.api(a).await?.ok_or_else(invalid)?),
+            Some(a) => Some(self.manage.end_user_api(a).await?.ok_or_else(invalid)?),
             None => None,
         };
         let mut scope = Scope::parse(&c.scope)?;

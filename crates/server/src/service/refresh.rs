@@ -23,6 +23,7 @@ use serde_json::json;
 use crate::app::AppState;
 use crate::error::{INVALID_REFRESH_TOKEN, OAuthError};
 use crate::service::audit::Record;
+use crate::service::manage::console;
 use crate::service::tokens::{Grant, TokenResponse};
 
 impl AppState {
@@ -188,12 +189,16 @@ impl AppState {
         };
         let other = target.other(family)?;
         let (family, user, api) = match loaded {
-            Loaded::Rotated(Rotated { family, user, api }) => (family, user, api),
+            Loaded::Rotated(Rotated { family, user, api }) => {
+                // The rotation's join finds registered APIs only; the console's is the system API.
+                let api = api.or_else(|| family.audience.as_deref().and_then(|a| self.manage.console_api(a)));
+                (family, user, api)
+            }
             Loaded::Family(family) => {
                 let user = self.store.user(&family.user_id).await?;
                 let api = match (&family.audience, other) {
                     (_, Some(_)) => None,
-                    (Some(a), None) => self.store.api(a).await?,
+                    (Some(a), None) => self.manage.end_user_api(a).await?,
                     (None, None) => None,
                 };
                 (family, user, api)
@@ -212,6 +217,9 @@ impl AppState {
         let Some(user) = user.filter(|u| !u.blocked) else {
             return Err(self.refresh_failed(client, Some(family), "user_not_found").await);
         };
+        if !console::may_hold(&self.issuer, family.audience.as_deref(), &user) {
+            return Err(self.refresh_failed(client, Some(family), "not_an_administrator").await);
+        }
         let grant = Grant {
             client,
             user: &user,

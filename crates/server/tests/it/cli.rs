@@ -373,3 +373,59 @@ fn keys_rotate_refuses_a_negative_prepublication() {
     let (ok, _, err) = cli.run(&["keys", "rotate", "--kind", "signing", "--prepublish=-1"]);
     assert!(!ok && err.contains("--prepublish"), "{err}");
 }
+
+#[test]
+fn administrators_are_made_and_unmade_with_the_cli() {
+    let cli = Cli::new();
+    let u = cli.json(&["users", "create", "--email", "root@example.com", "--password", "long enough", "--admin", "--json"]);
+    let id = u["user_id"].as_str().unwrap();
+    cli.json(&["users", "create", "--email", "plain@example.com", "--password", "long enough", "--json"]);
+    let listing = |cli: &Cli| cli.run(&["users", "list"]).1;
+    let admins = |out: String| out.lines().filter(|l| l.ends_with("(administrator)")).map(str::to_string).collect::<Vec<_>>();
+    let list = admins(listing(&cli));
+    assert!(list.len() == 1 && list[0].starts_with(id), "{list:?}");
+    cli.json(&["users", "update", id, "--admin", "false", "--json"]);
+    assert!(admins(listing(&cli)).is_empty());
+    cli.json(&["users", "update", id, "--admin", "true", "--json"]);
+    assert_eq!(admins(listing(&cli)).len(), 1);
+}
+
+#[test]
+fn migrate_creates_the_admin_console_client() {
+    let cli = Cli::new();
+    assert!(cli.run(&["migrate"]).0);
+    let c = cli.json(&["clients", "show", "ratchet-admin", "--json"]);
+    assert_eq!(c["callbacks"], serde_json::json!(["http://127.0.0.1:3000/admin/"]));
+    assert_eq!(c["web_origins"], serde_json::json!(["http://127.0.0.1:3000"]));
+    assert_eq!(c["app_type"], "spa");
+    assert_eq!(c["refresh_token"]["rotation_type"], "rotating");
+    assert!(cli.run(&["migrate"]).0, "idempotent");
+}
+
+#[test]
+fn serve_demo_creates_and_prints_the_demo_administrator() {
+    use std::io::{BufRead, BufReader};
+    let cli = Cli::new();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ratchet"))
+        .env("RATCHET_DATABASE_URL", cli.db())
+        .args(["serve", "--listen", "127.0.0.1:0", "--demo", "--demo-listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut printed = Vec::new();
+    // Read until the last line of the demo banner (or until the process ends, if it fails).
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let last = line.starts_with("demo admin:");
+        printed.push(line);
+        if last {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(printed.iter().any(|l| l == "demo admin:     admin@example.com / ratchet-admin"), "{printed:?}");
+    assert!(printed.iter().any(|l| l.starts_with("admin console:  http://127.0.0.1:") && l.ends_with("/admin/")), "{printed:?}");
+    let (_, list, _) = cli.run(&["users", "list"]);
+    assert!(list.lines().any(|l| l.contains("admin@example.com") && l.ends_with("(administrator)")), "{list}");
+}

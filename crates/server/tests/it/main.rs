@@ -4,6 +4,7 @@
 mod support;
 
 mod access_revocation;
+mod admin_console;
 mod api_permissions;
 mod authorize;
 mod brute_force;

@@ -36,11 +36,13 @@ async fn clients_are_created_read_listed_updated_and_deleted() {
 
     let (s, list) = call(&app, Method::GET, "/clients", &t, None).await;
     assert_eq!(s, 200);
-    assert_eq!(list.as_array().map(Vec::len), Some(1), "without include_totals: a bare array");
+    // Two: this one and the admin console's own `ratchet-admin`, which sorts after a hex id.
+    assert_eq!(list.as_array().map(Vec::len), Some(2), "without include_totals: a bare array");
     let (s, env) = call(&app, Method::GET, "/clients?page=0&per_page=50&include_totals=true", &t, None).await;
     assert_eq!(s, 200);
-    assert_eq!((env["start"].as_u64(), env["limit"].as_u64(), env["total"].as_u64()), (Some(0), Some(50), Some(1)));
+    assert_eq!((env["start"].as_u64(), env["limit"].as_u64(), env["total"].as_u64()), (Some(0), Some(50), Some(2)));
     assert_eq!(env["clients"][0]["client_id"], id.as_str());
+    assert_eq!(env["clients"][1]["client_id"], "ratchet-admin");
     let (_, chunk) = call(&app, Method::GET, "/clients?take=1", &t, None).await;
     assert_eq!(chunk["clients"].as_array().map(Vec::len), Some(1));
 

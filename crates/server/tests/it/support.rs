@@ -319,6 +319,7 @@ pub fn new_user(email: &str, name: Option<&str>) -> ratchet_server::service::man
         password: ratchet_core::secret::Secret::new(PASSWORD),
         name: name.map(Into::into),
         blocked: false,
+        admin: false,
         email_verified: false,
         user_metadata: Default::default(),
         app_metadata: Default::default(),

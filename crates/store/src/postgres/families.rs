@@ -124,7 +124,7 @@ impl FamilyStore for PostgresStore {
                RETURNING *),
              p AS (INSERT INTO dpop_proofs (replay_key, expires_at) SELECT $9::text, $10::bigint FROM r WHERE $9::text IS NOT NULL)
              SELECT r.*, u.user_id AS user_user_id, u.email AS user_email, u.name AS user_name,
-                    u.password_hash AS user_password_hash, u.blocked AS user_blocked, u.created_at AS user_created_at,
+                    u.password_hash AS user_password_hash, u.blocked AS user_blocked, u.admin AS user_admin, u.created_at AS user_created_at,
                     u.email_verified AS user_email_verified, u.user_metadata AS user_user_metadata,
                     u.app_metadata AS user_app_metadata, u.updated_at AS user_updated_at, u.last_login AS user_last_login,
                     u.last_ip AS user_last_ip, u.logins_count AS user_logins_count, a.data AS api_data

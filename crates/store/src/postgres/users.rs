@@ -14,6 +14,7 @@ pub(super) fn user_with_prefix(r: &PgRow, prefix: &str) -> Result<User> {
         name: r.try_get(col("name").as_str()).map_err(map_err)?,
         password_hash: r.try_get(col("password_hash").as_str()).map_err(map_err)?,
         blocked: r.try_get(col("blocked").as_str()).map_err(map_err)?,
+        admin: r.try_get(col("admin").as_str()).map_err(map_err)?,
         created_at: r.try_get(col("created_at").as_str()).map_err(map_err)?,
         email_verified: r.try_get(col("email_verified").as_str()).map_err(map_err)?,
         user_metadata: from_json(r.try_get(col("user_metadata").as_str()).map_err(map_err)?)?,
@@ -30,8 +31,8 @@ impl UserStore for PostgresStore {
     async fn insert_user(&self, u: &User) -> Result<()> {
         sqlx::query(
             "INSERT INTO users (user_id, email, name, password_hash, blocked, created_at, email_verified, user_metadata,
-                                app_metadata, updated_at, last_login, last_ip, logins_count)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                                app_metadata, updated_at, last_login, last_ip, logins_count, admin)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&u.user_id)
         .bind(&u.email)
@@ -46,6 +47,7 @@ impl UserStore for PostgresStore {
         .bind(u.last_login)
         .bind(&u.last_ip)
         .bind(u.logins_count)
+        .bind(u.admin)
         .execute(&self.pool)
         .await
         .map_err(map_err)?;
@@ -127,7 +129,7 @@ impl UserStore for PostgresStore {
     async fn update_user(&self, u: &User) -> Result<bool> {
         let r = sqlx::query(
             "UPDATE users SET email = $2, name = $3, password_hash = $4, email_verified = $5, user_metadata = $6,
-               app_metadata = $7, updated_at = $8
+               app_metadata = $7, updated_at = $8, admin = $9
              WHERE user_id = $1",
         )
         .bind(&u.user_id)
@@ -138,6 +140,7 @@ impl UserStore for PostgresStore {
         .bind(json(&u.user_metadata))
         .bind(json(&u.app_metadata))
         .bind(u.updated_at)
+        .bind(u.admin)
         .execute(&self.pool)
         .await
         .map_err(map_err)?;

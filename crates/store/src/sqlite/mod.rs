@@ -50,6 +50,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0004_brute_force.sql"),
     include_str!("../../migrations/sqlite/0005_grant_sessions.sql"),
     include_str!("../../migrations/sqlite/0006_key_rotation.sql"),
+    include_str!("../../migrations/sqlite/0007_admin.sql"),
 ];
 
 /// How long a statement waits for another process's write lock (e.g. a CLI command) before the

@@ -7,6 +7,7 @@ pub(super) fn user_from(r: &Row) -> rusqlite::Result<User> {
         name: r.get("name")?,
         password_hash: r.get("password_hash")?,
         blocked: r.get("blocked")?,
+        admin: r.get("admin")?,
         created_at: r.get("created_at")?,
         email_verified: r.get("email_verified")?,
         user_metadata: from_json(&r.get::<_, String>("user_metadata")?)?,
@@ -24,8 +25,8 @@ impl UserStore for SqliteStore {
         self.run(|c| {
             c.prepare_cached(
                 "INSERT INTO users (user_id, email, name, password_hash, blocked, created_at, email_verified, user_metadata,
-                                    app_metadata, updated_at, last_login, last_ip, logins_count)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                                    app_metadata, updated_at, last_login, last_ip, logins_count, admin)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )?
             .execute(params![
                 u.user_id,
@@ -40,7 +41,8 @@ impl UserStore for SqliteStore {
                 u.updated_at,
                 u.last_login,
                 u.last_ip,
-                u.logins_count
+                u.logins_count,
+                u.admin
             ])
         })
         .map(drop)
@@ -107,7 +109,7 @@ impl UserStore for SqliteStore {
         self.run(|c| {
             c.prepare_cached(
                 "UPDATE users SET email = ?2, name = ?3, password_hash = ?4, email_verified = ?5, user_metadata = ?6,
-                   app_metadata = ?7, updated_at = ?8
+                   app_metadata = ?7, updated_at = ?8, admin = ?9
                  WHERE user_id = ?1",
             )?
             .execute(params![
@@ -118,7 +120,8 @@ impl UserStore for SqliteStore {
                 u.email_verified,
                 json(&u.user_metadata),
                 json(&u.app_metadata),
-                u.updated_at
+                u.updated_at,
+                u.admin
             ])
         })
         .map(|n| n == 1)

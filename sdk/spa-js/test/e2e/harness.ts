@@ -26,6 +26,9 @@ export const AUTH0_DIST = join(PKG, 'node_modules/@auth0/auth0-spa-js/dist');
 export const EMAIL = 'ada@example.com';
 export const PASSWORD = 'correct horse battery staple 42';
 export const AUDIENCE = 'https://api.ratchet.test';
+/** The administrator of the admin console, created with `users create --admin` when asked for. */
+export const ADMIN_EMAIL = 'root@example.com';
+export const ADMIN_PASSWORD = 'admin password of the e2e tests';
 
 /** Fails loudly (never skips) when a prerequisite is missing. */
 export function requirePrerequisites(): void {
@@ -112,6 +115,10 @@ export interface RatchetOptions {
   apis?: Record<string, number>;
   /** `clients update --refresh-policy` values (AUDIENCE=SCOPE1,SCOPE2). */
   refreshPolicies?: string[];
+  /** Also create the administrator ADMIN_EMAIL (the admin console's tests). */
+  administrator?: boolean;
+  /** More `serve` arguments. */
+  serveArgs?: string[];
 }
 
 export interface Ratchet {
@@ -120,6 +127,8 @@ export interface Ratchet {
   audience: string;
   log(): string;
   metrics(): Promise<Record<string, number>>;
+  /** Runs the `ratchet` command line on the server's database; returns its stdout. */
+  cli?(args: string[]): Promise<string>;
   /** POST /oauth/token with a form body, from node (out of band). */
   token(body: Record<string, string>): Promise<{ status: number; json: Record<string, unknown> }>;
   stop(): Promise<void>;
@@ -193,6 +202,9 @@ export async function startRatchet(o: RatchetOptions): Promise<Ratchet> {
       await run([...db, 'apis', 'create', '--audience', AUDIENCE, '--name', 'e2e api', '--allow-offline-access', '--token-lifetime', String(o.tokenLifetime ?? 3600), '--json'], env),
       'apis create',
     );
+    if (o.administrator) {
+      json(await run([...db, 'users', 'create', '--email', ADMIN_EMAIL, '--password', ADMIN_PASSWORD, '--admin', '--json'], env), 'users create --admin');
+    }
     for (const [aud, lifetime] of Object.entries(o.apis ?? {})) {
       json(await run([...db, 'apis', 'create', '--audience', aud, '--allow-offline-access', '--token-lifetime', String(lifetime), '--json'], env), 'apis create');
     }
@@ -200,7 +212,7 @@ export async function startRatchet(o: RatchetOptions): Promise<Ratchet> {
       json(await run([...db, 'clients', 'update', clientId, ...o.refreshPolicies.flatMap((p) => ['--refresh-policy', p]), '--json'], env), 'clients update');
     }
 
-    const proc = spawn(RATCHET_BIN, [...db, 'serve', '--listen', '127.0.0.1:0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(RATCHET_BIN, [...db, 'serve', '--listen', '127.0.0.1:0', ...(o.serveArgs ?? [])], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     child = proc;
     proc.stdout!.setEncoding('utf8');
     proc.stderr!.setEncoding('utf8');
@@ -228,6 +240,7 @@ export async function startRatchet(o: RatchetOptions): Promise<Ratchet> {
       clientId,
       audience: AUDIENCE,
       log: () => output,
+      cli: (args) => run([...db, ...args], env),
       async metrics() {
         const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
         const out: Record<string, number> = {};

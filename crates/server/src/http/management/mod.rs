@@ -207,6 +207,20 @@ fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, MgmtErr
     Ok(Caller { client_id, subject, scopes })
 }
 
+/// A user's token (issued to the admin console for an administrator, see
+/// `service::manage::console`) is honoured only while its user is an unblocked administrator:
+/// a demotion or a block takes effect at the next request, not when the token expires.
+async fn still_administrator(state: &AppState, caller: Caller) -> Result<Caller, MgmtError> {
+    if !caller.subject.starts_with(crate::service::manage::users::USER_ID_PREFIX) {
+        return Ok(caller);
+    }
+    match state.store.user(&caller.subject).await {
+        Ok(Some(u)) if u.admin && !u.blocked => Ok(caller),
+        Ok(_) => Err(MgmtError::unauthorized("Invalid token")),
+        Err(e) => Err(ManageError::Store(e).into()),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Input
 
@@ -536,7 +550,10 @@ async fn layer(State((state, limiter)): State<(AppState, Arc<RateLimiter>)>, mut
     if req.uri().path().ends_with("/openapi.json") {
         return with_cors(next.run(req).await, cors.as_deref(), false);
     }
-    let authenticated = authenticate(&state, req.headers());
+    let authenticated = match authenticate(&state, req.headers()) {
+        Ok(caller) => still_administrator(&state, caller).await,
+        Err(e) => Err(e),
+    };
     let key = match &authenticated {
         Ok(caller) => format!("client:{}", caller.client_id),
         Err(_) => match req.extensions().get::<ClientAddress>() {

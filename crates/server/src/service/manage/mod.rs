@@ -17,6 +17,7 @@ use crate::clock::Clock;
 pub mod apis;
 pub mod client_grants;
 pub mod clients;
+pub mod console;
 pub mod logs;
 pub mod refresh_tokens;
 pub mod sessions;
@@ -233,6 +234,8 @@ pub struct Management {
     pub refresh_tokens: refresh_tokens::RefreshTokenService,
     pub sessions: sessions::SessionService,
     pub logs: logs::LogService,
+    /// Lifetime (seconds) of the admin console's access tokens (see [`console::CONSOLE_TOKEN_LIFETIME`]).
+    pub console_token_lifetime: u32,
 }
 
 impl Management {
@@ -246,6 +249,7 @@ impl Management {
             refresh_tokens: refresh_tokens::RefreshTokenService::new(store.clone(), clock.clone(), &issuer),
             sessions: sessions::SessionService::new(store.clone(), clock.clone()),
             logs: logs::LogService::new(store.clone(), clock.clone()),
+            console_token_lifetime: console::CONSOLE_TOKEN_LIFETIME,
             store,
             clock,
             issuer,

@@ -40,6 +40,8 @@ pub struct NewUser {
     pub password: Secret,
     pub name: Option<String>,
     pub blocked: bool,
+    /// May use the admin console (see [`super::console`]); set by the operator's CLI only.
+    pub admin: bool,
     pub email_verified: bool,
     pub user_metadata: Map<String, Value>,
     pub app_metadata: Map<String, Value>,
@@ -54,6 +56,7 @@ pub struct UserChanges {
     pub password: Option<Secret>,
     pub name: Option<String>,
     pub blocked: Option<bool>,
+    pub admin: Option<bool>,
     pub email_verified: Option<bool>,
     pub user_metadata: Option<Map<String, Value>>,
     pub app_metadata: Option<Map<String, Value>>,
@@ -252,6 +255,7 @@ impl UserService {
         }
         let mut user = User::new(random_id(USER_ID_PREFIX), email, name, hash(new.password).await?, self.clock.now());
         user.blocked = new.blocked;
+        user.admin = new.admin;
         user.email_verified = new.email_verified;
         user.user_metadata = new.user_metadata;
         user.app_metadata = new.app_metadata;
@@ -300,6 +304,7 @@ impl UserService {
             || name.is_some()
             || changes.password.is_some()
             || changes.email_verified.is_some()
+            || changes.admin.is_some()
             || changes.user_metadata.is_some()
             || changes.app_metadata.is_some();
         if let Some(e) = email {
@@ -313,6 +318,9 @@ impl UserService {
         }
         if let Some(v) = changes.email_verified {
             user.email_verified = v;
+        }
+        if let Some(a) = changes.admin {
+            user.admin = a;
         }
         if let Some(m) = changes.user_metadata {
             merge_metadata(&mut user.user_metadata, m);

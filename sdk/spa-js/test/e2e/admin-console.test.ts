@@ -1,0 +1,248 @@
+/**
+ * The admin console (`{issuer}admin/`, built from admin/ and embedded in the binary) in real
+ * Chromium against a real `ratchet serve`: who may enter, the application settings it writes
+ * (checked with the CLI), and a refresh-token revocation that takes effect at the next refresh.
+ * Each page's screenshot goes to target/admin-screenshots/ (1280×800, and 390 px wide).
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { ADMIN_EMAIL, ADMIN_PASSWORD, EMAIL, PASSWORD, REPO, delta, login, sleep, vault, withEnv } from './harness.js';
+
+const SHOTS = join(REPO, 'target/admin-screenshots');
+mkdirSync(SHOTS, { recursive: true });
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+/** Opens the console and signs in through the ratchet login form as `email`. */
+async function signIn(page: Page, url: string, email: string, password: string): Promise<void> {
+  await page.goto(`${url}/admin/`);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await page.waitForSelector('input[name="username"]');
+  await page.fill('input[name="username"]', email);
+  await page.fill('input[name="password"]', password);
+  await page.click('button[type="submit"]');
+}
+
+async function heading(page: Page, text: string): Promise<void> {
+  await page.getByRole('heading', { level: 1, name: text }).waitFor();
+}
+
+test('the console is served with a strict Content Security Policy and no inline script', () =>
+  withEnv({}, async ({ server }) => {
+    const res = await fetch(`${server.url}/admin/`);
+    assert.equal(res.status, 200);
+    const csp = res.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /script-src 'self'/);
+    assert.match(csp, /frame-ancestors 'none'/);
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+    const html = await res.text();
+    assert.doesNotMatch(html, /<script(?![^>]*\bsrc=)/, 'no inline script');
+    assert.doesNotMatch(html, /https?:\/\//, 'nothing from elsewhere');
+  }));
+
+test('a non-administrator is refused: a clear page and no management token', () =>
+  withEnv({ administrator: true }, async ({ page, server }) => {
+    const tokens: string[] = [];
+    page.on('response', (r) => {
+      if (new URL(r.url()).pathname === '/oauth/token') tokens.push(r.url());
+    });
+    await signIn(page, server.url, EMAIL, PASSWORD);
+    await page.getByText('This account is not an administrator.').waitFor();
+    await shot(page, 'not-an-administrator');
+    assert.equal(new URL(page.url()).pathname, '/u/login', 'the refusal page, not the console');
+    assert.deepEqual(tokens, [], 'no token request was ever made');
+  }));
+
+test('an administrator creates an application, turns rotation on and sets the overlap period; the CLI shows it', () =>
+  withEnv({ administrator: true }, async ({ page, server }) => {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await signIn(page, server.url, ADMIN_EMAIL, ADMIN_PASSWORD);
+    await heading(page, 'Overview');
+    await page.getByRole('img', { name: /Refresh exchanges/ }).waitFor();
+    await shot(page, 'overview');
+
+    await page.getByRole('link', { name: 'Applications' }).first().click();
+    await heading(page, 'Applications');
+    await page.getByLabel('Name', { exact: true }).fill('Console-made app');
+    await page.getByLabel('Application type').selectOption('regular_web');
+    await page.getByLabel('Allowed Callback URLs').fill('https://app.example/callback');
+    await page.getByRole('button', { name: 'Create application' }).click();
+    await heading(page, 'Console-made app');
+    await page.getByText('Client secret (shown once)').waitFor();
+    const clientId = (await page.locator('dl.facts dd code').first().textContent())!.trim();
+
+    const rotation = page.getByRole('switch', { name: 'Allow Refresh Token Rotation' });
+    assert.equal(await rotation.isChecked(), false, 'a regular web application does not rotate by default');
+    await rotation.check();
+    assert.equal(await page.getByRole('switch', { name: 'Set Idle Refresh Token Lifetime' }).isChecked(), true, 'rotating tokens expire');
+    assert.equal(await page.getByRole('switch', { name: 'Set Maximum Refresh Token Lifetime' }).isChecked(), true);
+    await page.getByLabel('Rotation Overlap Period (seconds)').fill('7');
+    // The server's validation message is shown next to its field.
+    await page.getByLabel('Idle Refresh Token Lifetime (seconds)').fill('9999999');
+    await page.getByLabel('Maximum Refresh Token Lifetime (seconds)').fill('3600');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await page.locator('[data-field="idle_token_lifetime"] .field-error', { hasText: 'must not exceed' }).waitFor();
+    await page.getByLabel('Idle Refresh Token Lifetime (seconds)').fill('1800');
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await page.getByRole('status').filter({ hasText: 'Application saved' }).waitFor();
+    await shot(page, 'application');
+
+    const shown = JSON.parse(await server.cli!(['clients', 'show', clientId, '--json']));
+    assert.equal(shown.refresh_token.rotation_type, 'rotating');
+    assert.equal(shown.refresh_token.leeway, 7);
+    assert.equal(shown.refresh_token.idle_token_lifetime, 1800);
+    assert.equal(shown.refresh_token.token_lifetime, 3600);
+
+    await page.getByRole('link', { name: 'Applications' }).first().click();
+    await page.getByRole('link', { name: 'Console-made app' }).waitFor();
+    await shot(page, 'applications');
+    await page.getByRole('link', { name: 'APIs' }).first().click();
+    await heading(page, 'APIs');
+    await page.getByLabel('Identifier').fill('https://console.example/api');
+    await page.getByLabel('Name', { exact: true }).fill('Console API');
+    await page.getByRole('button', { name: 'Create API' }).click();
+    await page.getByRole('link', { name: 'Console API' }).click();
+    await heading(page, 'Console API');
+    await page.getByLabel('Token Lifetime (seconds)').fill('900');
+    await page.getByRole('switch', { name: 'Allow Offline Access' }).check();
+    await page.getByRole('button', { name: 'Save changes' }).click();
+    await page.getByRole('status').filter({ hasText: 'API saved' }).waitFor();
+    await shot(page, 'api');
+    const api = JSON.parse(await server.cli!(['apis', 'show', 'https://console.example/api', '--json']));
+    assert.equal(api.token_lifetime, 900);
+    assert.equal(api.allow_offline_access, true);
+    await page.getByRole('link', { name: 'APIs' }).first().click();
+    await page.getByRole('link', { name: 'Console API' }).waitFor();
+    await shot(page, 'apis');
+    await page.getByRole('link', { name: 'Logs' }).first().click();
+    await heading(page, 'Logs');
+    // The console's own writes, each under its Auth0 code and readable name.
+    await page.locator('td', { hasText: 'sapi — Management API operation' }).first().waitFor();
+    await shot(page, 'logs');
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).waitFor();
+  }));
+
+test("the administrator revokes a user's refresh token and the SPA's next refresh is invalid_grant", () =>
+  withEnv({ administrator: true }, async ({ page: spaPage, spa, server, context }) => {
+    await login(spaPage, spa.origin, { cacheLocation: 'localstorage', useRefreshTokens: true });
+
+    const page = await context.browser()!.newPage();
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await signIn(page, server.url, ADMIN_EMAIL, ADMIN_PASSWORD);
+    await heading(page, 'Overview');
+    await page.getByRole('link', { name: 'Users' }).first().click();
+    await page.getByRole('searchbox', { name: 'Search users' }).fill(EMAIL);
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByRole('link', { name: EMAIL }).click();
+    await heading(page, EMAIL);
+    await page.getByRole('button', { name: 'Revoke all sessions' }).waitFor();
+    const sessions = page.locator('section[aria-labelledby="sessions-title"] tbody tr');
+    const tokens = page.locator('section[aria-labelledby="tokens-title"] tbody tr');
+    assert.equal(await sessions.count(), 1, 'the SPA user has one session');
+    assert.equal(await tokens.count(), 1, 'and one refresh token');
+    await shot(page, 'users-user');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await shot(page, 'users-user-390px');
+    await page.setViewportSize({ width: 1280, height: 800 });
+
+    await tokens.first().getByRole('button', { name: /^Revoke refresh token/ }).click();
+    await page.getByRole('status').filter({ hasText: 'Refresh token revoked' }).waitFor();
+    await page.getByText('No live refresh tokens.').waitFor();
+
+    const error = await spaPage.evaluate(() => window.errorOf(window.auth0.getTokenSilently({ cacheMode: 'off' })));
+    assert.equal(error?.error, 'invalid_grant', `the revoked token's next refresh: ${JSON.stringify(error)}`);
+
+    await page.getByRole('link', { name: 'Users' }).first().click();
+    await heading(page, 'Users');
+    await shot(page, 'users');
+  }));
+
+test('a reuse detection appears in Logs under its readable name, linked to its user', () =>
+  withEnv({ administrator: true, leeway: 0 }, async ({ page: spaPage, spa, server, context }) => {
+    await login(spaPage, spa.origin, { cacheLocation: 'localstorage', useRefreshTokens: true });
+    const [before] = await vault(spaPage);
+    assert.ok(before?.refresh_token);
+    await spaPage.evaluate(() => window.auth0.getTokenSilently({ cacheMode: 'off' }));
+    const replay = await server.token({ grant_type: 'refresh_token', client_id: server.clientId, refresh_token: before.refresh_token });
+    assert.equal(replay.json.error, 'invalid_grant', 'the replay of a rotated token is refused');
+
+    const page = await context.browser()!.newPage();
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await signIn(page, server.url, ADMIN_EMAIL, ADMIN_PASSWORD);
+    await heading(page, 'Overview');
+    await page.getByRole('img', { name: /Reuse detections: 1/ }).waitFor();
+    await page.getByRole('link', { name: 'Logs' }).first().click();
+    await heading(page, 'Logs');
+    await page.getByLabel('Event type').selectOption('ferrt');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    const row = page.locator('tbody tr', { hasText: 'ferrt — Refresh token reuse detected: family revoked' });
+    await row.first().waitFor();
+    assert.equal(await page.locator('tbody tr').count(), await row.count(), 'only reuse detections');
+    await shot(page, 'logs-reuse');
+    await row.first().getByRole('link', { name: /Ada Lovelace|ada@example.com/ }).click();
+    await heading(page, EMAIL);
+  }));
+
+test("the console's own refresh token rotates while it is open (access tokens of 2 s)", () =>
+  withEnv({ administrator: true, serveArgs: ['--admin-token-lifetime', '2'] }, async ({ page, server }) => {
+    await signIn(page, server.url, ADMIN_EMAIL, ADMIN_PASSWORD);
+    await heading(page, 'Overview');
+    for (const [link, title] of [['Users', 'Users'], ['Applications', 'Applications'], ['Logs', 'Logs']] as const) {
+      const before = await server.metrics();
+      await sleep(2500); // past the access token's lifetime
+      await page.getByRole('link', { name: link }).first().click();
+      await heading(page, title);
+      const after = await server.metrics();
+      assert.equal(delta(after, before, 'sertft'), 1, `${title}: one refresh (a rotation) renewed the expired token`);
+      assert.equal(delta(after, before, 'fertft') + delta(after, before, 'ferrt'), 0, `${title}: no failed refresh, no reuse`);
+    }
+  }));
+
+test('the administrator authorizes a machine-to-machine application for an API, sets a password, and follows the logs live', () =>
+  withEnv({ administrator: true }, async ({ page, server }) => {
+    const worker = JSON.parse(await server.cli!(['clients', 'create', '--name', 'Worker', '--type', 'm2m', '--json']));
+    const grants = async (): Promise<{ client_id: string }[]> =>
+      JSON.parse(await server.cli!(['client-grants', 'list', '--audience', server.audience, '--json'])).client_grants;
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await signIn(page, server.url, ADMIN_EMAIL, ADMIN_PASSWORD);
+    await heading(page, 'Overview');
+
+    await page.getByRole('link', { name: 'APIs' }).first().click();
+    await page.getByRole('link', { name: 'e2e api' }).click();
+    await heading(page, 'e2e api');
+    await page.getByLabel('Application', { exact: true }).selectOption(worker.client_id);
+    await page.getByRole('button', { name: 'Authorize' }).click();
+    await page.getByRole('status').filter({ hasText: 'Application authorized' }).waitFor();
+    assert.deepEqual((await grants()).map((g) => g.client_id), [worker.client_id]);
+    await shot(page, 'api-grants');
+    await page.getByRole('button', { name: 'Remove the grant of Worker' }).click();
+    await page.getByRole('status').filter({ hasText: 'Grant removed' }).waitFor();
+    assert.deepEqual(await grants(), []);
+
+    await page.getByRole('link', { name: 'Users' }).first().click();
+    await page.getByRole('link', { name: EMAIL }).click();
+    await heading(page, EMAIL);
+    await page.getByLabel('New password').fill('short');
+    await page.getByRole('button', { name: 'Set password' }).click();
+    await page.locator('[data-field="password"] .field-error', { hasText: '8 to 1024 characters' }).waitFor();
+    await page.getByLabel('New password').fill('a new password, long enough');
+    await page.getByRole('button', { name: 'Set password' }).click();
+    await page.getByRole('status').filter({ hasText: 'Password set' }).waitFor();
+
+    await page.getByRole('link', { name: 'Logs' }).first().click();
+    await heading(page, 'Logs');
+    await page.getByRole('switch', { name: 'Live' }).check();
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByRole('switch', { name: 'Live' }).waitFor();
+    const failed = await server.token({ grant_type: 'refresh_token', client_id: server.clientId, refresh_token: 'not-a-refresh-token' });
+    assert.equal(failed.json.error, 'invalid_grant');
+    // Shown without reloading the page: the live view fetches new events by itself.
+    await page.locator('td', { hasText: 'fertft — Failed refresh token exchange' }).first().waitFor();
+  }));
