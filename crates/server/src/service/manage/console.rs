@@ -8,7 +8,7 @@
 use ratchet_core::client::{Api, AppType, Client, RotationType};
 use ratchet_store::{StoreError, User};
 
-use super::clients::{ClientChanges, ClientSpec, RefreshChanges, RefreshUpdate};
+use super::clients::{ClientChanges, ClientService, ClientSpec, RefreshChanges, RefreshUpdate};
 use super::{ManageError, Management, is_management_audience};
 
 /// The console's client id.
@@ -66,7 +66,10 @@ impl Management {
     pub async fn ensure_console_client(&self) -> Result<Client, ManageError> {
         let url = console_url(&self.issuer);
         let origin = self.issuer.origin().ascii_serialization();
-        match self.clients.get(CONSOLE_CLIENT_ID).await {
+        // The console's URLs are the issuer's own: whatever scheme the operator gave the issuer,
+        // the callback rule for registered applications (https off loopback) does not apply.
+        let clients = ClientService::new(self.store.clone(), self.clock.clone(), true);
+        match clients.get(CONSOLE_CLIENT_ID).await {
             Ok(c) => {
                 let urls_current =
                     c.callbacks == [url.clone()] && c.allowed_logout_urls == [url.clone()] && c.web_origins == [origin.clone()];
@@ -81,7 +84,7 @@ impl Management {
                     refresh_token: (!c.refresh_token.is_rotating()).then_some(RefreshUpdate::Adjust(rotation)),
                     ..Default::default()
                 };
-                self.clients.update(CONSOLE_CLIENT_ID, changes).await
+                clients.update(CONSOLE_CLIENT_ID, changes).await
             }
             Err(ManageError::NotFound(_)) => {
                 let spec = ClientSpec {
@@ -92,7 +95,7 @@ impl Management {
                     web_origins: vec![origin],
                     ..Default::default()
                 };
-                Ok(self.clients.create_with_id(CONSOLE_CLIENT_ID.into(), spec).await?.client)
+                Ok(clients.create_with_id(CONSOLE_CLIENT_ID.into(), spec).await?.client)
             }
             Err(e) => Err(e),
         }
