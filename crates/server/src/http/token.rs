@@ -90,34 +90,14 @@ async fn handle(
     };
     let proof = match proof {
         Ok(p) => p,
-        Err(f) => {
-            state
-                .record_dpop_failure(
-                    failed_exchange(grant_type),
-                    Some(&client.client_id),
-                    None,
-                    f.reason(),
-                    &f.for_token_endpoint().description,
-                )
-                .await;
-            return Err(f.for_token_endpoint());
-        }
+        Err(f) => return Err(dpop_refused(&state, grant_type, &client, f).await),
     };
     // The refresh grant spends the proof in its rotation write; the others here.
     if grant_type != "refresh_token"
         && let Some(p) = &proof
         && let Err(f) = state.spend_dpop_proof(p).await?
     {
-        state
-            .record_dpop_failure(
-                failed_exchange(grant_type),
-                Some(&client.client_id),
-                None,
-                f.reason(),
-                &f.for_token_endpoint().description,
-            )
-            .await;
-        return Err(f.for_token_endpoint());
+        return Err(dpop_refused(&state, grant_type, &client, f).await);
     }
     let jkt = proof.as_ref().map(|p| p.jkt.as_str());
     match grant_type {
@@ -130,4 +110,12 @@ async fn handle(
         "client_credentials" => state.client_credentials(&client, &p, jkt).await,
         _ => Err(OAuthError::new(axum::http::StatusCode::BAD_REQUEST, "unsupported_grant_type", "Grant type not supported")),
     }
+}
+
+/// Records a refused DPoP proof as a failed exchange of `grant_type` and answers it with
+/// `invalid_dpop_proof` (or `use_dpop_nonce`), RFC 9449 §5 and §8.
+async fn dpop_refused(state: &AppState, grant_type: &str, client: &Client, f: DpopFailure) -> OAuthError {
+    let e = f.for_token_endpoint();
+    state.record_dpop_failure(failed_exchange(grant_type), Some(&client.client_id), None, f.reason(), &e.description).await;
+    e
 }

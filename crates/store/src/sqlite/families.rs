@@ -35,64 +35,15 @@ fn record_from(r: &Row) -> rusqlite::Result<FamilyRecord> {
 #[async_trait]
 impl FamilyStore for SqliteStore {
     async fn insert_family(&self, f: &Family, seen: &Seen) -> Result<()> {
-        self.run(|c| {
-            c.prepare_cached(
-                "INSERT INTO families (family_id, grant_id, client_id, user_id, session_id, audience, scope, rotating, counter, created_at, expires_at, idle_expires_at, rotated_at, revoked_at, auth_time, initial_ip, initial_user_agent, last_ip, last_user_agent, jkt)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?16, ?17, ?18)",
-            )?
-            .execute(params![
-                f.id.to_string(),
-                f.grant_id,
-                f.client_id,
-                f.user_id,
-                f.session_id,
-                f.audience,
-                f.scope,
-                f.rotating,
-                f.counter as i64,
-                f.created_at,
-                f.expires_at,
-                f.idle_expires_at,
-                f.rotated_at,
-                f.revoked_at,
-                f.auth_time,
-                seen.ip,
-                seen.user_agent,
-                f.jkt
-            ])
-        })
-        .map(drop)
+        self.run(|c| insert_family(c, f, seen))
     }
 
     async fn import_families(&self, families: &[Family]) -> Result<()> {
         let families = families.to_vec();
         self.run_in_background(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            {
-                let mut insert = tx.prepare_cached(
-                    "INSERT INTO families (family_id, grant_id, client_id, user_id, session_id, audience, scope, rotating, counter, created_at, expires_at, idle_expires_at, rotated_at, revoked_at, auth_time, jkt)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-                )?;
-                for f in &families {
-                    insert.execute(params![
-                        f.id.to_string(),
-                        f.grant_id,
-                        f.client_id,
-                        f.user_id,
-                        f.session_id,
-                        f.audience,
-                        f.scope,
-                        f.rotating,
-                        f.counter as i64,
-                        f.created_at,
-                        f.expires_at,
-                        f.idle_expires_at,
-                        f.rotated_at,
-                        f.revoked_at,
-                        f.auth_time,
-                        f.jkt
-                    ])?;
-                }
+            for f in &families {
+                insert_family(&tx, f, &Seen::default())?;
             }
             tx.commit()
         })
@@ -250,4 +201,33 @@ impl FamilyStore for SqliteStore {
             .collect()
         })
     }
+}
+
+/// Inserts one family; `seen` is its first (and so far last) device.
+fn insert_family(c: &Connection, f: &Family, seen: &Seen) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO families (family_id, grant_id, client_id, user_id, session_id, audience, scope, rotating, counter, created_at, expires_at, idle_expires_at, rotated_at, revoked_at, auth_time, initial_ip, initial_user_agent, last_ip, last_user_agent, jkt)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?16, ?17, ?18)",
+    )?
+    .execute(params![
+        f.id.to_string(),
+        f.grant_id,
+        f.client_id,
+        f.user_id,
+        f.session_id,
+        f.audience,
+        f.scope,
+        f.rotating,
+        f.counter as i64,
+        f.created_at,
+        f.expires_at,
+        f.idle_expires_at,
+        f.rotated_at,
+        f.revoked_at,
+        f.auth_time,
+        seen.ip,
+        seen.user_agent,
+        f.jkt
+    ])
+    .map(drop)
 }
