@@ -47,17 +47,10 @@ pub async fn submit(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(e) => return pages::error_page(e.status(), &e.body_text()),
-    };
-    let p = match Params::from_body(&headers, &body) {
+    let p = match own_form(&state, &headers, body) {
         Ok(p) => p,
-        Err(e) => return pages::error_page(StatusCode::BAD_REQUEST, &e.description),
+        Err(page) => return page,
     };
-    if !same_origin(&state, &headers) {
-        return pages::error_page(StatusCode::FORBIDDEN, "Cross-site form submissions are not allowed.");
-    }
     let Some((tx, req)) = p.get("state").and_then(|tx| open(&state, tx).map(|r| (tx.to_string(), r))) else {
         return pages::error_page(StatusCode::BAD_REQUEST, EXPIRED);
     };
@@ -124,10 +117,21 @@ async fn client_name(state: &AppState, client_id: &str) -> String {
     }
 }
 
+/// The fields of a form one of this server's pages posted: parsed, and refused (with an error page)
+/// when the body is unreadable or malformed, or when it was posted cross-site (see [`same_origin`]).
+pub(crate) fn own_form(state: &AppState, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Params, Response> {
+    let body = body.map_err(|e| pages::error_page(e.status(), &e.body_text()))?;
+    let p = Params::from_body(headers, &body).map_err(|e| pages::error_page(StatusCode::BAD_REQUEST, &e.description))?;
+    if !same_origin(state, headers) {
+        return Err(pages::error_page(StatusCode::FORBIDDEN, "Cross-site form submissions are not allowed."));
+    }
+    Ok(p)
+}
+
 /// The form must come from our own origin, as far as the browser says where it came from:
 /// `Sec-Fetch-Site` when sent, else `Origin`. (`Origin: null` is what a page with a
 /// `no-referrer` policy sends; it counts as same-origin only when `Sec-Fetch-Site` vouches.)
-pub(crate) fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
+fn same_origin(state: &AppState, headers: &HeaderMap) -> bool {
     let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     if site.is_some_and(|s| !matches!(s, "same-origin" | "none")) {
         return false;

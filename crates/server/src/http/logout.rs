@@ -150,17 +150,10 @@ async fn current_sid(state: &AppState, headers: &HeaderMap) -> Option<String> {
 
 /// `POST /v2/logout` and `POST /oidc/logout`: the user confirmed on the page of [`end_or_confirm`].
 pub async fn confirm(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(e) => return pages::error_page(e.status(), &e.body_text()),
-    };
-    let p = match Params::from_body(&headers, &body) {
+    let p = match crate::http::login::own_form(&state, &headers, body) {
         Ok(p) => p,
-        Err(e) => return pages::error_page(StatusCode::BAD_REQUEST, &e.description),
+        Err(page) => return page,
     };
-    if !crate::http::login::same_origin(&state, &headers) {
-        return pages::error_page(StatusCode::FORBIDDEN, "Cross-site form submissions are not allowed.");
-    }
     let confirmation = p.get("confirmation").and_then(|c| state.open_transaction::<Confirmation>(c)).filter(|c| c.exp > state.now());
     let sid = current_sid(&state, &headers).await;
     let Some(confirmation) = confirmation.filter(|c| sid.is_some_and(|sid| ct_eq(sid.as_bytes(), c.sid.as_bytes()))) else {
