@@ -13,7 +13,7 @@ const SCOPES = [
   'read:users', 'create:users', 'update:users', 'delete:users',
   'read:clients', 'create:clients', 'update:clients', 'delete:clients', 'update:client_keys', 'read:client_keys',
   'read:resource_servers', 'create:resource_servers', 'update:resource_servers',
-  'read:client_grants', 'create:client_grants', 'delete:client_grants',
+  'read:client_grants', 'create:client_grants', 'update:client_grants', 'delete:client_grants',
   'read:sessions', 'delete:sessions', 'read:refresh_tokens', 'delete:refresh_tokens',
   'read:logs', 'read:logs_users', 'read:stats',
 ].join(' ');
@@ -106,6 +106,8 @@ function shell(root: HTMLElement, auth: Auth0Client): void {
       else if (parts[0] === 'logs') await pages.logs(ctx, params);
       else await pages.overview(ctx);
       document.title = `${main.querySelector('h1')?.textContent ?? 'Console'} · Ratchet admin`;
+      // Keyboard and screen-reader users start each view at its heading, not where they were.
+      main.querySelector<HTMLElement>('h1')?.focus({ preventScroll: true });
     } catch (e) {
       pages.errorView(ctx, e);
     }

@@ -72,18 +72,19 @@ async function act(ctx: Ctx, done: string, action: () => Promise<unknown>, then?
 export async function overview(ctx: Ctx): Promise<void> {
   const { api } = ctx;
   const since = new Date(Date.now() - 24 * 3600 * 1000);
-  const [clients, users, apis] = await Promise.all([
+  const [clients, users, apis, live] = await Promise.all([
     api.get('/clients?include_totals=true&per_page=1'),
     api.get('/users?include_totals=true&per_page=1'),
     api.get('/resource-servers?include_totals=true&per_page=1'),
+    api.get('/stats/live'),
   ]);
   const logs = async (type: string): Promise<Json[]> => {
     const q = enc(`type:${type} date:[${since.toISOString()} TO *]`);
     return api.get<Json[]>(`/logs?q=${q}&per_page=100&sort=date:-1`);
   };
   const [ok, failed, reuse] = await Promise.all([logs('sertft'), logs('fertft'), logs('ferrt')]);
-  const count = (label: string, n: unknown, href: string): HTMLElement =>
-    h('a', { class: 'card', href }, h('span', { class: 'count' }, String(n ?? 0)), h('span', {}, label));
+  const count = (label: string, n: unknown, href?: string): HTMLElement =>
+    h(href ? 'a' : 'div', { class: 'card', href }, h('span', { class: 'count' }, String(n ?? 0)), h('span', {}, label));
   ctx.main.replaceChildren(
     heading('Overview'),
     h(
@@ -92,6 +93,8 @@ export async function overview(ctx: Ctx): Promise<void> {
       count('Applications', clients.total, '#/applications'),
       count('Users', users.total, '#/users'),
       count('APIs', apis.total, '#/apis'),
+      count('Live sessions', live.sessions),
+      count('Live refresh-token families', live.refresh_token_families),
     ),
     h(
       'section',
@@ -443,7 +446,7 @@ export async function api(ctx: Ctx, id: string): Promise<void> {
         })
         .catch((err: Error) => fieldError(form, fieldOf(err.message, ['token_lifetime']) ?? 'name', err.message));
     });
-    sections.push(form);
+    sections.push(form, permissions(ctx, path, a.scopes as Json[]));
   }
   const client = h('select', { name: 'client_id' }, machines.map((c) => h('option', { value: c.client_id }, c.name)));
   const boxes = scopes.map((s) => h('input', { type: 'checkbox', value: s, id: `scope-${s}` }));
@@ -471,12 +474,61 @@ export async function api(ctx: Ctx, id: string): Promise<void> {
       table('Client grants', ['Application', 'Scopes', ''],
         grants.map((g) => [
           link(`#/applications/${enc(g.client_id)}`, names.get(g.client_id) ?? g.client_id),
-          (g.scope as string[]).join(' ') || '—',
+          grantScopes(ctx, g, names.get(g.client_id) ?? g.client_id, scopes),
           h('button', { type: 'button', 'aria-label': `Remove the grant of ${names.get(g.client_id) ?? g.client_id}`, onclick: () => void act(ctx, 'Grant removed', () => mgmt.call('DELETE', `/client-grants/${enc(g.id)}`)) }, 'Remove'),
         ]),
         'No application may call this API with client credentials.'),
       machines.length ? grantForm : h('p', { class: 'empty' }, 'Create a Machine to Machine application to authorize it here.')),
   );
+}
+
+/** An API's permissions (its `scopes`): a table with "Remove" per row and a form to add one;
+ * each change PATCHes the whole list, as the Management API replaces it. */
+function permissions(ctx: Ctx, path: string, current: Json[]): HTMLElement {
+  const save = (scopes: Json[], done: string): Promise<void> => act(ctx, done, () => ctx.api.call('PATCH', path, { scopes }));
+  const value = h('input', { name: 'value', required: true, placeholder: 'read:messages', autocomplete: 'off' });
+  const description = h('input', { name: 'description', placeholder: 'Read messages', autocomplete: 'off' });
+  const add = h('form', { class: 'card-form', 'aria-label': 'Add a permission' },
+    h('h3', {}, 'Add a permission'), field('Permission', value), field('Description', description),
+    h('button', { type: 'submit' }, 'Add permission'));
+  add.addEventListener('submit', (e) => {
+    e.preventDefault();
+    fieldError(add, null);
+    void ctx.api
+      .call('PATCH', path, { scopes: [...current, { value: value.value.trim(), description: description.value.trim() }] })
+      .then(() => {
+        ctx.notify('Permission added');
+        ctx.go(location.hash);
+      })
+      .catch((err: Error) => fieldError(add, 'value', err.message));
+  });
+  return h('section', { 'aria-labelledby': 'permissions-title' },
+    h('h2', { id: 'permissions-title' }, 'Permissions'),
+    table('Permissions', ['Permission', 'Description', ''],
+      current.map((s) => [
+        h('code', {}, s.value),
+        s.description || '—',
+        h('button', { type: 'button', 'aria-label': `Remove permission ${s.value}`,
+          onclick: () => void save(current.filter((o) => o.value !== s.value), 'Permission removed') }, 'Remove'),
+      ]),
+      'No permissions yet.'),
+    add);
+}
+
+/** A grant's scopes as switches of the API's permissions, saved with `PATCH /client-grants/{id}`. */
+function grantScopes(ctx: Ctx, g: Json, name: string, scopes: string[]): HTMLElement {
+  const granted = new Set(g.scope as string[]);
+  const boxes = scopes.map((s) => h('input', { type: 'checkbox', value: s, id: `grant-${g.id}-${s}`, checked: granted.has(s) }));
+  const form = h('form', { class: 'grant-scopes', 'aria-label': `Scopes of ${name}` },
+    h('fieldset', {}, h('legend', { class: 'visually-hidden' }, `Scopes of ${name}`),
+      boxes.length ? boxes.map((b) => h('div', { class: 'field switch' }, b, h('label', { for: b.id }, b.value))) : h('span', {}, '—')),
+    h('button', { type: 'submit', 'aria-label': `Save the scopes of ${name}` }, 'Save scopes'));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const scope = boxes.filter((b) => b.checked).map((b) => b.value);
+    void act(ctx, 'Scopes saved', () => ctx.api.call('PATCH', `/client-grants/${enc(g.id)}`, { scope }));
+  });
+  return form;
 }
 
 // ------------------------------------------------------------------ Logs

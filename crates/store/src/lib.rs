@@ -426,6 +426,8 @@ pub trait SessionStore: Send + Sync {
     async fn session_clients(&self, id_hash: &str) -> Result<Vec<String>>;
     /// Ends every session of `user_id` (their families are kept); returns how many.
     async fn delete_sessions_of(&self, user_id: &str) -> Result<u64>;
+    /// How many sessions are live at `now` (neither absolute nor idle expiry reached).
+    async fn count_live_sessions(&self, now: UnixTime) -> Result<u64>;
 }
 
 /// Authorization codes and the grants they start.
@@ -478,6 +480,9 @@ pub trait FamilyStore: Send + Sync {
     /// Up to `limit` families of `user_id` that are live at `now`, in family-id order, those
     /// after `after` (keyset paging on the `(user_id, family_id)` index).
     async fn families_of(&self, user_id: &str, after: Option<&FamilyId>, now: UnixTime, limit: u32) -> Result<Vec<FamilyRecord>>;
+    /// How many families are live at `now` (not revoked, neither expiry reached): the refresh
+    /// tokens that can still be exchanged, one per family whatever its rotations.
+    async fn count_live_families(&self, now: UnixTime) -> Result<u64>;
     /// Revokes the oldest live families of `user_id` at `client_id` beyond the newest `keep`.
     /// `spare` (the family just issued) is never revoked and counts as one of the `keep`: ages are
     /// whole seconds, so "newest" alone cannot tell it from families born in the same second.

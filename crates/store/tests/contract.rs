@@ -1678,6 +1678,8 @@ contract! {
     delete_sessions_of_a_user_keeps_their_families_and_other_users,
     family_record_has_its_devices_and_last_exchange,
     families_of_a_user_are_listed_live_a_page_at_a_time,
+    only_live_sessions_are_counted,
+    only_live_families_are_counted,
     revoke_family_ids_revokes_exactly_the_live_ones_named,
     an_empty_family_filter_is_refused,
     a_revocation_racing_rotations_loses_nothing,
@@ -1954,6 +1956,44 @@ async fn families_of_a_user_are_listed_live_a_page_at_a_time(s: &Db) {
         "revoked and expired ones are not listed"
     );
     assert!(s.families_of("u", Some(&live[4].id), at, 10).await.unwrap().is_empty());
+}
+
+async fn only_live_sessions_are_counted(s: &Db) {
+    s.insert_user(&user("u")).await.unwrap();
+    s.insert_user(&user("v")).await.unwrap();
+    assert_eq!(s.count_live_sessions(NOW).await.unwrap(), 0);
+    let sessions = [
+        session("live-u", "u"),
+        session("live-v", "v"),
+        Session { expires_at: NOW + 10, idle_expires_at: NOW + 10, ..session("absolute", "u") },
+        Session { idle_expires_at: NOW + 10, ..session("idle", "u") },
+    ];
+    for sess in &sessions {
+        s.insert_session(sess).await.unwrap();
+    }
+    assert_eq!(s.count_live_sessions(NOW + 9).await.unwrap(), 4);
+    assert_eq!(s.count_live_sessions(NOW + 10).await.unwrap(), 2, "an expiry reached ends a session (absolute or idle)");
+    s.delete_session("live-v", false, NOW + 11).await.unwrap();
+    assert_eq!(s.count_live_sessions(NOW + 11).await.unwrap(), 1, "an ended session is not counted");
+}
+
+async fn only_live_families_are_counted(s: &Db) {
+    assert_eq!(s.count_live_families(NOW).await.unwrap(), 0);
+    let live = [family("g", "c", "u"), family("g", "c", "v"), Family { expires_at: None, idle_expires_at: None, ..family("g", "c", "u") }];
+    let dead = [
+        Family { revoked_at: Some(NOW), ..family("g", "c", "u") },
+        Family { expires_at: Some(NOW + 10), ..family("g", "c", "u") },
+        Family { idle_expires_at: Some(NOW + 10), ..family("g", "c", "u") },
+    ];
+    for f in live.iter().chain(&dead) {
+        s.insert_family(f, &Seen::default()).await.unwrap();
+    }
+    assert_eq!(s.count_live_families(NOW + 9).await.unwrap(), 5, "not yet expired");
+    assert_eq!(s.count_live_families(NOW + 10).await.unwrap(), 3, "revoked and expired families are not counted");
+    rotate(s, &live[0].id, "c", 0, NOW + 11, None).await.unwrap().expect("rotates");
+    assert_eq!(s.count_live_families(NOW + 11).await.unwrap(), 3, "a rotation keeps one family");
+    s.revoke_family(&live[1].id, NOW + 12).await.unwrap();
+    assert_eq!(s.count_live_families(NOW + 12).await.unwrap(), 2);
 }
 
 async fn revoke_family_ids_revokes_exactly_the_live_ones_named(s: &Db) {

@@ -1,6 +1,6 @@
-//! `/api/v2/logs`, `/api/v2/logs/{id}`, `/api/v2/users/{id}/logs` and `/api/v2/stats/active-users`
-//! over a real socket: Auth0's log objects (with the request's ip and user agent), both list
-//! shapes, Lucene searches, sorting, offset pages over more events than a page, checkpoint reads,
+//! `/api/v2/logs`, `/api/v2/logs/{id}`, `/api/v2/users/{id}/logs`, `/api/v2/stats/active-users`
+//! and `/api/v2/stats/live` over a real socket: Auth0's log objects (with the request's ip and
+//! user agent), both list shapes, Lucene searches, sorting, offset pages over more events than a page, checkpoint reads,
 //! each error with Auth0's body, and the scopes.
 
 use ratchet_store::Event;
@@ -265,4 +265,35 @@ async fn active_users_is_a_bare_number_of_users_signed_in_within_30_days() {
     app.clock.advance(31 * 86_400);
     let (_, n) = get(&app, "/api/v2/stats/active-users", &["read:stats"]).await;
     assert_eq!(n, serde_json::json!(0), "logins older than 30 days do not count");
+}
+
+#[tokio::test]
+async fn live_stats_count_only_live_sessions_and_refresh_token_families() {
+    let app = TestApp::spawn().await;
+    let client = app.spa().await;
+    let ada = app.user("ada@example.com").await;
+    app.user("bob@example.com").await;
+    let (status, body) = get(&app, "/api/v2/stats/live", &["read:stats"]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, serde_json::json!({"sessions": 0, "refresh_token_families": 0}));
+
+    let rt = app.refresh_token(&client, "ada@example.com").await;
+    app.refresh_token(&client, "ada@example.com").await;
+    app.refresh_token(&client, "bob@example.com").await;
+    let (status, body) = app.refresh(&client, &rt).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, body) = get(&app, "/api/v2/stats/live", &["read:stats"]).await;
+    assert_eq!(body, serde_json::json!({"sessions": 3, "refresh_token_families": 3}), "a rotation keeps one family");
+
+    app.state.manage.refresh_tokens.revoke_of_user(&ada.user_id).await.unwrap();
+    let (_, body) = get(&app, "/api/v2/stats/live", &["read:stats"]).await;
+    assert_eq!(body, serde_json::json!({"sessions": 3, "refresh_token_families": 1}), "revoked families are not live; sessions stay");
+
+    app.clock.advance(400 * 86_400);
+    let (_, body) = get(&app, "/api/v2/stats/live", &["read:stats"]).await;
+    assert_eq!(body, serde_json::json!({"sessions": 0, "refresh_token_families": 0}), "expired ones are not live");
+
+    let (status, body) = get(&app, "/api/v2/stats/live", READ_LOGS).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["message"], "Insufficient scope, expected any of: read:stats");
 }

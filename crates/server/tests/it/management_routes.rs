@@ -46,6 +46,8 @@ const PROMISED: &[(&str, &str)] = &[
     ("get", "/logs/{}"),
     ("get", "/users/{}/logs"),
     ("get", "/stats/active-users"),
+    // Ratchet's extension (docs/management-api.md §5).
+    ("get", "/stats/live"),
 ];
 
 /// `/users/{id}/logs` → `/users/{}/logs`.

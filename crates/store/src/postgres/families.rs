@@ -277,4 +277,16 @@ impl FamilyStore for PostgresStore {
         .map_err(map_err)?;
         rows.iter().map(record_from).collect()
     }
+
+    async fn count_live_families(&self, now: UnixTime) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM families WHERE revoked_at IS NULL
+               AND (expires_at IS NULL OR expires_at > $1) AND (idle_expires_at IS NULL OR idle_expires_at > $1)",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
 }

@@ -96,4 +96,13 @@ impl SessionStore for PostgresStore {
         let r = sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&self.pool).await.map_err(map_err)?;
         Ok(r.rows_affected())
     }
+
+    async fn count_live_sessions(&self, now: UnixTime) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE expires_at > $1 AND idle_expires_at > $1")
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
 }

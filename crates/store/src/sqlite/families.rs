@@ -201,6 +201,17 @@ impl FamilyStore for SqliteStore {
             .collect()
         })
     }
+
+    async fn count_live_families(&self, now: UnixTime) -> Result<u64> {
+        let n: i64 = self.run(|c| {
+            c.prepare_cached(
+                "SELECT COUNT(*) FROM families WHERE revoked_at IS NULL
+                   AND (expires_at IS NULL OR expires_at > ?1) AND (idle_expires_at IS NULL OR idle_expires_at > ?1)",
+            )?
+            .query_row([now], |r| r.get(0))
+        })?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
 }
 
 /// Inserts one family; `seen` is its first (and so far last) device.

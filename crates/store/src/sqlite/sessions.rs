@@ -87,4 +87,11 @@ impl SessionStore for SqliteStore {
     async fn delete_sessions_of(&self, user_id: &str) -> Result<u64> {
         self.cascade(&["DELETE FROM sessions WHERE user_id = ?1"], user_id, 0).await
     }
+
+    async fn count_live_sessions(&self, now: UnixTime) -> Result<u64> {
+        let n: i64 = self.run(|c| {
+            c.prepare_cached("SELECT COUNT(*) FROM sessions WHERE expires_at > ?1 AND idle_expires_at > ?1")?.query_row([now], |r| r.get(0))
+        })?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
 }

@@ -1,5 +1,6 @@
 /**
- * End-to-end fixtures: the real `ratchet` binary (own temp SQLite database per test), a small
+ * End-to-end fixtures: the real `ratchet` binary (own database per test: a temp SQLite file, or
+ * a fresh PostgreSQL database created with `psql` and dropped afterwards), a small
  * static server for the SPA pages on another port (the SPA origin), and headless Debian Chromium
  * driven by playwright-core. Every wait is bounded; everything spawned is killed in `stop`.
  */
@@ -119,6 +120,32 @@ export interface RatchetOptions {
   administrator?: boolean;
   /** More `serve` arguments. */
   serveArgs?: string[];
+  /** The engine: a temp SQLite file (default), or a fresh PostgreSQL database `ratchet_e2e_<random>`
+   * on the server at RATCHET_TEST_POSTGRES (default postgres://postgres@127.0.0.1:5432, as the
+   * store's contract tests), dropped when the server stops. */
+  database?: Engine;
+}
+
+export type Engine = 'sqlite' | 'postgres';
+
+/** The PostgreSQL server the `postgres` engine uses (trust authentication, user postgres). */
+const POSTGRES = (process.env.RATCHET_TEST_POSTGRES || 'postgres://postgres@127.0.0.1:5432').replace(/\/$/, '');
+
+/** Runs one SQL statement with `psql` on the PostgreSQL server's maintenance database. */
+function psql(sql: string): Promise<void> {
+  return new Promise((res, rej) => {
+    execFile('psql', [`${POSTGRES}/postgres`, '-v', 'ON_ERROR_STOP=1', '-q', '-c', sql], { timeout: 30_000 }, (err, _stdout, stderr) => {
+      if (err) rej(new Error(`psql -c "${sql}" failed (is PostgreSQL up at ${POSTGRES}?): ${err.message}\n${stderr}`));
+      else res();
+    });
+  });
+}
+
+/** A fresh, uniquely named PostgreSQL database: its URL and how to drop it. */
+async function postgresDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `ratchet_e2e_${randomBytes(8).toString('hex')}`;
+  await psql(`CREATE DATABASE ${name}`);
+  return { url: `${POSTGRES}/${name}`, drop: () => psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
 }
 
 export interface Ratchet {
@@ -165,11 +192,12 @@ function kill(p: ChildProcess): Promise<void> {
 }
 
 export async function startRatchet(o: RatchetOptions): Promise<Ratchet> {
+  const postgres = o.database === 'postgres' ? await postgresDatabase() : undefined;
   const dir = mkdtempSync(join(tmpdir(), 'ratchet-e2e-'));
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     RATCHET_MASTER_KEY: randomBytes(32).toString('hex'),
-    RATCHET_DATABASE_URL: `sqlite://${join(dir, 'ratchet.db')}`,
+    RATCHET_DATABASE_URL: postgres?.url ?? `sqlite://${join(dir, 'ratchet.db')}`,
     RUST_LOG: process.env.RUST_LOG ?? 'info',
   };
   let child: ChildProcess | undefined;
@@ -177,6 +205,7 @@ export async function startRatchet(o: RatchetOptions): Promise<Ratchet> {
   const cleanup = async (): Promise<void> => {
     if (child) await kill(child);
     rmSync(dir, { recursive: true, force: true });
+    await postgres?.drop();
   };
   try {
     const db = ['--database', env.RATCHET_DATABASE_URL!];

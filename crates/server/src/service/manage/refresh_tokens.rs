@@ -132,6 +132,12 @@ impl RefreshTokenService {
         Ok(Chunk { items, next })
     }
 
+    /// How many refresh tokens can still be exchanged now: live families, one per sign-in
+    /// whatever its rotations.
+    pub async fn count_live(&self) -> Result<u64, ManageError> {
+        Ok(self.store.count_live_families(self.clock.now()).await?)
+    }
+
     /// One live refresh token.
     pub async fn get(&self, id: &str) -> Result<FamilyRecord, ManageError> {
         let not_found = || ManageError::NotFound(Resource::RefreshToken);

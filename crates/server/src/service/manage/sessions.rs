@@ -107,6 +107,11 @@ impl SessionService {
         Ok(Chunk { items, next })
     }
 
+    /// How many sessions are live now (expired ones are gone).
+    pub async fn count_live(&self) -> Result<u64, ManageError> {
+        Ok(self.store.count_live_sessions(self.clock.now()).await?)
+    }
+
     /// One session by its id (`sid`); expired ones are gone.
     pub async fn get(&self, sid: &str) -> Result<SessionInfo, ManageError> {
         let session = self.find(sid).await?;
