@@ -49,7 +49,7 @@ pub async fn submit(
 ) -> Response {
     let p = match own_form(&state, &headers, body) {
         Ok(p) => p,
-        Err(page) => return page,
+        Err(page) => return *page,
     };
     let Some((tx, req)) = p.get("state").and_then(|tx| open(&state, tx).map(|r| (tx.to_string(), r))) else {
         return pages::error_page(StatusCode::BAD_REQUEST, EXPIRED);
@@ -119,11 +119,11 @@ async fn client_name(state: &AppState, client_id: &str) -> String {
 
 /// The fields of a form one of this server's pages posted: parsed, and refused (with an error page)
 /// when the body is unreadable or malformed, or when it was posted cross-site (see [`same_origin`]).
-pub(crate) fn own_form(state: &AppState, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Params, Response> {
+pub(crate) fn own_form(state: &AppState, headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Params, Box<Response>> {
     let body = body.map_err(|e| pages::error_page(e.status(), &e.body_text()))?;
     let p = Params::from_body(headers, &body).map_err(|e| pages::error_page(StatusCode::BAD_REQUEST, &e.description))?;
     if !same_origin(state, headers) {
-        return Err(pages::error_page(StatusCode::FORBIDDEN, "Cross-site form submissions are not allowed."));
+        return Err(Box::new(pages::error_page(StatusCode::FORBIDDEN, "Cross-site form submissions are not allowed.")));
     }
     Ok(p)
 }

@@ -152,7 +152,7 @@ async fn current_sid(state: &AppState, headers: &HeaderMap) -> Option<String> {
 pub async fn confirm(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     let p = match crate::http::login::own_form(&state, &headers, body) {
         Ok(p) => p,
-        Err(page) => return page,
+        Err(page) => return *page,
     };
     let confirmation = p.get("confirmation").and_then(|c| state.open_transaction::<Confirmation>(c)).filter(|c| c.exp > state.now());
     let sid = current_sid(&state, &headers).await;

@@ -90,14 +90,14 @@ async fn handle(
     };
     let proof = match proof {
         Ok(p) => p,
-        Err(f) => return Err(dpop_refused(&state, grant_type, &client, f).await),
+        Err(f) => return Err(dpop_refused(state, grant_type, &client, f).await),
     };
     // The refresh grant spends the proof in its rotation write; the others here.
     if grant_type != "refresh_token"
         && let Some(p) = &proof
         && let Err(f) = state.spend_dpop_proof(p).await?
     {
-        return Err(dpop_refused(&state, grant_type, &client, f).await);
+        return Err(dpop_refused(state, grant_type, &client, f).await);
     }
     let jkt = proof.as_ref().map(|p| p.jkt.as_str());
     match grant_type {
