@@ -391,6 +391,9 @@ pub trait ClientGrantStore: Send + Sync {
 pub trait UserStore: Send + Sync {
     async fn insert_user(&self, user: &User) -> Result<()>;
     async fn user(&self, user_id: &str) -> Result<Option<User>>;
+    /// The users among `user_ids` that exist, in no particular order: one read for a page of
+    /// log events, whatever the number of users it names.
+    async fn users_by_id(&self, user_ids: &[String]) -> Result<Vec<User>>;
     async fn user_by_email(&self, email: &str) -> Result<Option<User>>;
     /// Blocks or unblocks; blocking also ends the user's sessions and revokes their families.
     async fn set_user_blocked(&self, user_id: &str, blocked: bool, now: UnixTime) -> Result<bool>;

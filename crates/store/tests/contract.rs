@@ -1670,6 +1670,7 @@ contract! {
     user_profile_round_trips_every_field,
     users_are_listed_a_page_at_a_time_with_the_total,
     users_are_filtered_by_exact_email_and_id,
+    users_are_read_by_id_in_one_call_skipping_unknown_ones,
     update_user_replaces_the_profile_and_conflicts_on_a_taken_email,
     administrator_flag_is_stored_updated_and_brought_back_by_rotation,
     record_login_counts_sign_ins,
@@ -1796,6 +1797,17 @@ async fn users_are_listed_a_page_at_a_time_with_the_total(s: &Db) {
 
 fn at(offset: u64, limit: u32) -> Window {
     Window { after: None, offset, limit }
+}
+
+async fn users_are_read_by_id_in_one_call_skipping_unknown_ones(s: &Db) {
+    for id in ["ann", "bo", "cy"] {
+        s.insert_user(&user(id)).await.unwrap();
+    }
+    let ids = ["cy", "nobody", "ann"].map(String::from);
+    let mut found: Vec<User> = s.users_by_id(&ids).await.unwrap();
+    found.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+    assert_eq!(found, vec![user("ann"), user("cy")], "whole users, the unknown id left out");
+    assert!(s.users_by_id(&[]).await.unwrap().is_empty());
 }
 
 async fn users_are_filtered_by_exact_email_and_id(s: &Db) {

@@ -59,6 +59,12 @@ impl UserStore for PostgresStore {
         row.as_ref().map(user_from).transpose()
     }
 
+    async fn users_by_id(&self, user_ids: &[String]) -> Result<Vec<User>> {
+        let rows =
+            sqlx::query("SELECT * FROM users WHERE user_id = ANY($1)").bind(user_ids).fetch_all(&self.pool).await.map_err(map_err)?;
+        rows.iter().map(user_from).collect()
+    }
+
     async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
         let row = sqlx::query("SELECT * FROM users WHERE email = $1").bind(email).fetch_optional(&self.pool).await.map_err(map_err)?;
         row.as_ref().map(user_from).transpose()

@@ -52,6 +52,20 @@ impl UserStore for SqliteStore {
         self.run(|c| c.prepare_cached("SELECT * FROM users WHERE user_id = ?1")?.query_row([user_id], user_from).optional())
     }
 
+    async fn users_by_id(&self, user_ids: &[String]) -> Result<Vec<User>> {
+        // In-process: one prepared lookup per id costs less than building an IN list.
+        self.run(|c| {
+            let mut stmt = c.prepare_cached("SELECT * FROM users WHERE user_id = ?1")?;
+            let mut found = Vec::with_capacity(user_ids.len());
+            for id in user_ids {
+                if let Some(u) = stmt.query_row([id], user_from).optional()? {
+                    found.push(u);
+                }
+            }
+            Ok(found)
+        })
+    }
+
     async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
         self.run(|c| c.prepare_cached("SELECT * FROM users WHERE email = ?1")?.query_row([email], user_from).optional())
     }

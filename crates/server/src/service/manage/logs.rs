@@ -113,7 +113,6 @@ impl LogService {
     /// up once each, for this page only).
     async fn present(&self, logged: Vec<Logged>) -> ManageResult<Vec<Log>> {
         let mut clients: HashMap<String, Option<String>> = HashMap::new();
-        let mut users: HashMap<String, Option<String>> = HashMap::new();
         for l in &logged {
             if let Some(id) = &l.event.client_id
                 && !clients.contains_key(id)
@@ -121,20 +120,19 @@ impl LogService {
                 let name = self.store.client(id).await?.map(|c| c.client.name);
                 clients.insert(id.clone(), name);
             }
-            if let Some(id) = &l.event.user_id
-                && !users.contains_key(id)
-            {
-                let name = self.store.user(id).await?.map(|u| u.email);
-                users.insert(id.clone(), name);
-            }
         }
+        // The users of a page in one read (a page of 100 events may name 100 users).
+        let mut ids: Vec<String> = logged.iter().filter_map(|l| l.event.user_id.clone()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let users: HashMap<String, String> = self.store.users_by_id(&ids).await?.into_iter().map(|u| (u.user_id, u.email)).collect();
         Ok(logged
             .into_iter()
             .map(|Logged { log_id, event: e }| Log {
                 log_id,
                 date: iso8601::format(e.at),
                 client_name: e.client_id.as_ref().and_then(|id| clients.get(id).cloned().flatten()),
-                user_name: e.user_id.as_ref().and_then(|id| users.get(id).cloned().flatten()),
+                user_name: e.user_id.as_ref().and_then(|id| users.get(id).cloned()),
                 kind: e.kind,
                 description: e.description,
                 client_id: e.client_id,
