@@ -2,7 +2,7 @@
  * The admin console (`{issuer}admin/`, built from admin/ and embedded in the binary) in real
  * Chromium against a real `ratchet serve`: who may enter, the application settings it writes
  * (checked with the CLI), and a refresh-token revocation that takes effect at the next refresh.
- * The application and revocation tests run on SQLite and on PostgreSQL; one task is done with the
+ * Every task runs on SQLite and on PostgreSQL (the CSP check needs no store); one task is done with the
  * keyboard only. Each page's screenshot goes to target/admin-screenshots/ (1280×800, and 390 px
  * wide).
  */
@@ -53,18 +53,20 @@ test('the console is served with a strict Content Security Policy and no inline 
     assert.doesNotMatch(html, /https?:\/\//, 'nothing from elsewhere');
   }));
 
-test('a non-administrator is refused: a clear page and no management token', () =>
-  withEnv({ administrator: true }, async ({ page, server }) => {
-    const tokens: string[] = [];
-    page.on('response', (r) => {
-      if (new URL(r.url()).pathname === '/oauth/token') tokens.push(r.url());
-    });
-    await signIn(page, server.url, EMAIL, PASSWORD);
-    await page.getByText('This account is not an administrator.').waitFor();
-    await shot(page, 'not-an-administrator');
-    assert.equal(new URL(page.url()).pathname, '/u/login', 'the refusal page, not the console');
-    assert.deepEqual(tokens, [], 'no token request was ever made');
-  }));
+for (const [database, suffix] of ENGINES) {
+  test('a non-administrator is refused: a clear page and no management token' + suffix, () =>
+    withEnv({ database, administrator: true }, async ({ page, server }) => {
+      const tokens: string[] = [];
+      page.on('response', (r) => {
+        if (new URL(r.url()).pathname === '/oauth/token') tokens.push(r.url());
+      });
+      await signIn(page, server.url, EMAIL, PASSWORD);
+      await page.getByText('This account is not an administrator.').waitFor();
+      await shot(page, 'not-an-administrator');
+      assert.equal(new URL(page.url()).pathname, '/u/login', 'the refusal page, not the console');
+      assert.deepEqual(tokens, [], 'no token request was ever made');
+    }));
+}
 
 /** Moves the focus with Tab (Shift+Tab when `backward`) until the focused control's accessible
  * name (its aria-label, else its text) is `name`; fails after 60 presses. */
@@ -197,142 +199,150 @@ for (const [database, suffix] of ENGINES) {
     }));
 }
 
-test("by keyboard only, the administrator finds a user and revokes their refresh token; the SPA's next refresh is invalid_grant", () =>
-  withEnv({ administrator: true }, async ({ page: spaPage, spa, server, context }) => {
-    await login(spaPage, spa.origin, { cacheLocation: 'localstorage', useRefreshTokens: true });
-    const page = await context.browser()!.newPage();
-    await page.setViewportSize({ width: 1280, height: 800 });
-    await signIn(page, server.url, ADMIN_EMAIL, ADMIN_PASSWORD);
-    await heading(page, 'Overview');
+for (const [database, suffix] of ENGINES) {
+  test("by keyboard only, the administrator finds a user and revokes their refresh token; the SPA's next refresh is invalid_grant" + suffix, () =>
+    withEnv({ database, administrator: true }, async ({ page: spaPage, spa, server, context }) => {
+      await login(spaPage, spa.origin, { cacheLocation: 'localstorage', useRefreshTokens: true });
+      const page = await context.browser()!.newPage();
+      await page.setViewportSize({ width: 1280, height: 800 });
+      await signIn(page, server.url, ADMIN_EMAIL, ADMIN_PASSWORD);
+      await heading(page, 'Overview');
 
-    // Each view starts at its heading: back to the navigation, then forward through the view.
-    await tabTo(page, 'Users', true);
-    await page.keyboard.press('Enter');
-    await heading(page, 'Users');
-    await tabTo(page, 'Search users');
-    await page.keyboard.type(EMAIL);
-    await page.keyboard.press('Enter');
-    await page.waitForURL((u) => u.hash.startsWith('#/users?q='));
-    await tabTo(page, EMAIL);
-    await page.keyboard.press('Enter');
-    await heading(page, EMAIL);
-    await tabTo(page, /^Revoke refresh token of /);
-    await page.keyboard.press('Space');
-    await page.getByRole('status').filter({ hasText: 'Refresh token revoked' }).waitFor();
-    await page.getByText('No live refresh tokens.').waitFor();
+      // Each view starts at its heading: back to the navigation, then forward through the view.
+      await tabTo(page, 'Users', true);
+      await page.keyboard.press('Enter');
+      await heading(page, 'Users');
+      await tabTo(page, 'Search users');
+      await page.keyboard.type(EMAIL);
+      await page.keyboard.press('Enter');
+      await page.waitForURL((u) => u.hash.startsWith('#/users?q='));
+      await tabTo(page, EMAIL);
+      await page.keyboard.press('Enter');
+      await heading(page, EMAIL);
+      await tabTo(page, /^Revoke refresh token of /);
+      await page.keyboard.press('Space');
+      await page.getByRole('status').filter({ hasText: 'Refresh token revoked' }).waitFor();
+      await page.getByText('No live refresh tokens.').waitFor();
 
-    const error = await spaPage.evaluate(() => window.errorOf(window.auth0.getTokenSilently({ cacheMode: 'off' })));
-    assert.equal(error?.error, 'invalid_grant', `the revoked token's next refresh: ${JSON.stringify(error)}`);
-  }));
+      const error = await spaPage.evaluate(() => window.errorOf(window.auth0.getTokenSilently({ cacheMode: 'off' })));
+      assert.equal(error?.error, 'invalid_grant', `the revoked token's next refresh: ${JSON.stringify(error)}`);
+    }));
+}
 
-test('a reuse detection appears in Logs under its readable name, linked to its user', () =>
-  withEnv({ administrator: true, leeway: 0 }, async ({ page: spaPage, spa, server, context }) => {
-    await login(spaPage, spa.origin, { cacheLocation: 'localstorage', useRefreshTokens: true });
-    const [before] = await vault(spaPage);
-    assert.ok(before?.refresh_token);
-    await spaPage.evaluate(() => window.auth0.getTokenSilently({ cacheMode: 'off' }));
-    const replay = await server.token({ grant_type: 'refresh_token', client_id: server.clientId, refresh_token: before.refresh_token });
-    assert.equal(replay.json.error, 'invalid_grant', 'the replay of a rotated token is refused');
+for (const [database, suffix] of ENGINES) {
+  test('a reuse detection appears in Logs under its readable name, linked to its user' + suffix, () =>
+    withEnv({ database, administrator: true, leeway: 0 }, async ({ page: spaPage, spa, server, context }) => {
+      await login(spaPage, spa.origin, { cacheLocation: 'localstorage', useRefreshTokens: true });
+      const [before] = await vault(spaPage);
+      assert.ok(before?.refresh_token);
+      await spaPage.evaluate(() => window.auth0.getTokenSilently({ cacheMode: 'off' }));
+      const replay = await server.token({ grant_type: 'refresh_token', client_id: server.clientId, refresh_token: before.refresh_token });
+      assert.equal(replay.json.error, 'invalid_grant', 'the replay of a rotated token is refused');
 
-    const page = await context.browser()!.newPage();
-    await page.setViewportSize({ width: 1280, height: 800 });
-    await signIn(page, server.url, ADMIN_EMAIL, ADMIN_PASSWORD);
-    await heading(page, 'Overview');
-    await page.getByRole('img', { name: /Reuse detections: 1/ }).waitFor();
-    await page.getByRole('link', { name: 'Logs' }).first().click();
-    await heading(page, 'Logs');
-    await page.getByLabel('Event type').selectOption('ferrt');
-    await page.getByRole('button', { name: 'Filter' }).click();
-    const row = page.locator('tbody tr', { hasText: 'ferrt — Refresh token reuse detected: family revoked' });
-    // The unfiltered list holds the reuse detection too: wait for the filtered one to replace it.
-    await page.waitForFunction(() => {
-      const rows = [...document.querySelectorAll('tbody tr')];
-      return rows.length > 0 && rows.every((r) => r.textContent?.includes('ferrt — '));
-    });
-    assert.equal(await page.locator('tbody tr').count(), await row.count(), 'only reuse detections');
-    await shot(page, 'logs-reuse');
-    await row.first().getByRole('link', { name: /Ada Lovelace|ada@example.com/ }).click();
-    await heading(page, EMAIL);
-  }));
+      const page = await context.browser()!.newPage();
+      await page.setViewportSize({ width: 1280, height: 800 });
+      await signIn(page, server.url, ADMIN_EMAIL, ADMIN_PASSWORD);
+      await heading(page, 'Overview');
+      await page.getByRole('img', { name: /Reuse detections: 1/ }).waitFor();
+      await page.getByRole('link', { name: 'Logs' }).first().click();
+      await heading(page, 'Logs');
+      await page.getByLabel('Event type').selectOption('ferrt');
+      await page.getByRole('button', { name: 'Filter' }).click();
+      const row = page.locator('tbody tr', { hasText: 'ferrt — Refresh token reuse detected: family revoked' });
+      // The unfiltered list holds the reuse detection too: wait for the filtered one to replace it.
+      await page.waitForFunction(() => {
+        const rows = [...document.querySelectorAll('tbody tr')];
+        return rows.length > 0 && rows.every((r) => r.textContent?.includes('ferrt — '));
+      });
+      assert.equal(await page.locator('tbody tr').count(), await row.count(), 'only reuse detections');
+      await shot(page, 'logs-reuse');
+      await row.first().getByRole('link', { name: /Ada Lovelace|ada@example.com/ }).click();
+      await heading(page, EMAIL);
+    }));
+}
 
-test("the console's own refresh token rotates while it is open (access tokens of 2 s)", () =>
-  withEnv({ administrator: true, serveArgs: ['--admin-token-lifetime', '2'] }, async ({ page, server }) => {
-    await signIn(page, server.url, ADMIN_EMAIL, ADMIN_PASSWORD);
-    await heading(page, 'Overview');
-    for (const [link, title] of [['Users', 'Users'], ['Applications', 'Applications'], ['Logs', 'Logs']] as const) {
-      const before = await server.metrics();
-      await sleep(2500); // past the access token's lifetime
-      await page.getByRole('link', { name: link }).first().click();
-      await heading(page, title);
-      const after = await server.metrics();
-      assert.equal(delta(after, before, 'sertft'), 1, `${title}: one refresh (a rotation) renewed the expired token`);
-      assert.equal(delta(after, before, 'fertft') + delta(after, before, 'ferrt'), 0, `${title}: no failed refresh, no reuse`);
-    }
-  }));
+for (const [database, suffix] of ENGINES) {
+  test("the console's own refresh token rotates while it is open (access tokens of 2 s)" + suffix, () =>
+    withEnv({ database, administrator: true, serveArgs: ['--admin-token-lifetime', '2'] }, async ({ page, server }) => {
+      await signIn(page, server.url, ADMIN_EMAIL, ADMIN_PASSWORD);
+      await heading(page, 'Overview');
+      for (const [link, title] of [['Users', 'Users'], ['Applications', 'Applications'], ['Logs', 'Logs']] as const) {
+        const before = await server.metrics();
+        await sleep(2500); // past the access token's lifetime
+        await page.getByRole('link', { name: link }).first().click();
+        await heading(page, title);
+        const after = await server.metrics();
+        assert.equal(delta(after, before, 'sertft'), 1, `${title}: one refresh (a rotation) renewed the expired token`);
+        assert.equal(delta(after, before, 'fertft') + delta(after, before, 'ferrt'), 0, `${title}: no failed refresh, no reuse`);
+      }
+    }));
+}
 
-test("the administrator edits an API's permissions, authorizes a machine-to-machine application and changes its scopes, sets a password, and follows the logs live", () =>
-  withEnv({ administrator: true }, async ({ page, server }) => {
-    const worker = JSON.parse(await server.cli!(['clients', 'create', '--name', 'Worker', '--type', 'm2m', '--json']));
-    const grants = async (): Promise<{ client_id: string; scope: string[] }[]> =>
-      JSON.parse(await server.cli!(['client-grants', 'list', '--audience', server.audience, '--json'])).client_grants;
-    await page.setViewportSize({ width: 1280, height: 800 });
-    await signIn(page, server.url, ADMIN_EMAIL, ADMIN_PASSWORD);
-    await heading(page, 'Overview');
+for (const [database, suffix] of ENGINES) {
+  test("the administrator edits an API's permissions, authorizes a machine-to-machine application and changes its scopes, sets a password, and follows the logs live" + suffix, () =>
+    withEnv({ database, administrator: true }, async ({ page, server }) => {
+      const worker = JSON.parse(await server.cli!(['clients', 'create', '--name', 'Worker', '--type', 'm2m', '--json']));
+      const grants = async (): Promise<{ client_id: string; scope: string[] }[]> =>
+        JSON.parse(await server.cli!(['client-grants', 'list', '--audience', server.audience, '--json'])).client_grants;
+      await page.setViewportSize({ width: 1280, height: 800 });
+      await signIn(page, server.url, ADMIN_EMAIL, ADMIN_PASSWORD);
+      await heading(page, 'Overview');
 
-    await page.getByRole('link', { name: 'APIs' }).first().click();
-    await page.getByRole('link', { name: 'e2e api' }).click();
-    await heading(page, 'e2e api');
-    // Permissions: add three, remove one; the API then has the two left, with their descriptions.
-    for (const [value, description] of [['read:reports', 'Read reports'], ['write:reports', 'Write reports'], ['delete:reports', 'Delete reports']]) {
-      await page.getByLabel('Permission', { exact: true }).fill(value!);
-      await page.getByLabel('Description', { exact: true }).fill(description!);
-      await page.getByRole('button', { name: 'Add permission' }).click();
-      await page.getByRole('status').filter({ hasText: 'Permission added' }).waitFor();
-      await page.getByRole('button', { name: `Remove permission ${value}` }).waitFor();
-    }
-    await page.getByRole('button', { name: 'Remove permission delete:reports' }).click();
-    await page.getByRole('status').filter({ hasText: 'Permission removed' }).waitFor();
-    await page.getByRole('button', { name: 'Remove permission delete:reports' }).waitFor({ state: 'detached' });
-    const shown = JSON.parse(await server.cli!(['apis', 'show', server.audience, '--json']));
-    assert.deepEqual(shown.scopes, [
-      { value: 'read:reports', description: 'Read reports' },
-      { value: 'write:reports', description: 'Write reports' },
-    ]);
+      await page.getByRole('link', { name: 'APIs' }).first().click();
+      await page.getByRole('link', { name: 'e2e api' }).click();
+      await heading(page, 'e2e api');
+      // Permissions: add three, remove one; the API then has the two left, with their descriptions.
+      for (const [value, description] of [['read:reports', 'Read reports'], ['write:reports', 'Write reports'], ['delete:reports', 'Delete reports']]) {
+        await page.getByLabel('Permission', { exact: true }).fill(value!);
+        await page.getByLabel('Description', { exact: true }).fill(description!);
+        await page.getByRole('button', { name: 'Add permission' }).click();
+        await page.getByRole('status').filter({ hasText: 'Permission added' }).waitFor();
+        await page.getByRole('button', { name: `Remove permission ${value}` }).waitFor();
+      }
+      await page.getByRole('button', { name: 'Remove permission delete:reports' }).click();
+      await page.getByRole('status').filter({ hasText: 'Permission removed' }).waitFor();
+      await page.getByRole('button', { name: 'Remove permission delete:reports' }).waitFor({ state: 'detached' });
+      const shown = JSON.parse(await server.cli!(['apis', 'show', server.audience, '--json']));
+      assert.deepEqual(shown.scopes, [
+        { value: 'read:reports', description: 'Read reports' },
+        { value: 'write:reports', description: 'Write reports' },
+      ]);
 
-    // A grant with one scope, then its scopes changed in place.
-    await page.getByLabel('Application', { exact: true }).selectOption(worker.client_id);
-    await page.getByRole('form', { name: 'Authorize an application' }).getByRole('checkbox', { name: 'read:reports' }).check();
-    await page.getByRole('button', { name: 'Authorize' }).click();
-    await page.getByRole('status').filter({ hasText: 'Application authorized' }).waitFor();
-    assert.deepEqual((await grants()).map((g) => [g.client_id, g.scope]), [[worker.client_id, ['read:reports']]]);
-    const grantScopes = page.getByRole('form', { name: 'Scopes of Worker' });
-    assert.equal(await grantScopes.getByRole('checkbox', { name: 'read:reports' }).isChecked(), true);
-    await grantScopes.getByRole('checkbox', { name: 'write:reports' }).check();
-    await grantScopes.getByRole('button', { name: 'Save the scopes of Worker' }).click();
-    await page.getByRole('status').filter({ hasText: 'Scopes saved' }).waitFor();
-    assert.deepEqual((await grants()).map((g) => g.scope), [['read:reports', 'write:reports']]);
-    await shot(page, 'api-grants');
-    await page.getByRole('button', { name: 'Remove the grant of Worker' }).click();
-    await page.getByRole('status').filter({ hasText: 'Grant removed' }).waitFor();
-    assert.deepEqual(await grants(), []);
+      // A grant with one scope, then its scopes changed in place.
+      await page.getByLabel('Application', { exact: true }).selectOption(worker.client_id);
+      await page.getByRole('form', { name: 'Authorize an application' }).getByRole('checkbox', { name: 'read:reports' }).check();
+      await page.getByRole('button', { name: 'Authorize' }).click();
+      await page.getByRole('status').filter({ hasText: 'Application authorized' }).waitFor();
+      assert.deepEqual((await grants()).map((g) => [g.client_id, g.scope]), [[worker.client_id, ['read:reports']]]);
+      const grantScopes = page.getByRole('form', { name: 'Scopes of Worker' });
+      assert.equal(await grantScopes.getByRole('checkbox', { name: 'read:reports' }).isChecked(), true);
+      await grantScopes.getByRole('checkbox', { name: 'write:reports' }).check();
+      await grantScopes.getByRole('button', { name: 'Save the scopes of Worker' }).click();
+      await page.getByRole('status').filter({ hasText: 'Scopes saved' }).waitFor();
+      assert.deepEqual((await grants()).map((g) => g.scope), [['read:reports', 'write:reports']]);
+      await shot(page, 'api-grants');
+      await page.getByRole('button', { name: 'Remove the grant of Worker' }).click();
+      await page.getByRole('status').filter({ hasText: 'Grant removed' }).waitFor();
+      assert.deepEqual(await grants(), []);
 
-    await page.getByRole('link', { name: 'Users' }).first().click();
-    await page.getByRole('link', { name: EMAIL }).click();
-    await heading(page, EMAIL);
-    await page.getByLabel('New password').fill('short');
-    await page.getByRole('button', { name: 'Set password' }).click();
-    await page.locator('[data-field="password"] .field-error', { hasText: '8 to 1024 characters' }).waitFor();
-    await page.getByLabel('New password').fill('a new password, long enough');
-    await page.getByRole('button', { name: 'Set password' }).click();
-    await page.getByRole('status').filter({ hasText: 'Password set' }).waitFor();
+      await page.getByRole('link', { name: 'Users' }).first().click();
+      await page.getByRole('link', { name: EMAIL }).click();
+      await heading(page, EMAIL);
+      await page.getByLabel('New password').fill('short');
+      await page.getByRole('button', { name: 'Set password' }).click();
+      await page.locator('[data-field="password"] .field-error', { hasText: '8 to 1024 characters' }).waitFor();
+      await page.getByLabel('New password').fill('a new password, long enough');
+      await page.getByRole('button', { name: 'Set password' }).click();
+      await page.getByRole('status').filter({ hasText: 'Password set' }).waitFor();
 
-    await page.getByRole('link', { name: 'Logs' }).first().click();
-    await heading(page, 'Logs');
-    await page.getByRole('switch', { name: 'Live' }).check();
-    await page.getByRole('button', { name: 'Filter' }).click();
-    await page.getByRole('switch', { name: 'Live' }).waitFor();
-    const failed = await server.token({ grant_type: 'refresh_token', client_id: server.clientId, refresh_token: 'not-a-refresh-token' });
-    assert.equal(failed.json.error, 'invalid_grant');
-    // Shown without reloading the page: the live view fetches new events by itself.
-    await page.locator('td', { hasText: 'fertft — Failed refresh token exchange' }).first().waitFor();
-  }));
+      await page.getByRole('link', { name: 'Logs' }).first().click();
+      await heading(page, 'Logs');
+      await page.getByRole('switch', { name: 'Live' }).check();
+      await page.getByRole('button', { name: 'Filter' }).click();
+      await page.getByRole('switch', { name: 'Live' }).waitFor();
+      const failed = await server.token({ grant_type: 'refresh_token', client_id: server.clientId, refresh_token: 'not-a-refresh-token' });
+      assert.equal(failed.json.error, 'invalid_grant');
+      // Shown without reloading the page: the live view fetches new events by itself.
+      await page.locator('td', { hasText: 'fertft — Failed refresh token exchange' }).first().waitFor();
+    }));
+}
