@@ -278,8 +278,9 @@ export class Auth0Client extends EventTarget {
       const all = await this.authoritative();
       const v = findEntry(all, p.audience, p.scope);
       // A result obtained after this call started (e.g. by another tab that held the lock) is
-      // fresh by definition: use it instead of refreshing again.
-      if (v?.access_token && (v.obtainedAt >= start || (mode !== 'off' && !isExpired(v, await this.nowSec())))) {
+      // fresh by definition: use it instead of refreshing again. Strictly after: one obtained in
+      // the millisecond this call started may be the very result `cacheMode: 'off'` must replace.
+      if (v?.access_token && (v.obtainedAt > start || (mode !== 'off' && !isExpired(v, await this.nowSec())))) {
         if (this.vault) this.store.set(this.keyOf(v), strip(v));
         return v;
       }
