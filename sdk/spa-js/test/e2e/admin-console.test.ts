@@ -216,6 +216,11 @@ for (const [database, suffix] of ENGINES) {
       await page.keyboard.type(EMAIL);
       await page.keyboard.press('Enter');
       await page.waitForURL((u) => u.hash.startsWith('#/users?q='));
+      // The unfiltered list holds the user too: wait for the search result to replace it.
+      await page.waitForFunction((e) => {
+        const rows = [...document.querySelectorAll('tbody tr')];
+        return rows.length === 1 && rows[0]!.textContent?.includes(e);
+      }, EMAIL);
       await tabTo(page, EMAIL);
       await page.keyboard.press('Enter');
       await heading(page, EMAIL);
