@@ -333,6 +333,9 @@ struct Load {
     first_error: Option<String>,
     chains_lost: usize,
     server_cpu: f64,
+    /// Cores busy in the database server's processes (every `postgres` process of the machine;
+    /// none for SQLite, which runs inside the server).
+    database_cpu: Option<f64>,
     self_cpu: f64,
     /// Busy cores of the whole machine (every process, including a database server and anything
     /// else running).
@@ -424,10 +427,13 @@ async fn run_load(args: &Args, database: &str, master_key: &str, variant: Scenar
     }
     // CPU accounting over the measured window.
     tokio::time::sleep_until(measure_from.into()).await;
+    let postgres = database.starts_with("postgres");
     let (server_cpu0, self_cpu0, machine0) = (cpu_seconds(server.pid), cpu_seconds(std::process::id()), machine_busy_seconds());
+    let database_cpu0 = postgres.then(postgres_cpu_seconds);
     let t0 = Instant::now();
     tokio::time::sleep_until(deadline.into()).await;
     let (server_cpu1, self_cpu1, machine1) = (cpu_seconds(server.pid), cpu_seconds(std::process::id()), machine_busy_seconds());
+    let database_cpu1 = postgres.then(postgres_cpu_seconds);
     let server_rss = resident_bytes(server.pid);
     let window = t0.elapsed();
 
@@ -461,6 +467,7 @@ async fn run_load(args: &Args, database: &str, master_key: &str, variant: Scenar
         first_error,
         chains_lost,
         server_cpu: (server_cpu1 - server_cpu0) / window.as_secs_f64(),
+        database_cpu: database_cpu0.zip(database_cpu1).map(|(a, b)| (b - a) / window.as_secs_f64()),
         self_cpu: (self_cpu1 - self_cpu0) / window.as_secs_f64(),
         machine_cpu: (machine1 - machine0) / window.as_secs_f64(),
         traffic,
@@ -625,6 +632,17 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks / clock_ticks()
 }
 
+/// User + system CPU seconds so far of every PostgreSQL server process of the machine (the backends
+/// serving the server's connections, the WAL writer, the checkpointer …); a process that ended
+/// meanwhile takes its seconds with it, so the database server should run nothing else.
+fn postgres_cpu_seconds() -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return 0.0 };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "postgres"))
+        .map(cpu_seconds)
+        .sum()
+}
+
 /// Busy CPU seconds of the whole machine so far (all CPUs; `/proc/stat` minus idle and iowait).
 fn machine_busy_seconds() -> f64 {
     let Ok(stat) = std::fs::read_to_string("/proc/stat") else { return 0.0 };
@@ -768,6 +786,9 @@ fn report(args: &Args, spec: &str, database: &str, cpus: usize, load: &Load, sig
         "CPU:           server {:.2} cores ({server_us_per_refresh:.0} µs CPU per refresh), load generator {:.2} cores, whole machine {:.2} of {cpus} cores busy",
         load.server_cpu, load.self_cpu, load.machine_cpu
     );
+    if let Some(db) = load.database_cpu {
+        println!("database:      PostgreSQL processes {db:.2} cores ({:.0} µs CPU per refresh)", db / rps * 1e6);
+    }
     println!(
         "RS256 signing: {:.0} signatures/s on {} threads (mean of {:.0} before and {:.0} after the load; {:.0}/s on one thread = {sign_us:.0} µs each), server code `SigningKey::sign`",
         sign.rate, sign.threads, sign.before_after.0, sign.before_after.1, sign.single
@@ -807,16 +828,17 @@ fn summary(loads: &[(String, String, Load)], sign: &Signing) {
     let sign_us = 1e6 / sign.single;
     println!("summary: server CPU per refresh against its 2 RS256 signatures ({:.0} µs each on one thread, measured in this run)", sign_us);
     println!(
-        "| store | chains | refresh/s | p50 ms | p99 ms | server CPU µs/refresh | 2 signatures µs | CPU / signatures | server RSS MB | % of bound | errors |"
+        "| store | chains | refresh/s | p50 ms | p99 ms | server CPU µs/refresh | 2 signatures µs | CPU / signatures | database CPU µs/refresh | server RSS MB | % of bound | errors |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (spec, _, load) in loads {
         let mut lat = load.latencies.clone();
         lat.sort_unstable();
         let rps = lat.len() as f64 / load.window.as_secs_f64();
         let cpu_us = load.server_cpu / rps * 1e6;
+        let database_us = load.database_cpu.map_or("–".to_string(), |db| format!("{:.0}", db / rps * 1e6));
         println!(
-            "| {} | {} | {rps:.0} | {:.2} | {:.2} | {cpu_us:.0} | {:.0} | {:.2} | {:.0} | {:.1} % | {} |",
+            "| {} | {} | {rps:.0} | {:.2} | {:.2} | {cpu_us:.0} | {:.0} | {:.2} | {database_us} | {:.0} | {:.1} % | {} |",
             redact(spec),
             load.chains,
             percentile(&lat, 50.0),

@@ -56,8 +56,12 @@ const MIGRATIONS: &[&str] = &[
 /// How long a statement waits for another process's write lock (e.g. a CLI command) before the
 /// store reports `Unavailable`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// Rowids a purge step examines: about a millisecond of holding the connection.
+/// How often a statement that meets another process's write lock looks again (see [`wait_for_lock`]).
+const BUSY_POLL: Duration = Duration::from_micros(250);
+/// Rowids the first purge step examines; later steps adapt (see [`next_purge_step`]).
 const PURGE_STEP: i64 = 2_000;
+/// How long one purge step should hold the database: the most a request waits behind it.
+const PURGE_STEP_TARGET: Duration = Duration::from_millis(2);
 /// How often the background thread copies the WAL into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
@@ -113,9 +117,36 @@ fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
 
 fn connect(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.busy_handler(Some(wait_for_lock))?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
+}
+
+/// SQLite's busy handler: called with the number of earlier calls for the same statement when
+/// another process holds the write lock; `true` tries again.
+///
+/// SQLite's own busy timeout sleeps 1, 2, 5, 10 … up to 100 ms between tries, so a request that
+/// meets another process's short write (a `ratchet purge` step, a CLI command) sleeps long after
+/// the lock is free, while it holds the connection every other request of this process waits for.
+/// Looking again every [`BUSY_POLL`] (a wake-up costs microseconds) bounds that wait by the other
+/// writer's hold, up to [`BUSY_TIMEOUT`] in all.
+fn wait_for_lock(tries: i32) -> bool {
+    if u128::try_from(tries).unwrap_or(u128::MAX) >= BUSY_TIMEOUT.as_micros() / BUSY_POLL.as_micros() {
+        return false;
+    }
+    std::thread::sleep(BUSY_POLL);
+    true
+}
+
+/// The size of the next purge step, from the size and duration of the last one: steps grow or
+/// shrink so each holds the database for about [`PURGE_STEP_TARGET`], whatever the rows cost to
+/// examine and delete (dead rows with many indexes cost far more than live rows skipped).
+fn next_purge_step(step: i64, took: Duration) -> i64 {
+    let target = PURGE_STEP_TARGET.as_nanos() as f64;
+    let took = took.as_nanos().max(1) as f64;
+    // At most doubling or halving per step, so one odd step (a page fault) changes little.
+    let scaled = (step as f64 * (target / took).clamp(0.5, 2.0)) as i64;
+    scaled.clamp(PURGE_STEP / 20, PURGE_STEP * 10)
 }
 
 /// Applies the migrations the database does not have yet, in one transaction that holds the
@@ -226,16 +257,23 @@ impl SqliteStore {
     }
 
     /// Deletes the rows of `table` that meet `condition` (with `?1` bound to `at`), a window of
-    /// [`PURGE_STEP`] rowids at a time: every step holds the shared connection briefly, so
-    /// requests go on between the steps of a purge of any size (a single `DELETE` of a month of
-    /// audit rows would stall every request for seconds).
+    /// rowids at a time: every step holds the database for about [`PURGE_STEP_TARGET`], then
+    /// leaves it free for as long, so requests go on between the steps of a purge of any size (a
+    /// single `DELETE` of a month of audit rows would stall every request for seconds). The pause
+    /// matters when the purge runs in another process (`ratchet purge`): there, nothing else
+    /// would let the server's writes in between two steps.
     async fn delete_in_steps(&self, table: &'static str, condition: &'static str, at: UnixTime) -> Result<u64> {
         let last: i64 = self.run(|c| c.query_row(&format!("SELECT coalesce(max(rowid), 0) FROM {table}"), [], |r| r.get(0)))?;
         let sql: Arc<str> = format!("DELETE FROM {table} WHERE rowid > ?2 AND rowid <= ?3 AND ({condition})").into();
-        let mut deleted = 0;
-        for from in (0..last).step_by(PURGE_STEP as usize) {
+        let (mut deleted, mut from, mut step) = (0, 0, PURGE_STEP);
+        while from < last {
             let sql = sql.clone();
-            deleted += self.run_in_background(move |c| c.prepare_cached(&sql)?.execute(params![at, from, from + PURGE_STEP])).await?;
+            let started = std::time::Instant::now();
+            deleted += self.run_in_background(move |c| c.prepare_cached(&sql)?.execute(params![at, from, from + step])).await?;
+            let took = started.elapsed();
+            from += step;
+            step = next_purge_step(step, took);
+            tokio::time::sleep(took.min(PURGE_STEP_TARGET * 2)).await;
         }
         Ok(deleted as u64)
     }
@@ -453,6 +491,36 @@ mod tests {
         let left = store.events(&EventQuery { limit: u32::MAX, ..Default::default() }).await.unwrap();
         assert_eq!(left.len(), PURGE_STEP as usize);
         assert!(left.iter().all(|e| e.at == now), "only the recent rows stay");
+    }
+
+    #[test]
+    fn purge_steps_adapt_to_hold_the_database_about_the_target_time() {
+        let target = PURGE_STEP_TARGET;
+        assert_eq!(next_purge_step(2_000, target), 2_000, "on target: unchanged");
+        assert_eq!(next_purge_step(2_000, target * 4), 1_000, "slow: at most halved per step");
+        assert_eq!(next_purge_step(2_000, target / 4), 4_000, "fast: at most doubled per step");
+        assert_eq!(next_purge_step(2_000, target * 5 / 4), 1_600);
+        assert_eq!(next_purge_step(PURGE_STEP / 20, Duration::from_secs(1)), PURGE_STEP / 20, "never below the floor");
+        assert_eq!(next_purge_step(PURGE_STEP * 10, Duration::ZERO), PURGE_STEP * 10, "never above the ceiling");
+    }
+
+    #[tokio::test]
+    async fn a_write_waits_for_another_process_lock_instead_of_failing() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("locked.db").display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        // Another connection (as another process would) holds the write lock for 50 ms.
+        let other = connect(&dir.path().join("locked.db"), OpenFlags::SQLITE_OPEN_READ_WRITE).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            other.execute_batch("COMMIT").unwrap();
+        });
+        let started = std::time::Instant::now();
+        store.run(|c| c.execute_batch("CREATE TABLE t (x)")).unwrap();
+        let waited = started.elapsed();
+        release.join().unwrap();
+        assert!(waited >= Duration::from_millis(45), "the write waited for the lock ({waited:?})");
     }
 
     #[test]
