@@ -832,8 +832,7 @@ fn report(args: &Args, spec: &str, database: &str, cpus: usize, load: &Load, sig
     );
     println!(
         "{} signing: {:.0} signatures/s on {} threads (mean of {:.0} before and {:.0} after the load; {:.0}/s on one thread = {sign_us:.0} µs each), server code `SigningKey::sign`",
-        sign.alg,
-        sign.rate, sign.threads, sign.before_after.0, sign.before_after.1, sign.single
+        sign.alg, sign.rate, sign.threads, sign.before_after.0, sign.before_after.1, sign.single
     );
     let (b, a) = sign.before_after;
     if (b - a).abs() > 0.1 * b.max(a) {
@@ -851,8 +850,7 @@ fn report(args: &Args, spec: &str, database: &str, cpus: usize, load: &Load, sig
     println!();
     println!(
         "| chains | seconds | refresh/s | p50 ms | p90 ms | p99 ms | errors | {} sign/s ({} thr) | bound refresh/s | % of bound |",
-        sign.alg,
-        sign.threads
+        sign.alg, sign.threads
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     println!(

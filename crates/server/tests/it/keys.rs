@@ -215,7 +215,9 @@ async fn every_signing_key_type_rotates_published_before_it_signs() {
     use ratchet_core::jws::SigningAlg;
     let app = spawn().await;
     let rsa = active_signer(&app);
-    for (kind, alg, key_type) in [(KeyKind::SigningEc, SigningAlg::ES256, KeyType::P256), (KeyKind::SigningEd, SigningAlg::EdDSA, KeyType::Ed25519)] {
+    for (kind, alg, key_type) in
+        [(KeyKind::SigningEc, SigningAlg::ES256, KeyType::P256), (KeyKind::SigningEd, SigningAlg::EdDSA, KeyType::Ed25519)]
+    {
         let (client, _) = app.client_with(AppType::Spa, |c| c.id_token_alg = alg).await;
         let active = || app.state.keys.current().signing.active(key_type).kid().to_string();
         let old = active();

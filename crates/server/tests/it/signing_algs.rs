@@ -227,14 +227,9 @@ async fn id_token_hint_of_every_algorithm_is_accepted_at_logout() {
 
 /// A Management API call with a token holding every scope it needs.
 async fn mgmt(app: &TestApp, method: Method, path: &str, body: Value) -> (u16, Value) {
-    let token = app.management_token("algs-admin", &["create:clients", "update:clients", "create:resource_servers", "update:resource_servers"]);
-    let r = reqwest::Client::new()
-        .request(method, app.url(&format!("/api/v2{path}")))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let token =
+        app.management_token("algs-admin", &["create:clients", "update:clients", "create:resource_servers", "update:resource_servers"]);
+    let r = reqwest::Client::new().request(method, app.url(&format!("/api/v2{path}"))).bearer_auth(token).json(&body).send().await.unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
 }
