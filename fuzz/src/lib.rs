@@ -18,7 +18,7 @@ pub const HTU: &str = "https://ratchet.test/oauth/token";
 /// An RSA-2048 test key committed with the targets (fuzz/keys/rsa2048.der).
 pub fn signing_key() -> &'static SigningKey {
     static KEY: OnceLock<SigningKey> = OnceLock::new();
-    KEY.get_or_init(|| SigningKey::from_pkcs8(include_bytes!("../keys/rsa2048.der")).expect("the committed test key parses"))
+    KEY.get_or_init(|| SigningKey::from_pkcs8(ratchet_core::jws::KeyType::Rsa, include_bytes!("../keys/rsa2048.der")).expect("the committed test key parses"))
 }
 
 pub fn codec() -> TokenCodec {

@@ -14,10 +14,13 @@
 //!    refreshes, and listing 10 000 users and 100 000 log events page by page is timed (see
 //!    `management.rs`). With `--families N`, every store is measured again holding N more live
 //!    families, then again while `ratchet purge` deletes N dead families and N old audit events
-//!    (see `seed.rs`).
-//! 4. Measures, before and after the load, the machine's RS256 signing rate with the server's own code
-//!    (`ratchet_core::jws::SigningKey::sign`) on every core, and reports throughput as a fraction
-//!    of the bound `signing rate / 2 signatures per refresh`.
+//!    (see `seed.rs`). With `--algs ES256,EdDSA`, every store is measured again with the client's
+//!    ID tokens (`jwt_configuration.alg`) and the API's access tokens (`signing_alg`) signed with
+//!    each of those algorithms, and reported as a ratio to the RS256 refresh.
+//! 4. Measures, before and after the load, the machine's signing rate of each algorithm measured
+//!    (RS256, and those of `--algs`) with the server's own code (`ratchet_core::jws::SigningKey::sign`)
+//!    on every core, and reports throughput as a fraction of the bound `signing rate / 2 signatures
+//!    per refresh` of the row's algorithm.
 //!
 //! The server and the load generator share the machine; the load generator runs on one thread and
 //! its CPU use is reported next to the server's.
@@ -33,7 +36,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clap::Parser;
 use ratchet_core::dpop::ClientKey;
-use ratchet_core::jws::SigningKey;
+use ratchet_core::jws::{SigningAlg, SigningKey};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -79,6 +82,11 @@ struct Args {
     /// as many dead families and old audit events purged (`ratchet purge`) while it runs.
     #[arg(long)]
     families: Option<usize>,
+    /// Also measure every store with the client's ID tokens and the API's access tokens signed
+    /// with each of these algorithms (comma-separated: PS256, ES256, EdDSA), in the same run,
+    /// reported as a ratio to the RS256 refresh; each algorithm's signing cost is measured too.
+    #[arg(long, value_delimiter = ',')]
+    algs: Vec<SigningAlg>,
 }
 
 /// What runs beside the refresh chains, or how they refresh.
@@ -93,6 +101,8 @@ enum Scenario {
     Families,
     /// The store also holds `--families` dead families and old events, purged during the load.
     Purge,
+    /// ID tokens and access tokens are signed with this algorithm instead of RS256.
+    Alg(SigningAlg),
 }
 
 impl Scenario {
@@ -103,6 +113,18 @@ impl Scenario {
             Scenario::Management => "+mgmt",
             Scenario::Families => "+families",
             Scenario::Purge => "+purge",
+            Scenario::Alg(SigningAlg::RS256) => "",
+            Scenario::Alg(SigningAlg::PS256) => "+PS256",
+            Scenario::Alg(SigningAlg::ES256) => "+ES256",
+            Scenario::Alg(SigningAlg::EdDSA) => "+EdDSA",
+        }
+    }
+
+    /// The algorithm the run's tokens are signed with.
+    fn alg(self) -> SigningAlg {
+        match self {
+            Scenario::Alg(alg) => alg,
+            _ => SigningAlg::RS256,
         }
     }
 }
@@ -127,7 +149,12 @@ fn main() -> anyhow::Result<()> {
     };
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
 
-    let sign_before = measure_signing(cpus, Duration::from_secs(args.sign_seconds))?;
+    // RS256 first: the bound of every row but those of `--algs`.
+    let mut algs = vec![SigningAlg::RS256];
+    algs.extend(args.algs.iter().copied().filter(|a| *a != SigningAlg::RS256));
+    algs.dedup();
+    let sign_before =
+        algs.iter().map(|&alg| measure_signing(alg, cpus, Duration::from_secs(args.sign_seconds))).collect::<anyhow::Result<Vec<_>>>()?;
     let mut loads = Vec::new();
     let mut walks = Vec::new();
     for (i, spec) in specs.iter().enumerate() {
@@ -146,8 +173,11 @@ fn main() -> anyhow::Result<()> {
             (seeded, Scenario::Families),
             (seeded, Scenario::Purge),
         ];
+        let alg_variants = algs[1..].iter().map(|&a| (true, Scenario::Alg(a)));
         for &chains in &args.chains {
-            for (_, variant) in variants.into_iter().filter(|(on, _)| *on) {
+            // The algorithm rows before the data scenarios, which grow the database.
+            let (before, after) = variants.split_at(3);
+            for (_, variant) in before.iter().copied().chain(alg_variants.clone()).chain(after.iter().copied()).filter(|(on, _)| *on) {
                 let load = rt.block_on(run_load(&args, &database, &master_key, variant, chains))?;
                 loads.push((format!("{spec}{}", variant.suffix()), database.clone(), load));
             }
@@ -161,11 +191,15 @@ fn main() -> anyhow::Result<()> {
         }
     }
 
-    let sign = Signing::around(sign_before, measure_signing(cpus, Duration::from_secs(args.sign_seconds))?);
-    for (spec, database, load) in &loads {
-        report(&args, spec, database, cpus, load, &sign);
+    let mut signs = Vec::with_capacity(algs.len());
+    for (&alg, before) in algs.iter().zip(sign_before) {
+        signs.push(Signing::around(before, measure_signing(alg, cpus, Duration::from_secs(args.sign_seconds))?));
     }
-    summary(&loads, &sign);
+    let sign_of = |alg: SigningAlg| signs.iter().find(|s| s.alg == alg).expect("every algorithm measured is signed");
+    for (spec, database, load) in &loads {
+        report(&args, spec, database, cpus, load, sign_of(load.alg));
+    }
+    summary(&loads, &signs);
     // Each variant beside the plain refresh of the same store and chain count, in the same run.
     let rate = |l: &Load| l.latencies.len() as f64 / l.window.as_secs_f64();
     let p99 = |l: &Load| {
@@ -188,6 +222,22 @@ fn main() -> anyhow::Result<()> {
                     p99(plain),
                     p99(load) / p99(plain)
                 );
+                if load.alg != plain.alg {
+                    let us = |l: &Load| 1e6 / sign_of(l.alg).single;
+                    let cpu = |l: &Load| l.server_cpu / rate(l) * 1e6;
+                    println!(
+                        "{:<10} one {} signature {:.0} µs vs {} {:.0} µs = {:.2}; server CPU per refresh {:.0} µs vs {:.0} µs = {:.2}",
+                        "",
+                        load.alg,
+                        us(load),
+                        plain.alg,
+                        us(plain),
+                        us(load) / us(plain),
+                        cpu(load),
+                        cpu(plain),
+                        cpu(load) / cpu(plain)
+                    );
+                }
             }
         }
     }
@@ -324,6 +374,8 @@ async fn sign_in(base: &str, client_id: &str, email: &str, dpop: Option<&ClientK
 
 struct Load {
     chains: usize,
+    /// The algorithm of the ID tokens and access tokens.
+    alg: SigningAlg,
     /// The server's resident memory at the end of the measured window, in bytes.
     server_rss: u64,
     /// Latencies (µs) of the refreshes completed inside the measured window.
@@ -352,6 +404,7 @@ async fn run_load(args: &Args, database: &str, master_key: &str, variant: Scenar
     if variant == Scenario::Families {
         eprintln!("seeded {extra} live families in {:.1?}", seed::live_families(database, extra).await?);
     }
+    let alg = variant.alg();
     let client = cli(
         args,
         database,
@@ -359,6 +412,8 @@ async fn run_load(args: &Args, database: &str, master_key: &str, variant: Scenar
         &[
             "clients",
             "create",
+            "--id-token-alg",
+            alg.as_str(),
             "--name",
             "B",
             "--type",
@@ -382,6 +437,9 @@ async fn run_load(args: &Args, database: &str, master_key: &str, variant: Scenar
     if let Err(e) = cli(args, database, master_key, &["apis", "create", "--audience", AUDIENCE, "--allow-offline-access", "--json"]) {
         ensure!(e.to_string().contains("already exists"), e);
     }
+    // Every run sets the algorithm: the API outlives the run that last changed it.
+    let api = cli(args, database, master_key, &["apis", "update", AUDIENCE, "--signing-alg", alg.as_str(), "--json"])?;
+    ensure!(api["signing_alg"] == alg.as_str() && client["id_token_alg"] == alg.as_str(), "{api} {client}");
 
     let mut server = start_server(args, database, master_key, &[]).await?;
     let base = server.base.clone();
@@ -460,6 +518,7 @@ async fn run_load(args: &Args, database: &str, master_key: &str, variant: Scenar
     let _ = tokio::time::timeout(Duration::from_secs(10), server.child.wait()).await;
     Ok(Load {
         chains,
+        alg,
         server_rss,
         latencies,
         window,
@@ -669,6 +728,7 @@ fn clock_ticks() -> f64 {
 // ---- The signing bound ----
 
 struct Signing {
+    alg: SigningAlg,
     threads: usize,
     /// Signatures per second on `threads` threads.
     rate: f64,
@@ -683,6 +743,7 @@ impl Signing {
     /// drifts during the run (this one is a VM with neighbours) biases neither side of the ratio.
     fn around(before: Signing, after: Signing) -> Signing {
         Signing {
+            alg: before.alg,
             threads: before.threads,
             rate: (before.rate + after.rate) / 2.0,
             single: (before.single + after.single) / 2.0,
@@ -691,8 +752,8 @@ impl Signing {
     }
 }
 
-/// Signs ID-token-sized claims with the server's code on `threads` threads for `d`.
-fn sign_rate(der: &[u8], threads: usize, d: Duration) -> anyhow::Result<f64> {
+/// Signs ID-token-sized claims with `alg` with the server's code on `threads` threads for `d`.
+fn sign_rate(alg: SigningAlg, der: &[u8], threads: usize, d: Duration) -> anyhow::Result<f64> {
     let claims = json!({
         "iss": "http://127.0.0.1:3000/", "sub": "ratchet|0123456789abcdef0123456789abcdef",
         "aud": ["https://bench", "http://127.0.0.1:3000/userinfo"], "iat": 1_700_000_000, "exp": 1_700_086_400,
@@ -704,10 +765,10 @@ fn sign_rate(der: &[u8], threads: usize, d: Duration) -> anyhow::Result<f64> {
         .map(|_| {
             let (der, claims) = (der.to_vec(), claims.clone());
             std::thread::spawn(move || -> anyhow::Result<u64> {
-                let key = SigningKey::from_pkcs8(&der)?;
+                let key = SigningKey::from_pkcs8(alg.key_type(), &der)?;
                 let mut n = 0u64;
                 while start.elapsed() < d {
-                    std::hint::black_box(key.sign(&claims)?);
+                    std::hint::black_box(key.sign(alg, &claims)?);
                     n += 1;
                 }
                 Ok(n)
@@ -721,11 +782,11 @@ fn sign_rate(der: &[u8], threads: usize, d: Duration) -> anyhow::Result<f64> {
     Ok(total as f64 / start.elapsed().as_secs_f64())
 }
 
-fn measure_signing(cpus: usize, d: Duration) -> anyhow::Result<Signing> {
-    let (_, der) = SigningKey::generate()?;
-    let single = sign_rate(&der, 1, d / 2)?;
-    let rate = sign_rate(&der, cpus, d)?;
-    Ok(Signing { threads: cpus, rate, single, before_after: (rate, rate) })
+fn measure_signing(alg: SigningAlg, cpus: usize, d: Duration) -> anyhow::Result<Signing> {
+    let (_, der) = SigningKey::generate(alg.key_type())?;
+    let single = sign_rate(alg, &der, 1, d / 2)?;
+    let rate = sign_rate(alg, &der, cpus, d)?;
+    Ok(Signing { alg, threads: cpus, rate, single, before_after: (rate, rate) })
 }
 
 // ---- Report ----
@@ -756,6 +817,7 @@ fn report(args: &Args, spec: &str, database: &str, cpus: usize, load: &Load, sig
         s if s.ends_with("+purge") => {
             format!("{}, purging {} dead families and old events during the load", redact(database), args.families.unwrap_or(0))
         }
+        _ if load.alg != SigningAlg::RS256 => format!("{}, {} ID tokens and access tokens", redact(database), load.alg),
         _ => redact(database),
     };
     let server_us_per_refresh = load.server_cpu / rps * 1e6;
@@ -790,14 +852,14 @@ fn report(args: &Args, spec: &str, database: &str, cpus: usize, load: &Load, sig
         println!("database:      PostgreSQL processes {db:.2} cores ({:.0} µs CPU per refresh)", db / rps * 1e6);
     }
     println!(
-        "RS256 signing: {:.0} signatures/s on {} threads (mean of {:.0} before and {:.0} after the load; {:.0}/s on one thread = {sign_us:.0} µs each), server code `SigningKey::sign`",
-        sign.rate, sign.threads, sign.before_after.0, sign.before_after.1, sign.single
+        "{} signing: {:.0} signatures/s on {} threads (mean of {:.0} before and {:.0} after the load; {:.0}/s on one thread = {sign_us:.0} µs each), server code `SigningKey::sign`",
+        sign.alg, sign.rate, sign.threads, sign.before_after.0, sign.before_after.1, sign.single
     );
     let (b, a) = sign.before_after;
     if (b - a).abs() > 0.1 * b.max(a) {
         println!("warning:       the signing rate changed by more than 10 % during the run: the machine was not steady, repeat the run");
     }
-    println!("bound:         {bound:.0} refresh/s (2 RS256 signatures per refresh: ID token + JWT access token)");
+    println!("bound:         {bound:.0} refresh/s (2 {} signatures per refresh: ID token + JWT access token)", sign.alg);
     println!("efficiency:    {:.1} % of the bound", fraction * 100.0);
     println!(
         "budget:        2 signatures = {:.0} µs of the {server_us_per_refresh:.0} µs server CPU per refresh; the rest ({:.0} µs) is HTTP, JSON, store calls and audit",
@@ -808,8 +870,8 @@ fn report(args: &Args, spec: &str, database: &str, cpus: usize, load: &Load, sig
     println!("target:        ≥ 85 % of the bound and p99 < 10 ms with no errors: {}", if met { "MET" } else { "MISSED" });
     println!();
     println!(
-        "| chains | seconds | refresh/s | p50 ms | p90 ms | p99 ms | errors | RS256 sign/s ({} thr) | bound refresh/s | % of bound |",
-        sign.threads
+        "| chains | seconds | refresh/s | p50 ms | p90 ms | p99 ms | errors | {} sign/s ({} thr) | bound refresh/s | % of bound |",
+        sign.alg, sign.threads
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     println!(
@@ -824,14 +886,20 @@ fn report(args: &Args, spec: &str, database: &str, cpus: usize, load: &Load, sig
 
 /// One table of every run: what the figure of merit is (server CPU per refresh against
 /// the cost of the signatures it makes), throughput, tail latency and the server's memory.
-fn summary(loads: &[(String, String, Load)], sign: &Signing) {
-    let sign_us = 1e6 / sign.single;
-    println!("summary: server CPU per refresh against its 2 RS256 signatures ({:.0} µs each on one thread, measured in this run)", sign_us);
+fn summary(loads: &[(String, String, Load)], signs: &[Signing]) {
+    let sign_of = |alg: SigningAlg| signs.iter().find(|s| s.alg == alg).expect("every algorithm measured is signed");
+    let costs: Vec<String> = signs.iter().map(|s| format!("{} {:.0} µs", s.alg, 1e6 / s.single)).collect();
+    println!(
+        "summary: server CPU per refresh against its 2 signatures of the row's algorithm ({} each on one thread, measured in this run)",
+        costs.join(", ")
+    );
     println!(
         "| store | chains | refresh/s | p50 ms | p99 ms | server CPU µs/refresh | 2 signatures µs | CPU / signatures | database CPU µs/refresh | server RSS MB | % of bound | errors |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (spec, _, load) in loads {
+        let sign = sign_of(load.alg);
+        let sign_us = 1e6 / sign.single;
         let mut lat = load.latencies.clone();
         lat.sort_unstable();
         let rps = lat.len() as f64 / load.window.as_secs_f64();
@@ -939,7 +1007,7 @@ mod diagnose {
         store.insert_api(&Api::new("api_probe".into(), super::AUDIENCE.into(), None, true, None)?).await?;
         let user = User::new("ratchet|probe".into(), "probe@example.com".into(), "probe".into(), "x".into(), now);
         store.insert_user(&user).await?;
-        let key = Arc::new(SigningKey::generate()?.0);
+        let key = Arc::new(SigningKey::generate(ratchet_core::jws::KeyType::Rsa)?.0);
         let mut families = Vec::new();
         for i in 0..chains {
             let f = Family::born(
@@ -985,14 +1053,14 @@ mod diagnose {
                     match sign {
                         Sign::None => {}
                         Sign::Inline => {
-                            std::hint::black_box(key.sign(&claims)?);
-                            std::hint::black_box(key.sign(&claims)?);
+                            std::hint::black_box(key.sign(ratchet_core::jws::SigningAlg::RS256, &claims)?);
+                            std::hint::black_box(key.sign(ratchet_core::jws::SigningAlg::RS256, &claims)?);
                         }
                         Sign::Blocking => {
                             let key = key.clone();
                             tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-                                std::hint::black_box(key.sign(&claims)?);
-                                std::hint::black_box(key.sign(&claims)?);
+                                std::hint::black_box(key.sign(ratchet_core::jws::SigningAlg::RS256, &claims)?);
+                                std::hint::black_box(key.sign(ratchet_core::jws::SigningAlg::RS256, &claims)?);
                                 Ok(())
                             })
                             .await??;

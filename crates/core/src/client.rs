@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::CoreError;
+use crate::jws::SigningAlg;
 use crate::oauth::origin_of;
 
 /// Auth0's `app_type`.
@@ -227,6 +228,10 @@ pub struct Client {
     /// refused. When false, DPoP is optional: a request with a proof gets DPoP-bound tokens.
     #[serde(default)]
     pub require_proof_of_possession: bool,
+    /// The algorithm of its ID tokens (`jwt_configuration.alg`); RS256 unless set (clients
+    /// stored before the choice existed have none).
+    #[serde(default)]
+    pub id_token_alg: SigningAlg,
 }
 
 /// The settings a `clients create` receives; everything else takes Auth0's defaults.
@@ -263,6 +268,7 @@ impl Client {
             id_token_lifetime: 36_000,
             created_at: now,
             require_proof_of_possession: false,
+            id_token_alg: SigningAlg::RS256,
         };
         c.validate()?;
         Ok(c)
@@ -336,6 +342,9 @@ pub struct Api {
     /// client grant for `client_credentials`).
     #[serde(default)]
     pub scopes: Vec<ApiScope>,
+    /// The algorithm of its JWT access tokens (Auth0's `signing_alg`); RS256 unless set.
+    #[serde(default)]
+    pub signing_alg: SigningAlg,
 }
 
 /// One permission of an API (Auth0's `{value, description}`).
@@ -395,6 +404,7 @@ impl Api {
             allow_offline_access,
             token_lifetime,
             scopes: Vec::new(),
+            signing_alg: SigningAlg::RS256,
         })
     }
 
@@ -438,6 +448,18 @@ fn is_loopback(u: &url::Url) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clients_and_apis_stored_before_the_algorithm_choice_sign_with_rs256() {
+        let c = Client::new("c".into(), NewClient { name: "app".into(), ..Default::default() }, 0).unwrap();
+        let mut stored = serde_json::to_value(&c).unwrap();
+        stored.as_object_mut().unwrap().remove("id_token_alg");
+        assert_eq!(serde_json::from_value::<Client>(stored).unwrap().id_token_alg, SigningAlg::RS256);
+        let api = Api::new("a".into(), "https://a.example".into(), None, false, None).unwrap();
+        let mut stored = serde_json::to_value(&api).unwrap();
+        stored.as_object_mut().unwrap().remove("signing_alg");
+        assert_eq!(serde_json::from_value::<Api>(stored).unwrap().signing_alg, SigningAlg::RS256);
+    }
 
     #[test]
     fn non_loopback_http_callbacks_are_refused_at_registration() {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::bail;
 use clap::{Args, Parser, Subcommand};
 use ratchet_core::client::{ApiScope, AppType, AudiencePolicy, Client, RotationType, normalize_origins};
+use ratchet_core::jws::SigningAlg;
 use ratchet_core::secret::Secret;
 use ratchet_store::{ClientGrant, ClientGrantFilter, Store, User};
 use serde_json::{Value, json};
@@ -93,7 +94,8 @@ pub enum KeysCmd {
     /// Add the next key of a kind: known to every node at once (a signing key is published in
     /// the JWKS), it starts issuing tokens --prepublish seconds later.
     Rotate {
-        /// signing (ID tokens, JWT access tokens) or refresh (refresh-token MAC).
+        /// signing (RSA: RS256/PS256 ID tokens and JWT access tokens), signing-ec (P-256: ES256),
+        /// signing-ed (Ed25519: EdDSA) or refresh (refresh-token MAC).
         #[arg(long, value_enum)]
         kind: KeyKind,
         /// Seconds between publication and first use; keep it above --key-reload-interval and
@@ -106,7 +108,7 @@ pub enum KeysCmd {
     /// Revoke a key that no longer issues: nodes stop verifying with it and its material is
     /// erased. Refused for the active key; needs --force while tokens it made may be live.
     Revoke {
-        /// signing or refresh.
+        /// signing, signing-ec, signing-ed or refresh.
         #[arg(long, value_enum)]
         kind: KeyKind,
         /// The key's id (or, for a signing key, its kid) as `keys list` shows it.
@@ -241,11 +243,15 @@ pub enum ClientsCmd {
         urls: UrlFlags,
         #[command(flatten)]
         refresh: RefreshFlags,
+        /// The ID tokens' signing algorithm (jwt_configuration.alg): RS256 (default; the only one
+        /// Auth0's SPA SDK accepts), PS256, ES256 or EdDSA.
+        #[arg(long, value_name = "ALG")]
+        id_token_alg: Option<SigningAlg>,
         /// Print the client as one JSON object.
         #[arg(long)]
         json: bool,
     },
-    /// Change a client's refresh-token settings, URLs or DPoP policy (lists replace the old ones
+    /// Change a client's refresh-token settings, URLs, DPoP policy or ID-token algorithm (lists replace the old ones
     /// when given).
     Update {
         /// The client_id.
@@ -257,6 +263,9 @@ pub enum ClientsCmd {
         /// Require DPoP proofs on token requests (require_proof_of_possession).
         #[arg(long, value_name = "true|false")]
         require_dpop: Option<bool>,
+        /// The ID tokens' signing algorithm (jwt_configuration.alg): RS256, PS256, ES256 or EdDSA.
+        #[arg(long, value_name = "ALG")]
+        id_token_alg: Option<SigningAlg>,
         /// Print the client as one JSON object.
         #[arg(long)]
         json: bool,
@@ -472,6 +481,9 @@ pub enum ApisCmd {
         /// Access-token lifetime in seconds (default 86400).
         #[arg(long)]
         token_lifetime: Option<u32>,
+        /// The access tokens' signing algorithm (signing_alg): RS256 (default), PS256, ES256 or EdDSA.
+        #[arg(long, value_name = "ALG")]
+        signing_alg: Option<SigningAlg>,
         /// A permission of the API, VALUE[=description] (repeatable), e.g. read:messages=Read messages.
         #[arg(long = "scope")]
         scopes: Vec<String>,
@@ -497,7 +509,7 @@ pub enum ApisCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Change an API's name, token lifetime, offline access or permissions.
+    /// Change an API's name, token lifetime, signing algorithm, offline access or permissions.
     Update {
         /// The API's id or identifier.
         id: String,
@@ -510,6 +522,9 @@ pub enum ApisCmd {
         /// Access-token lifetime in seconds.
         #[arg(long)]
         token_lifetime: Option<u32>,
+        /// The access tokens' signing algorithm (signing_alg): RS256, PS256, ES256 or EdDSA.
+        #[arg(long, value_name = "ALG")]
+        signing_alg: Option<SigningAlg>,
         /// The API's permissions, VALUE[=description] (repeatable; replaces the list when given).
         #[arg(long = "scope")]
         scopes: Vec<String>,
@@ -695,8 +710,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn key_line(k: &KeyView) -> String {
     format!(
-        "{:?}\t{}\t{}\t{:?}\tcreated {}\tactivates {}{}",
-        k.kind,
+        "{}\t{}\t{}\t{:?}\tcreated {}\tactivates {}{}",
+        k.kind.name(),
         k.id,
         k.kid.as_deref().unwrap_or("-"),
         k.state,
@@ -788,7 +803,7 @@ fn with_secret_json(w: &WithSecret) -> Value {
 
 async fn clients(m: &Management, cmd: ClientsCmd) -> anyhow::Result<()> {
     match cmd {
-        ClientsCmd::Create { name, app_type, urls, refresh, json } => {
+        ClientsCmd::Create { name, app_type, urls, refresh, id_token_alg, json } => {
             let spec = ClientSpec {
                 name,
                 app_type: Some(AppType::parse(&app_type)?),
@@ -796,6 +811,7 @@ async fn clients(m: &Management, cmd: ClientsCmd) -> anyhow::Result<()> {
                 allowed_logout_urls: urls.logout_urls,
                 web_origins: urls.web_origins,
                 refresh_token: refresh.changes()?,
+                id_token_alg,
                 ..Default::default()
             };
             let created = m.clients.create(spec).await?;
@@ -813,7 +829,7 @@ async fn clients(m: &Management, cmd: ClientsCmd) -> anyhow::Result<()> {
                 s
             });
         }
-        ClientsCmd::Update { id, urls, refresh, require_dpop, json } => {
+        ClientsCmd::Update { id, urls, refresh, require_dpop, id_token_alg, json } => {
             let non_empty = |v: Vec<String>| (!v.is_empty()).then_some(v);
             let changes = ClientChanges {
                 callbacks: non_empty(urls.callbacks),
@@ -821,6 +837,7 @@ async fn clients(m: &Management, cmd: ClientsCmd) -> anyhow::Result<()> {
                 web_origins: non_empty(urls.web_origins),
                 refresh_token: refresh.changes()?,
                 require_proof_of_possession: require_dpop,
+                id_token_alg,
                 ..Default::default()
             };
             let client = m.clients.update(&id, changes).await?;
@@ -858,7 +875,6 @@ async fn clients(m: &Management, cmd: ClientsCmd) -> anyhow::Result<()> {
 fn api_json(rs: &ResourceServer) -> Value {
     let mut v = serde_json::to_value(&rs.api).expect("APIs serialise");
     v["is_system"] = Value::from(rs.is_system);
-    v["signing_alg"] = Value::from(crate::service::manage::apis::SIGNING_ALG);
     v
 }
 
@@ -869,7 +885,7 @@ fn parse_scopes(scopes: &[String]) -> anyhow::Result<Vec<ApiScope>> {
 async fn apis(store: Arc<dyn Store>, clock: Arc<dyn Clock>, cmd: ApisCmd) -> anyhow::Result<()> {
     let run = async {
         match cmd {
-            ApisCmd::Create { audience, name, allow_offline_access, token_lifetime, scopes, json } => {
+            ApisCmd::Create { audience, name, allow_offline_access, token_lifetime, signing_alg, scopes, json } => {
                 let m = management_for(store, clock, DEFAULT_ISSUER)?;
                 let new = NewApi {
                     identifier: audience,
@@ -877,7 +893,7 @@ async fn apis(store: Arc<dyn Store>, clock: Arc<dyn Clock>, cmd: ApisCmd) -> any
                     scopes: parse_scopes(&scopes)?,
                     token_lifetime,
                     allow_offline_access,
-                    signing_alg: None,
+                    signing_alg,
                 };
                 let api = m.apis.create(new).await?;
                 print(json, &serde_json::to_value(&api)?, || format!("created API {} ({})", api.identifier, api.id));
@@ -900,7 +916,7 @@ async fn apis(store: Arc<dyn Store>, clock: Arc<dyn Clock>, cmd: ApisCmd) -> any
                 let v = api_json(&m.apis.get(&id).await?);
                 print(json, &v, || serde_json::to_string_pretty(&v).unwrap_or_default());
             }
-            ApisCmd::Update { id, name, allow_offline_access, token_lifetime, scopes, no_scopes, issuer, json } => {
+            ApisCmd::Update { id, name, allow_offline_access, token_lifetime, signing_alg, scopes, no_scopes, issuer, json } => {
                 let m = management_for(store, clock, &issuer.issuer)?;
                 let scopes = if no_scopes {
                     Some(Vec::new())
@@ -909,7 +925,7 @@ async fn apis(store: Arc<dyn Store>, clock: Arc<dyn Clock>, cmd: ApisCmd) -> any
                 } else {
                     Some(parse_scopes(&scopes)?)
                 };
-                let changes = ApiChanges { name, scopes, token_lifetime, allow_offline_access, signing_alg: None };
+                let changes = ApiChanges { name, scopes, token_lifetime, allow_offline_access, signing_alg };
                 let api = m.apis.update(&id, changes).await?;
                 print(json, &serde_json::to_value(&api)?, || format!("updated API {} ({})", api.identifier, api.id));
             }

@@ -1,4 +1,5 @@
-//! Server keys: the RS256 signing keys and the refresh-token MAC keys live in the store, sealed
+//! Server keys: the signing keys (one of each type: RSA for RS256/PS256, P-256 for ES256,
+//! Ed25519 for EdDSA) and the refresh-token MAC keys live in the store, sealed
 //! under the master key, so every node of a deployment shares them. Each node holds a parsed
 //! snapshot ([`KeySet`]) that a background task rebuilds from the store every few seconds, so a
 //! rotation made on any node (or with `ratchet keys`) reaches every node without a restart.
@@ -7,6 +8,9 @@
 //! A key carries the time it starts issuing (`activates_at`): a rotation publishes the next key
 //! that long before it signs anything, so every node, and every relying party that caches the
 //! JWKS, knows it before the first token made with it arrives (docs/security.md, "Key rotation").
+//! Each signing key type is a kind of its own with its own rotation, so one type's rotation never
+//! disturbs the tokens another signs; a store from before a type existed gets its first key of
+//! that type at the next start, active at once (no client or API can be using it yet).
 
 use std::io::Write;
 use std::path::Path;
@@ -16,7 +20,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use ratchet_core::crypto::MasterKey;
 use ratchet_core::family::{MacKey, TokenCodec};
-use ratchet_core::jws::SigningKey;
+use ratchet_core::jws::{KeyType, SigningAlg, SigningKey};
 use ratchet_store::{ServerSecret, Store};
 use serde::Serialize;
 use serde_json::Value;
@@ -25,19 +29,57 @@ use crate::app::AppState;
 
 /// What a server key is for; its name is the `kind` of its store rows and its sealing purpose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum KeyKind {
-    /// RS256 keys signing ID tokens and JWT access tokens, published in the JWKS.
+    /// RSA keys signing ID tokens and JWT access tokens with RS256 or PS256, published in the JWKS.
     Signing,
+    /// P-256 keys signing with ES256, published in the JWKS.
+    SigningEc,
+    /// Ed25519 keys signing with EdDSA, published in the JWKS.
+    SigningEd,
     /// HMAC keys authenticating refresh tokens (each token names its key).
     Refresh,
 }
 
 impl KeyKind {
+    /// Every kind, in the order `ratchet keys list` shows them.
+    pub const ALL: [KeyKind; 4] = [KeyKind::Signing, KeyKind::SigningEc, KeyKind::SigningEd, KeyKind::Refresh];
+
     pub fn store_kind(self) -> &'static str {
         match self {
             KeyKind::Signing => "signing-key",
+            KeyKind::SigningEc => "signing-key-p256",
+            KeyKind::SigningEd => "signing-key-ed25519",
             KeyKind::Refresh => "refresh-mac-key",
+        }
+    }
+
+    /// The kind's name on the command line and in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyKind::Signing => "signing",
+            KeyKind::SigningEc => "signing-ec",
+            KeyKind::SigningEd => "signing-ed",
+            KeyKind::Refresh => "refresh",
+        }
+    }
+
+    /// The type of signing key of this kind; `None` for MAC keys.
+    pub fn key_type(self) -> Option<KeyType> {
+        match self {
+            KeyKind::Signing => Some(KeyType::Rsa),
+            KeyKind::SigningEc => Some(KeyType::P256),
+            KeyKind::SigningEd => Some(KeyType::Ed25519),
+            KeyKind::Refresh => None,
+        }
+    }
+
+    /// The kind holding the signing keys of `key_type`.
+    pub fn signing(key_type: KeyType) -> Self {
+        match key_type {
+            KeyType::Rsa => KeyKind::Signing,
+            KeyType::P256 => KeyKind::SigningEc,
+            KeyType::Ed25519 => KeyKind::SigningEd,
         }
     }
 }
@@ -82,19 +124,24 @@ pub fn superseded_at(rows: &[ServerSecret], row: &ServerSecret, now: i64) -> Opt
     rows.iter().filter(|r| (r.activates_at, r.kid) > (row.activates_at, row.kid) && r.activates_at <= now).map(|r| r.activates_at).min()
 }
 
-/// The published signing keys: the active one signs; any of them verifies.
+/// The published signing keys of every type: the active one of a type signs with that type's
+/// algorithms; any of them verifies.
 pub struct SigningKeys {
     published: Vec<SigningKey>,
-    active: usize,
+    /// The index in `published` of the active key of each type, in [`KeyType::ALL`] order.
+    active: [usize; 3],
 }
 
 impl SigningKeys {
-    pub fn active(&self) -> &SigningKey {
-        &self.published[self.active]
+    /// The active key of `key_type`.
+    pub fn active(&self, key_type: KeyType) -> &SigningKey {
+        let i = KeyType::ALL.iter().position(|t| *t == key_type).expect("every key type is in ALL");
+        &self.published[self.active[i]]
     }
 
-    pub fn sign(&self, claims: &Value) -> Result<String, ratchet_core::CoreError> {
-        self.active().sign(claims)
+    /// Signs `claims` with `alg` by the active key of its type.
+    pub fn sign(&self, alg: SigningAlg, claims: &Value) -> Result<String, ratchet_core::CoreError> {
+        self.active(alg.key_type()).sign(alg, claims)
     }
 
     /// The claims of a compact JWS made by any published key (each key checks the header, which
@@ -129,7 +176,7 @@ pub struct Keys {
 
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keys").field("kid", &self.current().signing.active().kid()).finish_non_exhaustive()
+        f.debug_struct("Keys").field("kid", &self.current().signing.active(KeyType::Rsa).kid()).finish_non_exhaustive()
     }
 }
 
@@ -186,9 +233,9 @@ pub fn master_key(configured: Option<&str>, key_file: Option<&Path>) -> anyhow::
 
 /// Fresh key material of `kind`, as stored (PKCS#8 DER for signing, raw bytes for MAC keys).
 pub fn generate(kind: KeyKind) -> anyhow::Result<Vec<u8>> {
-    Ok(match kind {
-        KeyKind::Signing => SigningKey::generate()?.1,
-        KeyKind::Refresh => ratchet_core::secret::random_bytes::<32>().to_vec(),
+    Ok(match kind.key_type() {
+        Some(key_type) => SigningKey::generate(key_type)?.1,
+        None => ratchet_core::secret::random_bytes::<32>().to_vec(),
     })
 }
 
@@ -197,7 +244,7 @@ pub fn generate(kind: KeyKind) -> anyhow::Result<Vec<u8>> {
 /// the loser reads the winner's.
 pub async fn create_missing(store: &dyn Store, master: &MasterKey, now: i64) -> anyhow::Result<Vec<u8>> {
     let internal = internal_secret(store, master, now).await?;
-    for kind in [KeyKind::Signing, KeyKind::Refresh] {
+    for kind in KeyKind::ALL {
         if store.server_secrets(kind.store_kind()).await?.is_empty() {
             store.insert_server_secret(kind.store_kind(), 1, &master.seal(kind.store_kind(), &generate(kind)?)?, now, now).await?;
         }
@@ -250,14 +297,17 @@ async fn open_live(store: &dyn Store, master: &MasterKey, kind: KeyKind, now: i6
 
 /// The key set the store holds at `now`.
 pub async fn load(store: &dyn Store, master: &MasterKey, now: i64) -> anyhow::Result<KeySet> {
-    let (signing, active_signer) = open_live(store, master, KeyKind::Signing, now).await?;
-    let mut published = Vec::with_capacity(signing.len());
-    let mut active = 0;
-    for (kid, der) in signing {
-        if kid == active_signer {
-            active = published.len();
+    let mut published = Vec::new();
+    let mut active = [0; 3];
+    for (i, key_type) in KeyType::ALL.into_iter().enumerate() {
+        let kind = KeyKind::signing(key_type);
+        let (signing, active_signer) = open_live(store, master, kind, now).await?;
+        for (kid, der) in signing {
+            if kid == active_signer {
+                active[i] = published.len();
+            }
+            published.push(SigningKey::from_pkcs8(key_type, &der).with_context(|| format!("stored {kind:?} key {kid} does not parse"))?);
         }
-        published.push(SigningKey::from_pkcs8(&der).with_context(|| format!("stored signing key {kid} does not parse"))?);
     }
     let (mac, issuing) = open_live(store, master, KeyKind::Refresh, now).await?;
     let refresh = TokenCodec::new(mac.iter().map(|(kid, bytes)| MacKey::new(*kid, bytes)).collect(), issuing);
@@ -304,6 +354,29 @@ mod tests {
         assert_eq!(states(&rows, 30), Some(vec![Active, Revoked]));
         assert_eq!(states(&[row(1, 0, Some(5))], 30), None, "no live key: no active key");
         assert_eq!(states(&[row(1, 50, None)], 30), None, "a key never signs before its activation");
+    }
+
+    #[tokio::test]
+    async fn a_store_with_only_an_rsa_signing_key_gets_the_other_key_types_on_start() {
+        // A database from before ES256 and EdDSA: one RSA signing key (id 3 after rotations).
+        let dir = tempfile::tempdir().unwrap();
+        let store = ratchet_store::open(&format!("sqlite://{}", dir.path().join("old.db").display())).await.unwrap();
+        let master = MasterKey::from_bytes(&[9; 32]).unwrap();
+        let signing = KeyKind::Signing.store_kind();
+        let (rsa, der) = SigningKey::generate(KeyType::Rsa).unwrap();
+        store.insert_server_secret(signing, 3, &master.seal(signing, &der).unwrap(), 10, 10).await.unwrap();
+        let keys = load_or_create(&*store, &master, 20).await.unwrap();
+        let set = keys.current();
+        assert_eq!(set.signing.active(KeyType::Rsa).kid(), rsa.kid(), "the RSA key is kept");
+        for kind in [KeyKind::SigningEc, KeyKind::SigningEd] {
+            let rows = store.server_secrets(kind.store_kind()).await.unwrap();
+            assert_eq!(rows.iter().map(|r| (r.kid, r.activates_at)).collect::<Vec<_>>(), vec![(1, 20)], "{kind:?} created, active at once");
+        }
+        for alg in SigningAlg::ALL {
+            let jws = set.signing.sign(alg, &serde_json::json!({"sub": "u"})).unwrap();
+            assert_eq!(set.signing.verify(&jws).unwrap()["sub"], "u", "{alg}");
+        }
+        assert_eq!(set.signing.jwks()["keys"].as_array().unwrap().len(), 4);
     }
 
     #[tokio::test]

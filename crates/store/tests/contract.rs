@@ -446,6 +446,30 @@ async fn api_round_trips_by_identifier(s: &Db) {
     assert_eq!(s.api("api-1").await.unwrap(), None, "looked up by identifier, not id");
 }
 
+async fn signing_algorithms_round_trip_with_clients_and_apis(s: &Db) {
+    use ratchet_core::jws::SigningAlg;
+    let mut c = client("fast");
+    c.id_token_alg = SigningAlg::ES256;
+    s.insert_client(&c, None).await.unwrap();
+    assert_eq!(s.client("fast").await.unwrap().unwrap().client.id_token_alg, SigningAlg::ES256);
+    c.id_token_alg = SigningAlg::PS256;
+    assert!(s.update_client(&c).await.unwrap());
+    assert_eq!(s.clients().await.unwrap()[0].id_token_alg, SigningAlg::PS256);
+    let mut api = Api::new("api-1".into(), "https://api.example.com".into(), None, true, None).unwrap();
+    api.signing_alg = SigningAlg::EdDSA;
+    s.insert_api(&api).await.unwrap();
+    assert_eq!(s.api("https://api.example.com").await.unwrap().unwrap().signing_alg, SigningAlg::EdDSA);
+    api.signing_alg = SigningAlg::ES256;
+    assert!(s.update_api(&api).await.unwrap());
+    assert_eq!(s.api_by_id("api-1").await.unwrap().unwrap().signing_alg, SigningAlg::ES256);
+    // The refresh path reads the API back with the rotation: it signs with the API's algorithm.
+    s.insert_user(&user("u")).await.unwrap();
+    let f = Family { audience: Some("https://api.example.com".into()), ..family("g", "fast", "u") };
+    s.insert_family(&f, &Seen::default()).await.unwrap();
+    let r = rotate(s, &f.id, "fast", 0, NOW + 1, None).await.unwrap().expect("rotates");
+    assert_eq!(r.api.map(|a| a.signing_alg), Some(SigningAlg::ES256));
+}
+
 async fn duplicate_api_identifier_is_a_conflict(s: &Db) {
     let api = |id: &str, identifier: &str| Api::new(id.into(), identifier.into(), None, false, None).unwrap();
     s.insert_api(&api("api-1", "https://api.example.com")).await.unwrap();
@@ -1627,6 +1651,7 @@ contract! {
     client_grants_are_listed_by_filter_in_windows,
     client_grants_are_updated_deleted_and_go_with_their_client,
     api_round_trips_by_identifier,
+    signing_algorithms_round_trip_with_clients_and_apis,
     duplicate_api_identifier_is_a_conflict,
     user_round_trips_by_id_and_by_email,
     duplicate_user_email_is_a_conflict,

@@ -21,8 +21,8 @@ fn with_prefix(prefix: u8, rest: &str) -> Vec<u8> {
 fn main() {
     // The key is compiled into the targets: after writing a new one, build and run again.
     let key = fs::read("keys/rsa2048.der").unwrap_or_default();
-    if ratchet_core::jws::SigningKey::from_pkcs8(&key).is_err() {
-        fs::write("keys/rsa2048.der", ratchet_core::jws::SigningKey::generate().unwrap().1).unwrap();
+    if ratchet_core::jws::SigningKey::from_pkcs8(ratchet_core::jws::KeyType::Rsa, &key).is_err() {
+        fs::write("keys/rsa2048.der", ratchet_core::jws::SigningKey::generate(ratchet_core::jws::KeyType::Rsa).unwrap().1).unwrap();
         println!("wrote a new keys/rsa2048.der: run make_seeds again");
         return;
     }
@@ -44,7 +44,7 @@ fn main() {
     );
     seed("refresh_token", "valid", codec().encode(&FamilyId::random(), 3).expose());
     let claims = json!({"iss": "https://ratchet.test/", "sub": "auth0|u1", "aud": ["https://api.test", "https://ratchet.test/userinfo"], "iat": NOW, "exp": NOW + 3600, "scope": "openid"});
-    seed("jws", "access_token", signing_key().sign(&claims).unwrap());
+    seed("jws", "access_token", signing_key().sign(ratchet_core::jws::SigningAlg::RS256, &claims).unwrap());
     let key = ClientKey::generate();
     seed("dpop_proof", "token_request", with_prefix(0, &key.proof("POST", HTU, NOW, None, None)));
     seed("dpop_proof", "with_ath_and_nonce", with_prefix(1, &key.proof("POST", HTU, NOW, Some("an-access-token"), Some("n0nce"))));

@@ -28,7 +28,7 @@ pub async fn openid_configuration(State(state): State<AppState>) -> Response {
         "response_modes_supported": ["query", "fragment", "form_post", "web_message"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": ratchet_core::jws::SigningAlg::ALL.map(|a| a.as_str()),
         "scopes_supported": ratchet_core::oauth::SUPPORTED_SCOPES,
         "claims_supported": ["aud", "auth_time", "azp", "email", "email_verified", "exp", "iat", "iss", "name", "nickname", "nonce", "sid", "sub", "updated_at"],
         "code_challenge_methods_supported": ["S256"],

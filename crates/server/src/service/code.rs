@@ -196,7 +196,7 @@ impl AppState {
         if let Some(jkt) = jkt {
             claims["cnf"] = json!({"jkt": jkt});
         }
-        let access_token = self.keys.current().signing.sign(&claims)?;
+        let access_token = self.keys.current().signing.sign(access.audience.api().signing_alg, &claims)?;
         self.record(Record {
             kind: EventType::ClientCredentialsExchanged,
             description: "Client credentials exchanged for an access token",

@@ -55,7 +55,7 @@ impl KeyService {
         create_missing(&*self.store, &self.master, now).await?;
         let longest = self.longest_token_lifetime().await?;
         let mut out = Vec::new();
-        for kind in [KeyKind::Signing, KeyKind::Refresh] {
+        for kind in KeyKind::ALL {
             let rows = self.store.server_secrets(kind.store_kind()).await?;
             let states = states(&rows, now).unwrap_or_else(|| vec![KeyState::Revoked; rows.len()]);
             for (row, state) in rows.iter().zip(states) {
@@ -97,13 +97,13 @@ impl KeyService {
             KeyState::Active => bail!("key {} is the active {kind:?} key: rotate first, then revoke it once it retires", view.id),
             KeyState::Next => {}
             KeyState::Retiring if force => {}
-            KeyState::Retiring => match (kind, view.verifies_until) {
-                (KeyKind::Signing, Some(until)) if now < until => bail!(
+            KeyState::Retiring => match (kind.key_type(), view.verifies_until) {
+                (Some(_), Some(until)) if now < until => bail!(
                     "signing key {} may have signed tokens that live until {until} (unix time); revoke it then, or now with --force",
                     view.id
                 ),
-                (KeyKind::Signing, _) => {}
-                (KeyKind::Refresh, _) => bail!(
+                (Some(_), _) => {}
+                (None, _) => bail!(
                     "refresh tokens made with MAC key {} stop working when it is revoked (their users sign in again); pass --force to do so",
                     view.id
                 ),
@@ -137,17 +137,17 @@ impl KeyService {
         now: i64,
         longest: i64,
     ) -> anyhow::Result<KeyView> {
-        let kid = match (kind, state) {
-            (KeyKind::Signing, KeyState::Revoked) => None,
-            (KeyKind::Signing, _) => {
+        let kid = match (kind.key_type(), state) {
+            (Some(_), KeyState::Revoked) => None,
+            (Some(key_type), _) => {
                 let der =
                     self.master.open(kind.store_kind(), &row.sealed).context("a stored signing key does not open: wrong master key?")?;
-                Some(SigningKey::from_pkcs8(&der)?.kid().to_string())
+                Some(SigningKey::from_pkcs8(key_type, &der)?.kid().to_string())
             }
-            (KeyKind::Refresh, _) => Some(row.kid.to_string()),
+            (None, _) => Some(row.kid.to_string()),
         };
-        let verifies_until = match (kind, state) {
-            (KeyKind::Signing, KeyState::Retiring) => superseded_at(rows, row, now).map(|t| t + longest),
+        let verifies_until = match (kind.key_type(), state) {
+            (Some(_), KeyState::Retiring) => superseded_at(rows, row, now).map(|t| t + longest),
             _ => None,
         };
         Ok(KeyView {

@@ -6,6 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use ratchet_core::client::{Api, Client};
+use ratchet_core::jws::SigningAlg;
 use ratchet_core::oauth::Scope;
 use ratchet_core::secret::{ct_eq, random_id};
 use ratchet_store::User;
@@ -72,8 +73,8 @@ pub struct OpaqueClaims {
 }
 
 impl AppState {
-    fn sign(&self, claims: &Value) -> Result<String, OAuthError> {
-        Ok(self.keys.current().signing.sign(claims)?)
+    fn sign(&self, alg: SigningAlg, claims: &Value) -> Result<String, OAuthError> {
+        Ok(self.keys.current().signing.sign(alg, claims)?)
     }
 
     /// Access token (+ ID token when `openid` was granted) for `grant`; the refresh token is the
@@ -97,7 +98,7 @@ impl AppState {
                 if let Some(jkt) = g.jkt {
                     claims["cnf"] = json!({"jkt": jkt});
                 }
-                (self.sign(&claims)?, i64::from(api.token_lifetime))
+                (self.sign(api.signing_alg, &claims)?, i64::from(api.token_lifetime))
             }
             None => {
                 let claims = OpaqueClaims {
@@ -140,7 +141,7 @@ impl AppState {
         for (k, v) in profile_claims(g.user, g.scope) {
             c.insert(k.into(), v);
         }
-        self.sign(&Value::Object(c))
+        self.sign(g.client.id_token_alg, &Value::Object(c))
     }
 
     /// `/oauth/revoke` of an access token (RFC 7009 §2.1: the server may revoke the grant it came

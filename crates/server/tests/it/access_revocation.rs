@@ -249,6 +249,6 @@ async fn a_jwt_access_token_without_a_grant_is_refused_at_userinfo() {
         "iss": app.issuer(), "sub": alice.user_id, "aud": [API, app.url("/userinfo")], "iat": now, "exp": now + 60,
         "scope": "openid", "azp": "c",
     });
-    let forged_shape = app.state.keys.current().signing.sign(&claims).unwrap();
+    let forged_shape = app.state.keys.current().signing.sign(ratchet_core::jws::SigningAlg::RS256, &claims).unwrap();
     assert_eq!(userinfo(&app, &forged_shape).await, 401, "a signed token naming no grant cannot be revoked, so it is not accepted");
 }

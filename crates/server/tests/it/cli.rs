@@ -335,8 +335,8 @@ fn keys_list_rotate_and_revoke_from_the_command_line() {
     let cli = Cli::new();
     let listed = cli.json(&["keys", "list", "--json"]);
     let keys = listed["keys"].as_array().unwrap();
-    assert_eq!(keys.len(), 2, "a signing key and a refresh MAC key exist from the start: {listed}");
-    for (k, kind) in keys.iter().zip(["signing", "refresh"]) {
+    assert_eq!(keys.len(), 4, "a signing key of each type and a refresh MAC key exist from the start: {listed}");
+    for (k, kind) in keys.iter().zip(["signing", "signing-ec", "signing-ed", "refresh"]) {
         assert_eq!((k["kind"].as_str(), k["id"].as_u64(), k["state"].as_str()), (Some(kind), Some(1), Some("active")));
         assert!(k["kid"].is_string() && k["created_at"].is_i64() && k["activates_at"].is_i64(), "{k}");
     }
@@ -362,9 +362,33 @@ fn keys_list_rotate_and_revoke_from_the_command_line() {
         .iter()
         .map(|k| format!("{} {} {}", k["kind"].as_str().unwrap(), k["id"], k["state"].as_str().unwrap()))
         .collect();
-    assert_eq!(states, ["signing 1 active", "signing 2 revoked", "refresh 1 revoked", "refresh 2 active"]);
+    assert_eq!(
+        states,
+        ["signing 1 active", "signing 2 revoked", "signing-ec 1 active", "signing-ed 1 active", "refresh 1 revoked", "refresh 2 active"]
+    );
     let (ok, human, _) = cli.run(&["keys", "list"]);
-    assert!(ok && human.lines().count() == 4 && !human.contains("retiring"), "{human}");
+    assert!(ok && human.lines().count() == 6 && !human.contains("retiring"), "{human}");
+}
+
+#[test]
+fn signing_algorithms_are_set_and_refused_from_the_command_line() {
+    let cli = Cli::new();
+    let c = cli.json(&["clients", "create", "--name", "Fast", "--id-token-alg", "ES256", "--json"]);
+    assert_eq!(c["id_token_alg"], "ES256");
+    let id = c["client_id"].as_str().unwrap();
+    assert_eq!(cli.json(&["clients", "update", id, "--id-token-alg", "EdDSA", "--json"])["id_token_alg"], "EdDSA");
+    assert_eq!(cli.json(&["clients", "create", "--name", "Default", "--json"])["id_token_alg"], "RS256", "RS256 unless chosen");
+    let api = cli.json(&["apis", "create", "--audience", "https://fast.example", "--signing-alg", "PS256", "--json"]);
+    assert_eq!(api["signing_alg"], "PS256");
+    assert_eq!(cli.json(&["apis", "update", "https://fast.example", "--signing-alg", "ES256", "--json"])["signing_alg"], "ES256");
+    assert_eq!(cli.json(&["apis", "show", "https://fast.example", "--json"])["signing_alg"], "ES256");
+    for bad in ["HS256", "none", "es256"] {
+        let (ok, _, err) = cli.run(&["clients", "update", id, "--id-token-alg", bad]);
+        assert!(!ok && err.contains("not supported"), "{bad}: {err}");
+        let (ok, _, err) = cli.run(&["apis", "create", "--audience", "https://bad.example", "--signing-alg", bad]);
+        assert!(!ok && err.contains("not supported"), "{bad}: {err}");
+    }
+    assert_eq!(cli.json(&["clients", "show", id, "--json"])["id_token_alg"], "EdDSA", "a refused change changes nothing");
 }
 
 #[test]

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ratchet_core::crypto::MasterKey;
+use ratchet_core::jws::KeyType;
 use ratchet_server::keys::{KeyKind, KeyState};
 use ratchet_server::service::keys::KeyService;
 use serde_json::Value;
@@ -38,9 +39,15 @@ async fn eventually(what: &str, mut done: impl AsyncFnMut() -> bool) {
     }
 }
 
-async fn jwks_kids(app: &TestApp) -> Vec<String> {
+/// The kids of the published JWKs of `alg` (RS256: the RSA keys' thumbprints).
+async fn published_kids(app: &TestApp, alg: &str) -> Vec<String> {
     let jwks: Value = reqwest::get(app.url("/.well-known/jwks.json")).await.unwrap().json().await.unwrap();
-    jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_string()).collect()
+    jwks["keys"].as_array().unwrap().iter().filter(|k| k["alg"] == alg).map(|k| k["kid"].as_str().unwrap().to_string()).collect()
+}
+
+/// The kids of the published RSA keys (their RS256 JWKs).
+async fn jwks_kids(app: &TestApp) -> Vec<String> {
+    published_kids(app, "RS256").await
 }
 
 /// The `kid` in a JWT's header.
@@ -59,7 +66,7 @@ async fn userinfo(app: &TestApp, access_token: &str) -> u16 {
 }
 
 fn active_signer(app: &TestApp) -> String {
-    app.state.keys.current().signing.active().kid().to_string()
+    app.state.keys.current().signing.active(KeyType::Rsa).kid().to_string()
 }
 
 /// Rotates the signing key to start at once and waits until the node signs with it; returns the
@@ -200,4 +207,38 @@ async fn opaque_access_tokens_survive_mac_rotation() {
         .unwrap();
     assert_eq!(r.status(), 302, "a login begun before the rotation completes");
     assert!(param(r.headers()["location"].to_str().unwrap(), "code").is_some());
+}
+
+#[tokio::test]
+async fn every_signing_key_type_rotates_published_before_it_signs() {
+    use ratchet_core::client::AppType;
+    use ratchet_core::jws::SigningAlg;
+    let app = spawn().await;
+    let rsa = active_signer(&app);
+    for (kind, alg, key_type) in
+        [(KeyKind::SigningEc, SigningAlg::ES256, KeyType::P256), (KeyKind::SigningEd, SigningAlg::EdDSA, KeyType::Ed25519)]
+    {
+        let (client, _) = app.client_with(AppType::Spa, |c| c.id_token_alg = alg).await;
+        let active = || app.state.keys.current().signing.active(key_type).kid().to_string();
+        let old = active();
+        let next = service(&app).rotate(kind, 600).await.unwrap();
+        assert_eq!((next.kind, next.id, next.state), (kind, 2, KeyState::Next));
+        let new = next.kid.unwrap();
+        eventually("the next key is in the JWKS", async || published_kids(&app, alg.as_str()).await.contains(&new)).await;
+        let before = app.sign_in_tokens(&client, EMAIL, "openid", None).await["id_token"].as_str().unwrap().to_string();
+        assert_eq!(kid_of(&before), old, "a published next {alg} key signs nothing before its time");
+
+        app.clock.advance(600);
+        eventually("the next key becomes the signer", async || active() == new).await;
+        let after = app.sign_in_tokens(&client, EMAIL, "openid", None).await["id_token"].as_str().unwrap().to_string();
+        assert_eq!(kid_of(&after), new);
+        assert_eq!(published_kids(&app, alg.as_str()).await, vec![old.clone(), new.clone()], "the retiring {alg} key stays published");
+        assert!(app.state.keys.current().signing.verify(&before).is_some(), "what the retiring {alg} key signed still verifies");
+
+        let revoked = service(&app).revoke(kind, &old, true).await.unwrap();
+        assert_eq!(revoked.state, KeyState::Revoked);
+        eventually("the revoked key leaves the JWKS", async || published_kids(&app, alg.as_str()).await == vec![new.clone()]).await;
+        assert!(app.state.keys.current().signing.verify(&before).is_none());
+    }
+    assert_eq!(active_signer(&app), rsa, "rotating one key type leaves the others alone");
 }

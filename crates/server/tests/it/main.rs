@@ -29,6 +29,7 @@ mod mrrt;
 mod multinode;
 mod oidc_client;
 mod sessions;
+mod signing_algs;
 mod token;
 
 // Refresh-token rotation (issue "part 2").

@@ -57,7 +57,7 @@ async fn resource_servers_are_created_read_listed_updated_and_deleted() {
         call(&app, Method::PATCH, &format!("/resource-servers/{id}"), &t, Some(json!({"identifier": "https://other.example"}))).await;
     assert_eq!((s, body["errorCode"].as_str()), (400, Some("invalid_body")), "the identifier is immutable: {body}");
     let (s, body) = call(&app, Method::PATCH, &format!("/resource-servers/{id}"), &t, Some(json!({"signing_alg": "HS256"}))).await;
-    assert_eq!((s, body["errorCode"].as_str()), (400, Some("invalid_body")), "RS256 only: {body}");
+    assert_eq!((s, body["errorCode"].as_str()), (400, Some("invalid_body")), "HS256 is refused: {body}");
 
     let (s, _) = call(&app, Method::DELETE, &format!("/resource-servers/{id}"), &t, None).await;
     assert_eq!(s, 204);

@@ -469,9 +469,10 @@ fn rotate_keys(database: &str, kind: &str, prepublish: &str) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// The kids of the published RSA keys (their RS256 JWKs; the other key types rotate on their own).
 async fn jwks_kids(node: &Node) -> Vec<String> {
     let jwks: Value = reqwest::get(node.url("/.well-known/jwks.json")).await.unwrap().json().await.unwrap();
-    jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_string()).collect()
+    jwks["keys"].as_array().unwrap().iter().filter(|k| k["alg"] == "RS256").map(|k| k["kid"].as_str().unwrap().to_string()).collect()
 }
 
 fn jwt_kid(jwt: &str) -> String {

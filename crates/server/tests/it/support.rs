@@ -106,7 +106,7 @@ impl TestApp {
             "iss": self.issuer(), "sub": format!("{client_id}@clients"), "aud": audience, "iat": now, "exp": now + 3600,
             "scope": scopes.join(" "), "gty": "client-credentials", "azp": client_id,
         });
-        self.state.keys.current().signing.sign(&claims).unwrap()
+        self.state.keys.current().signing.sign(ratchet_core::jws::SigningAlg::RS256, &claims).unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {

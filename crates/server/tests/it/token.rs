@@ -45,7 +45,7 @@ async fn full_code_flow_with_pkce_returns_signed_tokens() {
     assert!(id["auth_time"].is_i64() && id["sid"].is_string() && id["iat"].is_i64() && id["exp"].is_i64());
     // The signature verifies against the published JWKS.
     let jwks: Value = reqwest::get(app.url("/.well-known/jwks.json")).await.unwrap().json().await.unwrap();
-    assert_eq!(jwks["keys"][0]["kid"], app.state.keys.current().signing.active().kid());
+    assert_eq!(jwks["keys"][0]["kid"], app.state.keys.current().signing.active(ratchet_core::jws::KeyType::Rsa).kid());
     assert!(app.state.keys.current().signing.verify(body["id_token"].as_str().unwrap()).is_some());
     // No API audience: an opaque access token that works at /userinfo.
     let at = body["access_token"].as_str().unwrap();

@@ -488,3 +488,32 @@ test("Auth0 SDK: scopes the API defines (its permissions) are granted, kept thro
     await spa.stop();
   }
 });
+
+test('Auth0 SDK: a client whose ID tokens are ES256 is refused by the unmodified SDK (it accepts RS256 only)', () =>
+  withEnv({ ...ENV, idTokenAlg: 'ES256' }, async ({ spa, server, page }) => {
+    auth0Version();
+    const opts = { cacheLocation: 'localstorage', useRefreshTokens: true };
+    await openPage(page, spa.origin);
+    await page.evaluate((o) => a0().make(o), opts);
+    await page.evaluate(() => void a0().auth0.loginWithRedirect()).catch(() => undefined); // navigates away
+    await submitLogin(page);
+    await page.waitForURL((u) => u.origin === spa.origin && u.pathname === PAGE && u.searchParams.has('code'));
+    await page.waitForFunction(() => (window as unknown as { ready?: boolean }).ready === true);
+    const exchanged = nextTokenResponse(page, server);
+    const r = await page.evaluate(async (o) => {
+      await a0().make(o);
+      const error = await a0().errorOf(a0().auth0.handleRedirectCallback());
+      return { error, authenticated: await a0().auth0.isAuthenticated(), rows: a0().auth0Storage().length };
+    }, opts);
+    const body = (await (await exchanged).json()) as { id_token?: string };
+    const header = JSON.parse(Buffer.from((body.id_token ?? '').split('.')[0] ?? '', 'base64url').toString('utf8')) as { alg?: string };
+    assert.equal(header.alg, 'ES256', 'the server signed the ID token with the client\'s algorithm');
+    // node_modules/@auth0/auth0-spa-js/src/jwt.ts: `if (decoded.header.alg !== 'RS256') throw …`.
+    assert.equal(
+      r.error?.message,
+      'Signature algorithm of "ES256" is not supported. Expected the ID token to be signed with "RS256".',
+      JSON.stringify(r.error),
+    );
+    assert.equal(r.authenticated, false, 'the SDK kept nothing of the refused sign-in');
+    assert.equal(r.rows, 0);
+  }));

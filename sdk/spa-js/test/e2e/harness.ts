@@ -116,6 +116,8 @@ export interface RatchetOptions {
   apis?: Record<string, number>;
   /** `clients update --refresh-policy` values (AUDIENCE=SCOPE1,SCOPE2). */
   refreshPolicies?: string[];
+  /** `clients update --id-token-alg`: the client's ID-token signing algorithm (default RS256). */
+  idTokenAlg?: string;
   /** Also create the administrator ADMIN_EMAIL (the admin console's tests). */
   administrator?: boolean;
   /** More `serve` arguments. */
@@ -239,6 +241,9 @@ export async function startRatchet(o: RatchetOptions): Promise<Ratchet> {
     }
     if (o.refreshPolicies?.length) {
       json(await run([...db, 'clients', 'update', clientId, ...o.refreshPolicies.flatMap((p) => ['--refresh-policy', p]), '--json'], env), 'clients update');
+    }
+    if (o.idTokenAlg) {
+      json(await run([...db, 'clients', 'update', clientId, '--id-token-alg', o.idTokenAlg, '--json'], env), 'clients update');
     }
 
     const proc = spawn(RATCHET_BIN, [...db, 'serve', '--listen', '127.0.0.1:0', ...(o.serveArgs ?? [])], { env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -7,12 +7,13 @@
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use ratchet_core::client::{AppType, AudiencePolicy, AuthMethod, Client, ExpirationType, GrantType, RefreshTokenPolicy, RotationType};
+use ratchet_core::jws::SigningAlg;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ApiQuery, Body, Caller, ListQuery, MgmtError, MgmtResult, chunk, created, no_content};
+use super::{ApiQuery, Body, Caller, ListQuery, MgmtResult, chunk, created, no_content};
 use crate::app::AppState;
 use crate::service::manage::clients::{ClientChanges, ClientSpec, RefreshUpdate, WithSecret};
 
@@ -60,19 +61,16 @@ pub struct ClientView {
 pub struct JwtConfiguration {
     /// ID-token lifetime in seconds.
     pub lifetime_in_seconds: u32,
-    /// Always `RS256`.
-    #[serde(default = "rs256")]
-    pub alg: String,
-}
-
-fn rs256() -> String {
-    "RS256".into()
+    /// The ID tokens' signing algorithm: `RS256` (default), `PS256`, `ES256` or `EdDSA`.
+    #[serde(default)]
+    #[schema(value_type = String, example = "RS256")]
+    pub alg: SigningAlg,
 }
 
 impl ClientView {
     pub fn of(c: Client, secret: Option<String>) -> Self {
         ClientView {
-            jwt_configuration: JwtConfiguration { lifetime_in_seconds: c.id_token_lifetime, alg: rs256() },
+            jwt_configuration: JwtConfiguration { lifetime_in_seconds: c.id_token_lifetime, alg: c.id_token_alg },
             client_id: c.client_id,
             name: c.name,
             app_type: c.app_type,
@@ -149,21 +147,15 @@ impl RefreshTokenBody {
     }
 }
 
-/// `jwt_configuration` in a request: only the lifetime can be set.
+/// `jwt_configuration` in a request: the ID tokens' lifetime and signing algorithm. An
+/// algorithm other than the four is refused as the body is parsed (400 `invalid_body`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JwtConfigurationBody {
     pub lifetime_in_seconds: Option<u32>,
-    /// Only `RS256`.
-    pub alg: Option<String>,
-}
-
-fn id_token_lifetime(j: Option<JwtConfigurationBody>) -> MgmtResult<Option<u32>> {
-    let Some(j) = j else { return Ok(None) };
-    if j.alg.as_deref().is_some_and(|a| a != "RS256") {
-        return Err(MgmtError::invalid_body("Payload validation error: jwt_configuration.alg must be RS256"));
-    }
-    Ok(j.lifetime_in_seconds)
+    /// `RS256`, `PS256`, `ES256` or `EdDSA` (HS256 is refused).
+    #[schema(value_type = Option<String>, example = "ES256")]
+    pub alg: Option<SigningAlg>,
 }
 
 /// `POST /clients`.
@@ -235,7 +227,8 @@ async fn create_client(State(state): State<AppState>, caller: Caller, Body(b): B
         web_origins: b.web_origins,
         grant_types: b.grant_types,
         refresh_token: b.refresh_token.map(|r| RefreshUpdate::Replace(r.over(default))),
-        id_token_lifetime: id_token_lifetime(b.jwt_configuration)?,
+        id_token_lifetime: b.jwt_configuration.as_ref().and_then(|j| j.lifetime_in_seconds),
+        id_token_alg: b.jwt_configuration.as_ref().and_then(|j| j.alg),
         require_proof_of_possession: b.require_proof_of_possession,
     };
     let created_client = state.manage.clients.create(spec).await?;
@@ -276,7 +269,8 @@ async fn update_client(
         web_origins: b.web_origins,
         grant_types: b.grant_types,
         refresh_token,
-        id_token_lifetime: id_token_lifetime(b.jwt_configuration)?,
+        id_token_lifetime: b.jwt_configuration.as_ref().and_then(|j| j.lifetime_in_seconds),
+        id_token_alg: b.jwt_configuration.as_ref().and_then(|j| j.alg),
         require_proof_of_possession: b.require_proof_of_possession,
     };
     Ok(axum::Json(ClientView::of(service.update(&id, changes).await?, None)))

@@ -5,6 +5,7 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use ratchet_core::client::ApiScope;
+use ratchet_core::jws::SigningAlg;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -12,7 +13,7 @@ use utoipa_axum::routes;
 
 use super::{ApiQuery, Body, ListQuery, MgmtError, MgmtResult, created, no_content};
 use crate::app::AppState;
-use crate::service::manage::apis::{ApiChanges, NewApi, ResourceServer, SIGNING_ALG};
+use crate::service::manage::apis::{ApiChanges, NewApi, ResourceServer};
 use crate::service::manage::{Listed, ManageError};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -45,7 +46,9 @@ pub struct ResourceServerView {
     pub identifier: String,
     pub is_system: bool,
     pub scopes: Vec<ScopeBody>,
-    pub signing_alg: String,
+    /// The access tokens' signing algorithm.
+    #[schema(value_type = String, example = "RS256")]
+    pub signing_alg: SigningAlg,
     pub allow_offline_access: bool,
     /// Access-token lifetime in seconds.
     pub token_lifetime: u32,
@@ -62,7 +65,7 @@ impl From<ResourceServer> for ResourceServerView {
             identifier: a.identifier,
             is_system: rs.is_system,
             scopes: a.scopes.into_iter().map(|s| ScopeBody { value: s.value, description: s.description }).collect(),
-            signing_alg: SIGNING_ALG.into(),
+            signing_alg: a.signing_alg,
             allow_offline_access: a.allow_offline_access,
             token_lifetime: a.token_lifetime,
             token_lifetime_for_web: a.token_lifetime,
@@ -84,8 +87,9 @@ pub struct CreateResourceServer {
     pub name: Option<String>,
     #[serde(default)]
     pub scopes: Vec<ScopeBody>,
-    /// Only `RS256`.
-    pub signing_alg: Option<String>,
+    /// `RS256` (default), `PS256`, `ES256` or `EdDSA`; anything else (HS256 included) is 400.
+    #[schema(value_type = Option<String>, example = "ES256")]
+    pub signing_alg: Option<SigningAlg>,
     /// Access-token lifetime in seconds (default 86400, at most 2592000).
     pub token_lifetime: Option<u32>,
     #[serde(default)]
@@ -98,7 +102,9 @@ pub struct CreateResourceServer {
 pub struct UpdateResourceServer {
     pub name: Option<String>,
     pub scopes: Option<Vec<ScopeBody>>,
-    pub signing_alg: Option<String>,
+    /// `RS256`, `PS256`, `ES256` or `EdDSA`.
+    #[schema(value_type = Option<String>, example = "ES256")]
+    pub signing_alg: Option<SigningAlg>,
     pub token_lifetime: Option<u32>,
     pub allow_offline_access: Option<bool>,
 }

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use ratchet_core::client::{Api, ApiScope};
+use ratchet_core::jws::SigningAlg;
 use ratchet_core::secret::random_id;
 use ratchet_store::{Store, StoreError, Window};
 
@@ -65,8 +66,6 @@ pub const MANAGEMENT_API_SCOPES: &[&str] = &[
 pub const MANAGEMENT_API_ID: &str = "api_management";
 /// Lifetime of a Management API token (Auth0's default).
 pub const MANAGEMENT_TOKEN_LIFETIME: u32 = 86_400;
-/// The only signing algorithm offered for access tokens.
-pub const SIGNING_ALG: &str = "RS256";
 
 /// A resource server as listed: an API and whether it is the (immutable) system API.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,7 +90,7 @@ impl Audience {
     }
 }
 
-/// A new API. `signing_alg`, when given, must be `RS256`.
+/// A new API; `signing_alg` defaults to RS256.
 #[derive(Debug, Clone, Default)]
 pub struct NewApi {
     pub identifier: String,
@@ -99,7 +98,7 @@ pub struct NewApi {
     pub scopes: Vec<ApiScope>,
     pub token_lifetime: Option<u32>,
     pub allow_offline_access: bool,
-    pub signing_alg: Option<String>,
+    pub signing_alg: Option<SigningAlg>,
 }
 
 /// Changes to an API; `None` leaves a field as it is, `scopes` replaces the whole list.
@@ -109,7 +108,7 @@ pub struct ApiChanges {
     pub scopes: Option<Vec<ApiScope>>,
     pub token_lifetime: Option<u32>,
     pub allow_offline_access: Option<bool>,
-    pub signing_alg: Option<String>,
+    pub signing_alg: Option<SigningAlg>,
 }
 
 #[derive(Clone)]
@@ -117,13 +116,6 @@ pub struct ApiService {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     issuer: url::Url,
-}
-
-fn check_alg(alg: Option<&str>) -> Result<(), ManageError> {
-    match alg {
-        None | Some(SIGNING_ALG) => Ok(()),
-        Some(other) => Err(ManageError::Invalid(format!("signing_alg {other} is not supported (only {SIGNING_ALG})"))),
-    }
 }
 
 fn system_api_is_immutable() -> ManageError {
@@ -157,6 +149,8 @@ impl ApiService {
             allow_offline_access: false,
             token_lifetime: MANAGEMENT_TOKEN_LIFETIME,
             scopes: MANAGEMENT_API_SCOPES.iter().map(|s| ApiScope { value: s.to_string(), description: describe(s) }).collect(),
+            // Auth0's Management API tokens are RS256, and its SDKs verify nothing else.
+            signing_alg: SigningAlg::RS256,
         }
     }
 
@@ -170,12 +164,12 @@ impl ApiService {
     }
 
     pub async fn create(&self, new: NewApi) -> Result<Api, ManageError> {
-        check_alg(new.signing_alg.as_deref())?;
         if self.is_management_audience(&new.identifier) {
             return Err(ManageError::Conflict("A resource server with the same identifier already exists".into()));
         }
         let mut api = Api::new(random_id("api_"), new.identifier, new.name, new.allow_offline_access, new.token_lifetime)?;
         api.scopes = new.scopes;
+        api.signing_alg = new.signing_alg.unwrap_or_default();
         api.validate()?;
         self.store.insert_api(&api).await.map_err(|e| match e {
             StoreError::Conflict(_) => ManageError::Conflict("A resource server with the same identifier already exists".into()),
@@ -234,7 +228,6 @@ impl ApiService {
         if found.is_system {
             return Err(system_api_is_immutable());
         }
-        check_alg(changes.signing_alg.as_deref())?;
         let mut api = found.api;
         if let Some(n) = changes.name {
             api.name = n;
@@ -247,6 +240,9 @@ impl ApiService {
         }
         if let Some(o) = changes.allow_offline_access {
             api.allow_offline_access = o;
+        }
+        if let Some(a) = changes.signing_alg {
+            api.signing_alg = a;
         }
         api.validate()?;
         if !self.store.update_api(&api).await? {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use ratchet_core::client::{
     AppType, AudiencePolicy, AuthMethod, Client, ExpirationType, GrantType, NewClient, RefreshTokenPolicy, RotationType, normalize_origins,
 };
+use ratchet_core::jws::SigningAlg;
 use ratchet_core::secret::{Secret, hash, random_bytes, random_token};
 use ratchet_store::{Store, StoreError, Window};
 
@@ -28,6 +29,8 @@ pub struct ClientSpec {
     pub grant_types: Option<Vec<GrantType>>,
     pub refresh_token: Option<RefreshUpdate>,
     pub id_token_lifetime: Option<u32>,
+    /// The algorithm of its ID tokens (`jwt_configuration.alg`); RS256 by default.
+    pub id_token_alg: Option<SigningAlg>,
     /// Whether token requests must carry a DPoP proof (RFC 9449); off by default.
     pub require_proof_of_possession: Option<bool>,
 }
@@ -42,6 +45,8 @@ pub struct ClientChanges {
     pub grant_types: Option<Vec<GrantType>>,
     pub refresh_token: Option<RefreshUpdate>,
     pub id_token_lifetime: Option<u32>,
+    /// The algorithm of its ID tokens (`jwt_configuration.alg`).
+    pub id_token_alg: Option<SigningAlg>,
     /// Whether token requests must carry a DPoP proof (RFC 9449).
     pub require_proof_of_possession: Option<bool>,
 }
@@ -194,6 +199,9 @@ impl ClientService {
         if let Some(l) = spec.id_token_lifetime {
             client.id_token_lifetime = l;
         }
+        if let Some(a) = spec.id_token_alg {
+            client.id_token_alg = a;
+        }
         if let Some(r) = spec.require_proof_of_possession {
             client.require_proof_of_possession = r;
         }
@@ -248,6 +256,9 @@ impl ClientService {
         }
         if let Some(l) = changes.id_token_lifetime {
             client.id_token_lifetime = l;
+        }
+        if let Some(a) = changes.id_token_alg {
+            client.id_token_alg = a;
         }
         if let Some(r) = changes.require_proof_of_possession {
             client.require_proof_of_possession = r;
