@@ -331,7 +331,10 @@ mod tests {
     #[test]
     fn notification_payloads_name_what_changed() {
         assert_eq!(Invalidation::from_payload("client:abc"), Invalidation::Client("abc".into()));
-        assert_eq!(Invalidation::from_payload("api:https://api.example.com/v1:x"), Invalidation::Api("https://api.example.com/v1:x".into()));
+        assert_eq!(
+            Invalidation::from_payload("api:https://api.example.com/v1:x"),
+            Invalidation::Api("https://api.example.com/v1:x".into())
+        );
         assert_eq!(Invalidation::from_payload("something else"), Invalidation::All);
         assert_eq!(Invalidation::from_payload("user:u1"), Invalidation::All);
     }

@@ -1529,38 +1529,56 @@ async fn catalog_changes_through_another_handle_are_seen_within_bound(s: &Db, ot
         assert_eq!(s.api("https://api.example.com").await.unwrap().unwrap().token_lifetime, 3600);
     }
     assert!(other.set_client_secret("c1", "hash-2").await.unwrap());
-    seen_within_bound("the secret rotated elsewhere", move || async move { s.client("c1").await.unwrap().unwrap().secret_hash }, |h| {
-        h.as_deref() == Some("hash-2")
-    })
+    seen_within_bound(
+        "the secret rotated elsewhere",
+        move || async move { s.client("c1").await.unwrap().unwrap().secret_hash },
+        |h| h.as_deref() == Some("hash-2"),
+    )
     .await;
     let mut changed = client("c1");
     changed.callbacks = vec!["https://c1.example.com/elsewhere".into()];
     assert!(other.update_client(&changed).await.unwrap());
-    seen_within_bound("the callbacks changed elsewhere", move || async move { s.client("c1").await.unwrap().unwrap().client.callbacks }, |c| {
-        c == &["https://c1.example.com/elsewhere".to_string()]
-    })
+    seen_within_bound(
+        "the callbacks changed elsewhere",
+        move || async move { s.client("c1").await.unwrap().unwrap().client.callbacks },
+        |c| c == &["https://c1.example.com/elsewhere".to_string()],
+    )
     .await;
     assert!(other.delete_client("c1", NOW).await.unwrap());
-    seen_within_bound("the client deleted elsewhere", move || async move { s.client("c1").await.unwrap().map(|c| c.client.client_id) }, Option::is_none)
-        .await;
+    seen_within_bound(
+        "the client deleted elsewhere",
+        move || async move { s.client("c1").await.unwrap().map(|c| c.client.client_id) },
+        Option::is_none,
+    )
+    .await;
     let mut api = other.api("https://api.example.com").await.unwrap().unwrap();
     api.token_lifetime = 60;
     assert!(other.update_api(&api).await.unwrap());
-    seen_within_bound("the API changed elsewhere", move || async move { s.api("https://api.example.com").await.unwrap().unwrap().token_lifetime }, |l| {
-        *l == 60
-    })
+    seen_within_bound(
+        "the API changed elsewhere",
+        move || async move { s.api("https://api.example.com").await.unwrap().unwrap().token_lifetime },
+        |l| *l == 60,
+    )
     .await;
     assert!(other.delete_api("api-1", NOW).await.unwrap());
-    seen_within_bound("the API deleted elsewhere", move || async move { s.api("https://api.example.com").await.unwrap().map(|a| a.id) }, Option::is_none)
-        .await;
+    seen_within_bound(
+        "the API deleted elsewhere",
+        move || async move { s.api("https://api.example.com").await.unwrap().map(|a| a.id) },
+        Option::is_none,
+    )
+    .await;
 }
 
 /// PostgreSQL: when the connection that listens for changes is lost, the cache is emptied and
-/// bypassed until it listens again, so a change made meanwhile (whose notification nobody
-/// received) is still seen within the bound.
-async fn cache_cleared_when_listener_connection_is_lost(s: &Db, other: &Db, db_name: &str) {
+/// bypassed until it listens again, so a change whose notification nobody received is still seen
+/// within the bound. The change here is made with triggers off (`session_replication_role =
+/// replica`), so no notification exists at all: only the clearing can make it visible.
+async fn cache_cleared_when_listener_connection_is_lost(url: &str, db_name: &str) {
+    use ratchet_store::prelude::*;
+    use sqlx::Connection;
+    let s = &ratchet_store::postgres::PostgresStore::open(url).await.unwrap();
+    let other = ratchet_store::open(url).await.unwrap();
     s.insert_client(&client("c1"), Some("hash-1")).await.unwrap();
-    let mut admin = pg::admin().await;
     let listener_pid = move || async move {
         sqlx::query_as::<_, (i32,)>("SELECT pid FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'LISTEN%'")
             .bind(db_name)
@@ -1568,25 +1586,38 @@ async fn cache_cleared_when_listener_connection_is_lost(s: &Db, other: &Db, db_n
             .await
             .unwrap()
     };
-    // The first read starts the listener; wait (bounded) until it listens and the client is cached.
+    // The first read starts the listener; wait (bounded) until it listens, then cache the client.
     s.client("c1").await.unwrap();
-    seen_within_bound("the listener's connection", listener_pid, Option::is_some).await;
-    let (pid,) = listener_pid().await.unwrap();
-    assert_eq!(s.client("c1").await.unwrap().unwrap().secret_hash.as_deref(), Some("hash-1"));
-    let (killed,): (bool,) = sqlx::query_as("SELECT pg_terminate_backend($1)").bind(pid).fetch_one(&mut admin).await.unwrap();
+    seen_within_bound("the listener", || async { s.catalog_cache().is_trusted() }, |listening| *listening).await;
+    s.client("c1").await.unwrap();
+    assert_eq!(s.catalog_cache().len(), (1, 0), "the client is cached");
+    let (pid,) = listener_pid().await.expect("the listener's backend");
+    let mut silent = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::query("SET session_replication_role = replica").execute(&mut silent).await.unwrap();
+    sqlx::query("UPDATE clients SET secret_hash = 'hash-2' WHERE client_id = 'c1'").execute(&mut silent).await.unwrap();
+    assert_eq!(
+        s.client("c1").await.unwrap().unwrap().secret_hash.as_deref(),
+        Some("hash-1"),
+        "reads are served from the cache (the unannounced change is not seen yet)"
+    );
+    let (killed,): (bool,) = sqlx::query_as("SELECT pg_terminate_backend($1)").bind(pid).fetch_one(&mut pg::admin().await).await.unwrap();
     assert!(killed);
-    // The change is made while the listener is (or was just) disconnected: its notification is lost.
-    assert!(other.set_client_secret("c1", "hash-2").await.unwrap());
-    seen_within_bound("the secret rotated while the listener was down", move || async move { s.client("c1").await.unwrap().unwrap().secret_hash }, |h| {
-        h.as_deref() == Some("hash-2")
-    })
+    seen_within_bound(
+        "the unannounced change after the listener was lost",
+        move || async move { s.client("c1").await.unwrap().unwrap().secret_hash },
+        |h| h.as_deref() == Some("hash-2"),
+    )
     .await;
-    // It listens again (a new backend), and later changes are seen as before.
+    // It listens again (a new backend), and later changes are announced and seen as before.
     seen_within_bound("a new listener", listener_pid, |p| matches!(p, Some((new,)) if *new != pid)).await;
+    seen_within_bound("the listener", || async { s.catalog_cache().is_trusted() }, |listening| *listening).await;
+    s.client("c1").await.unwrap();
     assert!(other.set_client_secret("c1", "hash-3").await.unwrap());
-    seen_within_bound("the secret rotated after reconnecting", move || async move { s.client("c1").await.unwrap().unwrap().secret_hash }, |h| {
-        h.as_deref() == Some("hash-3")
-    })
+    seen_within_bound(
+        "the secret rotated after reconnecting",
+        move || async move { s.client("c1").await.unwrap().unwrap().secret_hash },
+        |h| h.as_deref() == Some("hash-3"),
+    )
     .await;
 }
 
@@ -1720,10 +1751,9 @@ macro_rules! contract {
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn cache_cleared_when_listener_connection_is_lost() {
                 let db = crate::pg::PgDb::new().await;
-                let (store, other) = (db.open().await, db.open().await);
-                let name = db.name.clone();
+                let (url, name) = (db.url.clone(), db.name.clone());
                 let outcome = crate::run(async move {
-                    crate::cache_cleared_when_listener_connection_is_lost(&store, &other, &name).await
+                    crate::cache_cleared_when_listener_connection_is_lost(&url, &name).await
                 })
                 .await;
                 db.drop_db().await;

@@ -576,7 +576,13 @@ async fn answers_within_bound(node: &Node, client_id: &str, secret: &str, audien
 async fn m2m_client(store: &std::sync::Arc<dyn ratchet_store::Store>, audience: &str, scopes: &[&str]) -> (String, String) {
     let client = Client::new(
         hex::encode(ratchet_core::secret::random_bytes::<16>()),
-        NewClient { name: "Backend".into(), app_type: Some(AppType::NonInteractive), callbacks: vec![], logout_urls: vec![], web_origins: vec![] },
+        NewClient {
+            name: "Backend".into(),
+            app_type: Some(AppType::NonInteractive),
+            callbacks: vec![],
+            logout_urls: vec![],
+            web_origins: vec![],
+        },
         0,
     )
     .unwrap();

@@ -63,8 +63,9 @@ impl ClientStore for SqliteStore {
     }
 
     async fn set_client_secret(&self, client_id: &str, secret_hash: &str) -> Result<bool> {
-        let updated =
-            self.run(|c| c.prepare_cached("UPDATE clients SET secret_hash = ?2 WHERE client_id = ?1")?.execute(params![client_id, secret_hash]));
+        let updated = self.run(|c| {
+            c.prepare_cached("UPDATE clients SET secret_hash = ?2 WHERE client_id = ?1")?.execute(params![client_id, secret_hash])
+        });
         self.forget_client(client_id, updated).map(|n| n == 1)
     }
 

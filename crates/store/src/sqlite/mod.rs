@@ -231,7 +231,12 @@ impl SqliteStore {
         migrate(&mut conn).map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
         let checkpointer = connect(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(map_err)?;
         let (stop, stopped) = mpsc::channel();
-        let db = Arc::new(Db { conn: Mutex::new(conn), catalog: CatalogCache::new(true), checkpoint_due: AtomicBool::new(false), _stop_checkpoints: stop });
+        let db = Arc::new(Db {
+            conn: Mutex::new(conn),
+            catalog: CatalogCache::new(true),
+            checkpoint_due: AtomicBool::new(false),
+            _stop_checkpoints: stop,
+        });
         let weak = Arc::downgrade(&db);
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
@@ -529,7 +534,11 @@ mod tests {
         store.client("c1").await.unwrap();
         assert_eq!(store.catalog_cache().len(), (1, 0), "a checkpoint by another connection keeps the cache");
         other.execute("UPDATE clients SET secret_hash = 'hash-2' WHERE client_id = 'c1'", []).unwrap();
-        assert_eq!(store.client("c1").await.unwrap().unwrap().secret_hash.as_deref(), Some("hash-2"), "the other connection's commit is seen");
+        assert_eq!(
+            store.client("c1").await.unwrap().unwrap().secret_hash.as_deref(),
+            Some("hash-2"),
+            "the other connection's commit is seen"
+        );
         // This handle's own writes do not change its data_version: they invalidate directly.
         assert!(store.set_client_secret("c1", "hash-3").await.unwrap());
         assert_eq!(store.client("c1").await.unwrap().unwrap().secret_hash.as_deref(), Some("hash-3"));
