@@ -10,6 +10,7 @@ use ratchet_core::UnixTime;
 use ratchet_core::client::{Api, Client};
 use ratchet_core::family::{Family, FamilyId};
 
+pub mod catalog;
 pub mod dpop;
 pub mod login_attempts;
 pub mod postgres;

@@ -1489,6 +1489,162 @@ mod pg {
     }
 }
 
+// ---- The catalog cache (crates/store/src/catalog.rs): clients and APIs read on the request path ----
+
+/// How long a change made through another handle (another node, the CLI) may take to be seen:
+/// PostgreSQL delivers the trigger's notification at commit; SQLite sees it at the next read.
+const CATALOG_STALENESS_BOUND: Duration = Duration::from_secs(2);
+
+/// Polls `read` until `seen` holds of its result, failing after [`CATALOG_STALENESS_BOUND`].
+async fn seen_within_bound<T: std::fmt::Debug, F: Future<Output = T>>(what: &str, mut read: impl FnMut() -> F, seen: impl Fn(&T) -> bool) {
+    let deadline = std::time::Instant::now() + CATALOG_STALENESS_BOUND;
+    loop {
+        let value = read().await;
+        if seen(&value) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: still {value:?} after {CATALOG_STALENESS_BOUND:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Changes through the handle that reads are seen by its very next read (no waiting).
+async fn catalog_changes_through_the_same_handle_are_seen_at_once(s: &Db) {
+    s.insert_client(&client("c1"), Some("hash-1")).await.unwrap();
+    let api = Api::new("api-1".into(), "https://api.example.com".into(), None, false, Some(3600)).unwrap();
+    s.insert_api(&api).await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(s.client("c1").await.unwrap().unwrap().secret_hash.as_deref(), Some("hash-1"));
+        assert_eq!(s.api("https://api.example.com").await.unwrap().unwrap().token_lifetime, 3600);
+    }
+    let mut changed = client("c1");
+    changed.name = "Renamed".into();
+    assert!(s.update_client(&changed).await.unwrap());
+    assert_eq!(s.client("c1").await.unwrap().unwrap().client.name, "Renamed");
+    assert!(s.set_client_secret("c1", "hash-2").await.unwrap());
+    assert_eq!(s.client("c1").await.unwrap().unwrap().secret_hash.as_deref(), Some("hash-2"));
+    assert!(s.delete_client("c1", NOW).await.unwrap());
+    assert!(s.client("c1").await.unwrap().is_none());
+    let mut longer = api.clone();
+    longer.token_lifetime = 7200;
+    assert!(s.update_api(&longer).await.unwrap());
+    assert_eq!(s.api("https://api.example.com").await.unwrap().unwrap().token_lifetime, 7200);
+    assert!(s.delete_api("api-1", NOW).await.unwrap());
+    assert!(s.api("https://api.example.com").await.unwrap().is_none());
+}
+
+/// Unknown clients and APIs are not remembered: one created elsewhere is usable at once.
+async fn unknown_clients_and_apis_are_not_cached(s: &Db, other: &Db) {
+    assert!(s.client("late").await.unwrap().is_none());
+    assert!(s.api("https://late.example.com").await.unwrap().is_none());
+    other.insert_client(&client("late"), None).await.unwrap();
+    other.insert_api(&Api::new("api-late".into(), "https://late.example.com".into(), None, false, None).unwrap()).await.unwrap();
+    assert!(s.client("late").await.unwrap().is_some(), "a client created elsewhere is found at once");
+    assert!(s.api("https://late.example.com").await.unwrap().is_some(), "an API created elsewhere is found at once");
+}
+
+/// A client or API changed or deleted through another handle on the same database (another node,
+/// the CLI) is seen by a handle that has it cached, within [`CATALOG_STALENESS_BOUND`].
+async fn catalog_changes_through_another_handle_are_seen_within_bound(s: &Db, other: &Db) {
+    s.insert_client(&client("c1"), Some("hash-1")).await.unwrap();
+    s.insert_api(&Api::new("api-1".into(), "https://api.example.com".into(), None, false, Some(3600)).unwrap()).await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(s.client("c1").await.unwrap().unwrap().secret_hash.as_deref(), Some("hash-1"));
+        assert_eq!(s.api("https://api.example.com").await.unwrap().unwrap().token_lifetime, 3600);
+    }
+    assert!(other.set_client_secret("c1", "hash-2").await.unwrap());
+    seen_within_bound(
+        "the secret rotated elsewhere",
+        move || async move { s.client("c1").await.unwrap().unwrap().secret_hash },
+        |h| h.as_deref() == Some("hash-2"),
+    )
+    .await;
+    let mut changed = client("c1");
+    changed.callbacks = vec!["https://c1.example.com/elsewhere".into()];
+    assert!(other.update_client(&changed).await.unwrap());
+    seen_within_bound(
+        "the callbacks changed elsewhere",
+        move || async move { s.client("c1").await.unwrap().unwrap().client.callbacks },
+        |c| c == &["https://c1.example.com/elsewhere".to_string()],
+    )
+    .await;
+    assert!(other.delete_client("c1", NOW).await.unwrap());
+    seen_within_bound(
+        "the client deleted elsewhere",
+        move || async move { s.client("c1").await.unwrap().map(|c| c.client.client_id) },
+        Option::is_none,
+    )
+    .await;
+    let mut api = other.api("https://api.example.com").await.unwrap().unwrap();
+    api.token_lifetime = 60;
+    assert!(other.update_api(&api).await.unwrap());
+    seen_within_bound(
+        "the API changed elsewhere",
+        move || async move { s.api("https://api.example.com").await.unwrap().unwrap().token_lifetime },
+        |l| *l == 60,
+    )
+    .await;
+    assert!(other.delete_api("api-1", NOW).await.unwrap());
+    seen_within_bound(
+        "the API deleted elsewhere",
+        move || async move { s.api("https://api.example.com").await.unwrap().map(|a| a.id) },
+        Option::is_none,
+    )
+    .await;
+}
+
+/// PostgreSQL: when the connection that listens for changes is lost, the cache is emptied and
+/// bypassed until it listens again, so a change whose notification nobody received is still seen
+/// within the bound. The change here is made with triggers off (`session_replication_role =
+/// replica`), so no notification exists at all: only the clearing can make it visible.
+async fn cache_cleared_when_listener_connection_is_lost(url: &str, db_name: &str) {
+    use ratchet_store::prelude::*;
+    use sqlx::Connection;
+    let s = &ratchet_store::postgres::PostgresStore::open(url).await.unwrap();
+    let other = ratchet_store::open(url).await.unwrap();
+    s.insert_client(&client("c1"), Some("hash-1")).await.unwrap();
+    let listener_pid = move || async move {
+        sqlx::query_as::<_, (i32,)>("SELECT pid FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'LISTEN%'")
+            .bind(db_name)
+            .fetch_optional(&mut pg::admin().await)
+            .await
+            .unwrap()
+    };
+    // The first read starts the listener; wait (bounded) until it listens, then cache the client.
+    s.client("c1").await.unwrap();
+    seen_within_bound("the listener", || async { s.catalog_cache().is_trusted() }, |listening| *listening).await;
+    s.client("c1").await.unwrap();
+    assert_eq!(s.catalog_cache().len(), (1, 0), "the client is cached");
+    let (pid,) = listener_pid().await.expect("the listener's backend");
+    let mut silent = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::query("SET session_replication_role = replica").execute(&mut silent).await.unwrap();
+    sqlx::query("UPDATE clients SET secret_hash = 'hash-2' WHERE client_id = 'c1'").execute(&mut silent).await.unwrap();
+    assert_eq!(
+        s.client("c1").await.unwrap().unwrap().secret_hash.as_deref(),
+        Some("hash-1"),
+        "reads are served from the cache (the unannounced change is not seen yet)"
+    );
+    let (killed,): (bool,) = sqlx::query_as("SELECT pg_terminate_backend($1)").bind(pid).fetch_one(&mut pg::admin().await).await.unwrap();
+    assert!(killed);
+    seen_within_bound(
+        "the unannounced change after the listener was lost",
+        move || async move { s.client("c1").await.unwrap().unwrap().secret_hash },
+        |h| h.as_deref() == Some("hash-2"),
+    )
+    .await;
+    // It listens again (a new backend), and later changes are announced and seen as before.
+    seen_within_bound("a new listener", listener_pid, |p| matches!(p, Some((new,)) if *new != pid)).await;
+    seen_within_bound("the listener", || async { s.catalog_cache().is_trusted() }, |listening| *listening).await;
+    s.client("c1").await.unwrap();
+    assert!(other.set_client_secret("c1", "hash-3").await.unwrap());
+    seen_within_bound(
+        "the secret rotated after reconnecting",
+        move || async move { s.client("c1").await.unwrap().unwrap().secret_hash },
+        |h| h.as_deref() == Some("hash-3"),
+    )
+    .await;
+}
+
 // ---- Sign-in attempt counters (brute-force protection) ----
 
 const WINDOWS: ratchet_core::brute_force::Windows = ratchet_core::brute_force::Windows { pair: 900, ip: 3600, account: 1800 };
@@ -1556,7 +1712,7 @@ async fn purge_deletes_login_attempt_counters_whose_window_is_over(s: &Db) {
 }
 
 macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
+    ($($name:ident),* $(,)?; two handles: $($shared:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1564,6 +1720,20 @@ macro_rules! contract {
                     let db = crate::SqliteDb::new();
                     let store = db.open().await;
                     let outcome = crate::run(async move { crate::$name(&store).await }).await;
+                    drop(db);
+                    if let Err(e) = outcome {
+                        panic!("{e}");
+                    }
+                }
+            )*
+
+            // Two handles on one file: two processes (the server and the CLI).
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $shared() {
+                    let db = crate::SqliteDb::new();
+                    let (store, other) = (db.open().await, db.open().await);
+                    let outcome = crate::run(async move { crate::$shared(&store, &other).await }).await;
                     drop(db);
                     if let Err(e) = outcome {
                         panic!("{e}");
@@ -1586,7 +1756,35 @@ macro_rules! contract {
                 }
             )*
 
+            // Two handles on one database: two nodes.
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $shared() {
+                    let db = crate::pg::PgDb::new().await;
+                    let (store, other) = (db.open().await, db.open().await);
+                    let outcome = crate::run(async move { crate::$shared(&store, &other).await }).await;
+                    db.drop_db().await;
+                    if let Err(e) = outcome {
+                        panic!("{e}");
+                    }
+                }
+            )*
+
             // PostgreSQL-only behaviours of the multi-node deployment.
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn cache_cleared_when_listener_connection_is_lost() {
+                let db = crate::pg::PgDb::new().await;
+                let (url, name) = (db.url.clone(), db.name.clone());
+                let outcome = crate::run(async move {
+                    crate::cache_cleared_when_listener_connection_is_lost(&url, &name).await
+                })
+                .await;
+                db.drop_db().await;
+                if let Err(e) = outcome {
+                    panic!("{e}");
+                }
+            }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn nodes_starting_at_once_migrate_the_database_once() {
@@ -1723,6 +1921,10 @@ contract! {
     login_success_clears_the_pair_and_gives_back_the_rest,
     clearing_login_attempts_keeps_other_accounts_and_ip_counters,
     purge_deletes_login_attempt_counters_whose_window_is_over,
+    catalog_changes_through_the_same_handle_are_seen_at_once;
+    two handles:
+    unknown_clients_and_apis_are_not_cached,
+    catalog_changes_through_another_handle_are_seen_within_bound,
 }
 
 /// The rotation write with no device recorded.

@@ -453,3 +453,35 @@ fn serve_demo_creates_and_prints_the_demo_administrator() {
     let (_, list, _) = cli.run(&["users", "list"]);
     assert!(list.lines().any(|l| l.contains("admin@example.com") && l.ends_with("(administrator)")), "{list}");
 }
+
+/// A change the CLI (another process) makes to the SQLite file of a running server is seen by the
+/// server's very next request, although the server had the client and the API cached: SQLite's
+/// `data_version` tells it another connection committed (crates/store/src/catalog.rs).
+#[tokio::test]
+async fn cli_client_change_reaches_running_server() {
+    let app = crate::support::TestApp::spawn().await;
+    let audience = "https://cli-cache.example.com/";
+    app.api(audience, false).await;
+    let (id, secret) = app.m2m_client(audience, &[]).await;
+    for _ in 0..2 {
+        let (s, body) = app.client_credentials(&id, &secret, audience, None).await;
+        assert_eq!((s, body["expires_in"].as_i64()), (200, Some(3600)), "{body}");
+    }
+    let database = format!("sqlite://{}", app.db_path.display());
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_ratchet")).env("RATCHET_DATABASE_URL", &database).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    cli(&["apis", "update", audience, "--token-lifetime", "600", "--json"]);
+    let (s, body) = app.client_credentials(&id, &secret, audience, None).await;
+    assert_eq!((s, body["expires_in"].as_i64()), (200, Some(600)), "the lifetime set by the CLI: {body}");
+    let rotated = cli(&["clients", "rotate-secret", &id, "--json"]);
+    let (s, body) = app.client_credentials(&id, &secret, audience, None).await;
+    assert_eq!((s, body["error"].as_str()), (401, Some("invalid_client")), "the secret the CLI replaced is refused at once");
+    let (s, _) = app.client_credentials(&id, rotated["client_secret"].as_str().unwrap(), audience, None).await;
+    assert_eq!(s, 200);
+    cli(&["clients", "delete", &id, "--json"]);
+    let (s, _) = app.client_credentials(&id, rotated["client_secret"].as_str().unwrap(), audience, None).await;
+    assert_eq!(s, 401, "the client the CLI deleted is unknown at once");
+}

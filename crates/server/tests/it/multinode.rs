@@ -548,3 +548,115 @@ async fn key_rotation_on_three_nodes_keeps_live_tokens_valid() {
         assert_eq!(userinfo_status(node, &opaque).await, 200, "an opaque access token from before the rotation still works");
     }
 }
+
+/// How long a change made through one node may take to reach the others (the catalog cache,
+/// docs/deploy.md): PostgreSQL delivers the change notification when the change commits.
+const CATALOG_STALENESS_BOUND: Duration = Duration::from_secs(2);
+
+/// `client_credentials` at `node`: the status and `expires_in`.
+async fn client_credentials(node: &Node, client_id: &str, secret: &str, audience: &str) -> (u16, Option<i64>) {
+    let form = [("grant_type", "client_credentials"), ("client_id", client_id), ("client_secret", secret), ("audience", audience)];
+    let (s, body) = post_token(node, &form).await.unwrap();
+    (s, body["expires_in"].as_i64())
+}
+
+/// Polls `node` until `client_credentials` answers `expected`, failing after the bound.
+async fn answers_within_bound(node: &Node, client_id: &str, secret: &str, audience: &str, expected: (u16, Option<i64>), what: &str) {
+    let deadline = Instant::now() + CATALOG_STALENESS_BOUND;
+    loop {
+        let got = client_credentials(node, client_id, secret, audience).await;
+        if got == expected {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what} at {}: still {got:?} after {CATALOG_STALENESS_BOUND:?}", node.base);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A machine-to-machine client with a grant for `audience` and `scopes`, written to the database.
+async fn m2m_client(store: &std::sync::Arc<dyn ratchet_store::Store>, audience: &str, scopes: &[&str]) -> (String, String) {
+    let client = Client::new(
+        hex::encode(ratchet_core::secret::random_bytes::<16>()),
+        NewClient {
+            name: "Backend".into(),
+            app_type: Some(AppType::NonInteractive),
+            callbacks: vec![],
+            logout_urls: vec![],
+            web_origins: vec![],
+        },
+        0,
+    )
+    .unwrap();
+    let secret = ratchet_core::secret::random_token();
+    store.insert_client(&client, Some(&ratchet_core::secret::hash(&secret))).await.unwrap();
+    let grant = ratchet_store::ClientGrant {
+        id: format!("cgr_{}", hex::encode(ratchet_core::secret::random_bytes::<8>())),
+        client_id: client.client_id.clone(),
+        audience: audience.into(),
+        scope: scopes.iter().map(|s| s.to_string()).collect(),
+        created_at: 0,
+    };
+    store.insert_client_grant(&grant).await.unwrap();
+    (client.client_id, secret)
+}
+
+/// A client and an API changed through node A's Management API are refused in their old form by
+/// nodes B and C within the bound, although every node had them cached.
+#[tokio::test]
+async fn client_change_reaches_every_node_within_bound() {
+    let db = PgDatabase::create().await;
+    let (a, b, c) = (Node::start(&db.url).await, Node::start(&db.url).await, Node::start(&db.url).await);
+    let store = ratchet_store::open(&db.url).await.unwrap();
+    let audience = "https://cache.example.com/";
+    let api = ratchet_core::client::Api::new("api_cache".into(), audience.into(), None, false, Some(3600)).unwrap();
+    store.insert_api(&api).await.unwrap();
+    let (id, secret) = m2m_client(&store, audience, &[]).await;
+    let management = format!("{ISSUER}api/v2/");
+    let (admin_id, admin_secret) = m2m_client(&store, &management, &["update:resource_servers", "update:client_keys"]).await;
+    // Every node reads (and so caches) the client and the API, twice.
+    for node in [&a, &b, &c, &a, &b, &c] {
+        assert_eq!(client_credentials(node, &id, &secret, audience).await, (200, Some(3600)));
+    }
+    let (s, body) = post_token(
+        &a,
+        &[("grant_type", "client_credentials"), ("client_id", &admin_id), ("client_secret", &admin_secret), ("audience", &management)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, 200, "{body}");
+    let bearer = format!("Bearer {}", body["access_token"].as_str().unwrap());
+    let http = reqwest::Client::new();
+
+    // The API's token lifetime changes through node A.
+    let r = http
+        .patch(a.url(&format!("/api/v2/resource-servers/{}", api.id)))
+        .header("authorization", &bearer)
+        .json(&serde_json::json!({"token_lifetime": 600}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    assert_eq!(client_credentials(&a, &id, &secret, audience).await, (200, Some(600)), "node A sees its own change at once");
+    for node in [&b, &c] {
+        answers_within_bound(node, &id, &secret, audience, (200, Some(600)), "the old token lifetime").await;
+    }
+
+    // The client's secret is rotated through node A: the old one is refused everywhere.
+    let r = http.post(a.url(&format!("/api/v2/clients/{id}/rotate-secret"))).header("authorization", &bearer).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let rotated: Value = r.json().await.unwrap();
+    let new_secret = rotated["client_secret"].as_str().unwrap();
+    assert_eq!(client_credentials(&a, &id, &secret, audience).await, (401, None), "node A refuses the old secret at once");
+    for node in [&b, &c] {
+        answers_within_bound(node, &id, &secret, audience, (401, None), "the old secret").await;
+        assert_eq!(client_credentials(node, &id, new_secret, audience).await, (200, Some(600)));
+    }
+
+    // A change written to the database by anything else (the CLI, psql) reaches every node too.
+    let mut api = store.api(audience).await.unwrap().unwrap();
+    api.token_lifetime = 120;
+    assert!(store.update_api(&api).await.unwrap());
+    for node in [&a, &b, &c] {
+        answers_within_bound(node, &id, new_secret, audience, (200, Some(120)), "the lifetime written to the database").await;
+    }
+}

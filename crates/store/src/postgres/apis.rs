@@ -1,4 +1,23 @@
 use super::*;
+use crate::catalog::Invalidation;
+
+impl PostgresStore {
+    async fn read_api(&self, identifier: &str) -> Result<Option<Api>> {
+        let row = sqlx::query("SELECT data FROM apis WHERE identifier = $1")
+            .bind(identifier)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.map(|r| from_json(r.try_get::<&str, _>("data").map_err(map_err)?)).transpose()
+    }
+
+    /// Drops the cached API (by identifier or id) after a write through this handle, whatever its
+    /// outcome; other nodes learn of it from the trigger's notification.
+    fn forget_api<T>(&self, key: &str, written: Result<T>) -> Result<T> {
+        self.catalog.cache.invalidate(&Invalidation::Api(key.to_string()));
+        written
+    }
+}
 
 #[async_trait]
 impl ApiStore for PostgresStore {
@@ -14,12 +33,17 @@ impl ApiStore for PostgresStore {
     }
 
     async fn api(&self, identifier: &str) -> Result<Option<Api>> {
-        let row = sqlx::query("SELECT data FROM apis WHERE identifier = $1")
-            .bind(identifier)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        row.map(|r| from_json(r.try_get::<&str, _>("data").map_err(map_err)?)).transpose()
+        self.catalog.listen(&self.pool);
+        let now = std::time::Instant::now();
+        if let Some(hit) = self.catalog.cache.api(identifier, now) {
+            return Ok(Some(hit));
+        }
+        let ticket = self.catalog.cache.ticket();
+        let found = self.read_api(identifier).await?;
+        if let Some(api) = &found {
+            self.catalog.cache.put_api(ticket, api.clone(), now);
+        }
+        Ok(found)
     }
 
     async fn api_by_id(&self, id: &str) -> Result<Option<Api>> {
@@ -38,8 +62,8 @@ impl ApiStore for PostgresStore {
             .bind(json(api))
             .execute(&self.pool)
             .await
-            .map_err(map_err)?;
-        Ok(r.rows_affected() == 1)
+            .map_err(map_err);
+        Ok(self.forget_api(&api.identifier, r)?.rows_affected() == 1)
     }
 
     async fn delete_api(&self, id: &str, now: UnixTime) -> Result<bool> {
@@ -53,7 +77,7 @@ impl ApiStore for PostgresStore {
                 id,
                 now,
             )
-            .await?;
-        Ok(deleted == 1)
+            .await;
+        Ok(self.forget_api(id, deleted)? == 1)
     }
 }

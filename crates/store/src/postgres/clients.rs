@@ -1,4 +1,29 @@
 use super::*;
+use crate::catalog::Invalidation;
+
+impl PostgresStore {
+    async fn read_client(&self, client_id: &str) -> Result<Option<StoredClient>> {
+        let row = sqlx::query("SELECT secret_hash, data FROM clients WHERE client_id = $1")
+            .bind(client_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.map(|r| {
+            Ok(StoredClient {
+                client: from_json(r.try_get::<&str, _>("data").map_err(map_err)?)?,
+                secret_hash: r.try_get("secret_hash").map_err(map_err)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Drops the cached client after a write through this handle, whatever its outcome (a failed
+    /// commit may still have happened); other nodes learn of it from the trigger's notification.
+    fn forget_client<T>(&self, client_id: &str, written: Result<T>) -> Result<T> {
+        self.catalog.cache.invalidate(&Invalidation::Client(client_id.to_string()));
+        written
+    }
+}
 
 #[async_trait]
 impl ClientStore for PostgresStore {
@@ -19,23 +44,22 @@ impl ClientStore for PostgresStore {
             .bind(json(client))
             .execute(&self.pool)
             .await
-            .map_err(map_err)?;
-        Ok(r.rows_affected() == 1)
+            .map_err(map_err);
+        Ok(self.forget_client(&client.client_id, r)?.rows_affected() == 1)
     }
 
     async fn client(&self, client_id: &str) -> Result<Option<StoredClient>> {
-        let row = sqlx::query("SELECT secret_hash, data FROM clients WHERE client_id = $1")
-            .bind(client_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        row.map(|r| {
-            Ok(StoredClient {
-                client: from_json(r.try_get::<&str, _>("data").map_err(map_err)?)?,
-                secret_hash: r.try_get("secret_hash").map_err(map_err)?,
-            })
-        })
-        .transpose()
+        self.catalog.listen(&self.pool);
+        let now = std::time::Instant::now();
+        if let Some(hit) = self.catalog.cache.client(client_id, now) {
+            return Ok(Some(hit));
+        }
+        let ticket = self.catalog.cache.ticket();
+        let found = self.read_client(client_id).await?;
+        if let Some(c) = &found {
+            self.catalog.cache.put_client(ticket, c.clone(), now);
+        }
+        Ok(found)
     }
 
     async fn clients(&self) -> Result<Vec<Client>> {
@@ -57,8 +81,8 @@ impl ClientStore for PostgresStore {
             .bind(secret_hash)
             .execute(&self.pool)
             .await
-            .map_err(map_err)?;
-        Ok(r.rows_affected() == 1)
+            .map_err(map_err);
+        Ok(self.forget_client(client_id, r)?.rows_affected() == 1)
     }
 
     async fn delete_client(&self, client_id: &str, now: UnixTime) -> Result<bool> {
@@ -74,7 +98,7 @@ impl ClientStore for PostgresStore {
                 client_id,
                 now,
             )
-            .await?;
-        Ok(deleted == 1)
+            .await;
+        Ok(self.forget_client(client_id, deleted)? == 1)
     }
 }

@@ -21,6 +21,7 @@ use sqlx::{PgPool, Row};
 use crate::*;
 
 mod apis;
+mod catalog;
 mod client_grants;
 mod clients;
 mod dpop;
@@ -43,6 +44,8 @@ pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Clients and APIs read recently, kept fresh by `LISTEN ratchet_catalog` ([`crate::catalog`]).
+    catalog: std::sync::Arc<catalog::Catalog>,
 }
 
 /// SQLSTATE classes that mean "the server cannot serve us right now": connection exceptions
@@ -96,12 +99,17 @@ impl PostgresStore {
             pool.close().await;
             return Err(map_migrate_err(e));
         }
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore { pool, catalog: catalog::Catalog::new() })
     }
 
     /// The underlying pool (for diagnostics and tests).
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// This handle's cache of clients and APIs (for diagnostics and tests).
+    pub fn catalog_cache(&self) -> &crate::catalog::CatalogCache {
+        &self.catalog.cache
     }
 }
 

@@ -1,4 +1,5 @@
 use super::*;
+use crate::catalog::Invalidation;
 
 #[async_trait]
 impl ApiStore for SqliteStore {
@@ -14,10 +15,22 @@ impl ApiStore for SqliteStore {
     }
 
     async fn api(&self, identifier: &str) -> Result<Option<Api>> {
+        let cache = &self.db.catalog;
         self.run(|c| {
-            c.prepare_cached("SELECT data FROM apis WHERE identifier = ?1")?
+            let now = std::time::Instant::now();
+            observe_other_connections(c, cache)?;
+            if let Some(hit) = cache.api(identifier, now) {
+                return Ok(Some(hit));
+            }
+            let ticket = cache.ticket();
+            let found: Option<Api> = c
+                .prepare_cached("SELECT data FROM apis WHERE identifier = ?1")?
                 .query_row([identifier], |r| from_json(&r.get::<_, String>(0)?))
-                .optional()
+                .optional()?;
+            if let Some(api) = &found {
+                cache.put_api(ticket, api.clone(), now);
+            }
+            Ok(found)
         })
     }
 
@@ -32,14 +45,15 @@ impl ApiStore for SqliteStore {
     }
 
     async fn update_api(&self, api: &Api) -> Result<bool> {
-        self.run(|c| {
+        let updated = self.run(|c| {
             c.prepare_cached("UPDATE apis SET data = ?3 WHERE id = ?1 AND identifier = ?2")?.execute(params![
                 api.id,
                 api.identifier,
                 json(api)
             ])
-        })
-        .map(|n| n == 1)
+        });
+        self.db.catalog.invalidate(&Invalidation::Api(api.identifier.clone()));
+        updated.map(|n| n == 1)
     }
 
     async fn delete_api(&self, id: &str, now: UnixTime) -> Result<bool> {
@@ -53,7 +67,8 @@ impl ApiStore for SqliteStore {
                 id,
                 now,
             )
-            .await?;
-        Ok(deleted == 1)
+            .await;
+        self.db.catalog.invalidate(&Invalidation::Api(id.to_string()));
+        Ok(deleted? == 1)
     }
 }

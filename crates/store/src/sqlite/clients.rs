@@ -1,4 +1,14 @@
 use super::*;
+use crate::catalog::Invalidation;
+
+impl SqliteStore {
+    /// Drops the cached client after a write through this handle, whatever its outcome (the
+    /// connection's own commits do not change its `data_version`).
+    fn forget_client<T>(&self, client_id: &str, written: Result<T>) -> Result<T> {
+        self.db.catalog.invalidate(&Invalidation::Client(client_id.to_string()));
+        written
+    }
+}
 
 #[async_trait]
 impl ClientStore for SqliteStore {
@@ -14,17 +24,29 @@ impl ClientStore for SqliteStore {
     }
 
     async fn update_client(&self, client: &Client) -> Result<bool> {
-        self.run(|c| {
+        let updated = self.run(|c| {
             c.prepare_cached("UPDATE clients SET data = ?2 WHERE client_id = ?1")?.execute(params![client.client_id, json(client)])
-        })
-        .map(|n| n == 1)
+        });
+        self.forget_client(&client.client_id, updated).map(|n| n == 1)
     }
 
     async fn client(&self, client_id: &str) -> Result<Option<StoredClient>> {
+        let cache = &self.db.catalog;
         self.run(|c| {
-            c.prepare_cached("SELECT secret_hash, data FROM clients WHERE client_id = ?1")?
+            let now = std::time::Instant::now();
+            observe_other_connections(c, cache)?;
+            if let Some(hit) = cache.client(client_id, now) {
+                return Ok(Some(hit));
+            }
+            let ticket = cache.ticket();
+            let found = c
+                .prepare_cached("SELECT secret_hash, data FROM clients WHERE client_id = ?1")?
                 .query_row([client_id], |r| Ok(StoredClient { secret_hash: r.get(0)?, client: from_json(&r.get::<_, String>(1)?)? }))
-                .optional()
+                .optional()?;
+            if let Some(client) = &found {
+                cache.put_client(ticket, client.clone(), now);
+            }
+            Ok(found)
         })
     }
 
@@ -41,8 +63,10 @@ impl ClientStore for SqliteStore {
     }
 
     async fn set_client_secret(&self, client_id: &str, secret_hash: &str) -> Result<bool> {
-        self.run(|c| c.prepare_cached("UPDATE clients SET secret_hash = ?2 WHERE client_id = ?1")?.execute(params![client_id, secret_hash]))
-            .map(|n| n == 1)
+        let updated = self.run(|c| {
+            c.prepare_cached("UPDATE clients SET secret_hash = ?2 WHERE client_id = ?1")?.execute(params![client_id, secret_hash])
+        });
+        self.forget_client(client_id, updated).map(|n| n == 1)
     }
 
     async fn delete_client(&self, client_id: &str, now: UnixTime) -> Result<bool> {
@@ -58,7 +82,7 @@ impl ClientStore for SqliteStore {
                 client_id,
                 now,
             )
-            .await?;
-        Ok(deleted == 1)
+            .await;
+        Ok(self.forget_client(client_id, deleted)? == 1)
     }
 }

@@ -28,6 +28,7 @@ use ratchet_core::client::{Api, Client};
 use ratchet_core::family::{Family, FamilyId};
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params, params_from_iter};
 
+use crate::catalog::CatalogCache;
 use crate::*;
 
 mod apis;
@@ -73,6 +74,9 @@ pub struct SqliteStore {
 
 struct Db {
     conn: Mutex<Connection>,
+    /// Clients and APIs read recently ([`crate::catalog`]): this handle's writes invalidate their
+    /// entry; another connection's commit (the CLI) changes `PRAGMA data_version` and empties it.
+    catalog: CatalogCache,
     /// Set by the checkpoint thread: the next statement finishes its checkpoint.
     checkpoint_due: AtomicBool,
     /// Dropping it (with the last store handle) stops the checkpoint thread.
@@ -242,13 +246,23 @@ impl SqliteStore {
         migrate(&mut conn).map_err(|e| StoreError::Other(format!("migration failed: {e}")))?;
         let checkpointer = connect(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX).map_err(map_err)?;
         let (stop, stopped) = mpsc::channel();
-        let db = Arc::new(Db { conn: Mutex::new(conn), checkpoint_due: AtomicBool::new(false), _stop_checkpoints: stop });
+        let db = Arc::new(Db {
+            conn: Mutex::new(conn),
+            catalog: CatalogCache::new(true),
+            checkpoint_due: AtomicBool::new(false),
+            _stop_checkpoints: stop,
+        });
         let weak = Arc::downgrade(&db);
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || checkpoint_loop(weak, checkpointer, stopped))
             .map_err(|e| StoreError::Other(format!("cannot start the checkpoint thread: {e}")))?;
         Ok(SqliteStore { db })
+    }
+
+    /// This handle's cache of clients and APIs (for diagnostics and tests).
+    pub fn catalog_cache(&self) -> &CatalogCache {
+        &self.db.catalog
     }
 
     /// Runs `f` on the connection, on this thread (request-path statements: short and few).
@@ -338,6 +352,15 @@ fn list_window<T>(
     );
     let items = c.prepare_cached(&sql)?.query_map(params_from_iter(&values), |r| row(r))?.collect::<rusqlite::Result<Vec<T>>>()?;
     Ok((items, total as u64))
+}
+
+/// Empties the catalog cache if another connection committed since the last look: `PRAGMA
+/// data_version` changes exactly then (not for this connection's own commits, nor checkpoints),
+/// and reading it costs no more than starting a read transaction.
+fn observe_other_connections(c: &Connection, cache: &CatalogCache) -> rusqlite::Result<()> {
+    let version: i64 = c.prepare_cached("PRAGMA data_version")?.query_row([], |r| r.get(0))?;
+    cache.observe_version(version);
+    Ok(())
 }
 
 fn corrupt(what: &str) -> rusqlite::Error {
@@ -506,6 +529,34 @@ mod tests {
         let left = store.events(&EventQuery { limit: u32::MAX, ..Default::default() }).await.unwrap();
         assert_eq!(left.len(), PURGE_STEP as usize);
         assert!(left.iter().all(|e| e.at == now), "only the recent rows stay");
+    }
+
+    /// The catalog cache trusts `PRAGMA data_version`: a commit by another connection (the CLI)
+    /// must change it, and the checkpoint thread's connection, which commits nothing, must not
+    /// (or it would empty the cache every half second).
+    #[tokio::test]
+    async fn another_connections_commit_empties_the_catalog_cache_but_a_checkpoint_does_not() {
+        use ratchet_core::client::NewClient;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.db");
+        let store = SqliteStore::open(&format!("sqlite://{}", path.display())).await.unwrap();
+        let new = NewClient { name: "App".into(), app_type: None, callbacks: vec![], logout_urls: vec![], web_origins: vec![] };
+        store.insert_client(&Client::new("c1".into(), new, 0).unwrap(), Some("hash-1")).await.unwrap();
+        assert_eq!(store.client("c1").await.unwrap().unwrap().secret_hash.as_deref(), Some("hash-1"));
+        assert_eq!(store.catalog_cache().len(), (1, 0), "the client is cached");
+        let other = connect(&path, OpenFlags::SQLITE_OPEN_READ_WRITE).unwrap();
+        other.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).unwrap();
+        store.client("c1").await.unwrap();
+        assert_eq!(store.catalog_cache().len(), (1, 0), "a checkpoint by another connection keeps the cache");
+        other.execute("UPDATE clients SET secret_hash = 'hash-2' WHERE client_id = 'c1'", []).unwrap();
+        assert_eq!(
+            store.client("c1").await.unwrap().unwrap().secret_hash.as_deref(),
+            Some("hash-2"),
+            "the other connection's commit is seen"
+        );
+        // This handle's own writes do not change its data_version: they invalidate directly.
+        assert!(store.set_client_secret("c1", "hash-3").await.unwrap());
+        assert_eq!(store.client("c1").await.unwrap().unwrap().secret_hash.as_deref(), Some("hash-3"));
     }
 
     #[test]
