@@ -1,5 +1,5 @@
 //! The PostgreSQL side of the catalog cache ([`crate::catalog`]): triggers on `clients` and
-//! `apis` (migration `0009_catalog_notify.sql`) send `NOTIFY ratchet_catalog, '<kind>:<key>'` in
+//! `apis` (migration `0008_catalog_notify.sql`) send `NOTIFY ratchet_catalog, '<kind>:<key>'` in
 //! the writing transaction, so the notification goes out exactly when the change commits, whoever
 //! made it (any node, the CLI, `psql`). Each store handle listens on a dedicated connection from
 //! its pool, started by its first catalog read (a CLI command that never reads a client opens no
