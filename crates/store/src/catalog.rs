@@ -236,6 +236,7 @@ mod tests {
             allow_offline_access: false,
             token_lifetime: 86_400,
             scopes: vec![],
+            signing_alg: Default::default(),
         }
     }
 
