@@ -9,7 +9,6 @@ use axum::http::{HeaderValue, Response as HttpResponse, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ratchet_core::secret::ct_eq;
-use ratchet_store::FamilyStore;
 use serde_json::json;
 
 use crate::app::AppState;

@@ -360,7 +360,7 @@ async fn crash_mid_batch(database: &str) {
         tasks.spawn(async move {
             let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
             let mut acknowledged = 0u32;
-            let deadline = Instant::now() + Duration::from_secs(20);
+            let deadline = Instant::now() + Duration::from_secs(60);
             while Instant::now() < deadline {
                 let r = http
                     .post(format!("{base}/oauth/token"))
@@ -384,16 +384,22 @@ async fn crash_mid_batch(database: &str) {
             (rt, acknowledged)
         });
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let metrics = reqwest::get(node.url("/metrics")).await.unwrap().text().await.unwrap();
+    // Under load until the server has committed some rotations in groups (bounded), then killed.
+    let started = Instant::now();
+    let (mut largest, mut metrics) = (0u64, String::new());
+    while largest < 2 && started.elapsed() < Duration::from_secs(15) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        metrics = reqwest::get(node.url("/metrics")).await.unwrap().text().await.unwrap();
+        largest = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("ratchet_rotation_batch_largest "))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("the batch metric is exported");
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
     node.child.start_kill().unwrap();
     let _ = node.child.wait().await;
     let results = tasks.join_all().await;
-    let largest: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("ratchet_rotation_batch_largest "))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("the batch metric is exported");
     assert!(largest > 1, "the server committed rotations in groups before it was killed: {metrics}");
     let node = Node::start(database).await;
     for (i, (rt, acknowledged)) in results.iter().enumerate() {
