@@ -12,11 +12,13 @@ use ratchet_core::family::{Family, FamilyId};
 
 pub mod catalog;
 pub mod dpop;
+pub mod group_commit;
 pub mod login_attempts;
 pub mod postgres;
 pub mod sqlite;
 
 pub use dpop::{DpopReplayCache, REPLAYED_PROOF, RotationProof};
+pub use group_commit::RotationBatches;
 pub use login_attempts::LoginAttemptStore;
 
 /// A failure of the storage engine. `Unavailable` means the database cannot be reached (the HTTP
@@ -468,7 +470,12 @@ pub trait FamilyStore: Send + Sync {
     /// DPoP (RFC 9449): a family bound to a key (`jkt`) rotates only with `r.dpop`, a proof by
     /// that key, and the same write spends the proof in the replay cache; a proof already spent
     /// fails the whole write with `Conflict(REPLAYED_PROOF)`, leaving the family as it was.
+    ///
+    /// Concurrent calls are committed together (group commit, see [`group_commit`]): the result
+    /// is delivered only once the commit carrying it succeeded.
     async fn rotate(&self, r: &Rotation<'_>) -> Result<Option<Rotated>>;
+    /// How rotations have been grouped into commits since the store was opened.
+    fn rotation_batches(&self) -> RotationBatches;
     /// Records an exchange that does not rotate (a non-rotating family): the idle deadline, the
     /// time and the device.
     async fn touch_family(&self, id: &FamilyId, now: UnixTime, idle_expires_at: Option<UnixTime>, seen: &Seen) -> Result<()>;

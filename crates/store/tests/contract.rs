@@ -854,6 +854,44 @@ async fn rotate_has_exactly_one_winner(s: &Db) {
     }
 }
 
+/// Group commit (see `ratchet_store::group_commit`): many families rotated at once, each
+/// presented several times, in rounds. Every round, each family has exactly one winner, which
+/// gets its own row back (its own `rotated_at`), never another presentation's; the losers get
+/// `None`; the stored counter moved by one. And the rotations were grouped: some commit carried
+/// more than one.
+async fn concurrent_rotations_commit_in_one_batch_with_one_winner_per_family(s: &Db) {
+    const FAMILIES: usize = 8;
+    const PRESENTATIONS: usize = 4;
+    let before = s.rotation_batches();
+    let fams: Vec<Family> = (0..FAMILIES).map(|_| family("g", "c", "u")).collect();
+    for f in &fams {
+        s.insert_family(f, &Seen::default()).await.unwrap();
+    }
+    let ids: Arc<Vec<FamilyId>> = Arc::new(fams.iter().map(|f| f.id).collect());
+    const ROUNDS: u64 = 20;
+    for round in 0..ROUNDS {
+        let ids = ids.clone();
+        let outcomes = race(FAMILIES * PRESENTATIONS, s, move |s, i| {
+            let id = ids[i % FAMILIES];
+            let now = NOW + 1000 * round as i64 + i as i64;
+            async move { (i, now, rotate(&s, &id, "c", round, now, Some(now + DAY)).await.unwrap()) }
+        })
+        .await;
+        for (k, f) in fams.iter().enumerate() {
+            let mine: Vec<_> = outcomes.iter().filter(|(i, _, _)| i % FAMILIES == k).collect();
+            let winners: Vec<_> = mine.iter().filter(|(_, _, r)| r.is_some()).collect();
+            assert_eq!(winners.len(), 1, "round {round}, family {k}: exactly one of {PRESENTATIONS} wins");
+            let (_, now, won) = winners[0];
+            let won = won.as_ref().unwrap();
+            assert_eq!((won.family.id, won.family.counter, won.family.rotated_at), (f.id, round + 1, *now), "the winner's own row");
+            assert_eq!(get_family(s, f).await.counter, round + 1, "round {round}, family {k}: moved once");
+        }
+    }
+    let after = s.rotation_batches();
+    assert!(after.rotations - before.rotations >= ROUNDS * FAMILIES as u64, "every winning rotation was committed: {after:?}");
+    assert!(after.largest > 1, "concurrent rotations were committed together: {after:?}");
+}
+
 fn proof<'a>(jkt: &'a str, replay_key: &'a str) -> RotationProof<'a> {
     RotationProof { jkt, replay_key, replay_expires_at: NOW + 60 }
 }
@@ -1907,6 +1945,7 @@ contract! {
     revoke_family_ids_revokes_exactly_the_live_ones_named,
     an_empty_family_filter_is_refused,
     a_revocation_racing_rotations_loses_nothing,
+    concurrent_rotations_commit_in_one_batch_with_one_winner_per_family,
     logs_carry_log_id_ip_and_user_agent_and_are_found_by_log_id,
     logs_are_filtered_by_type_user_client_and_date_range,
     logs_page_over_more_rows_than_a_page,

@@ -22,7 +22,20 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let mut res = state.audit.render().into_response();
+    let mut text = state.audit.render();
+    // Group commit of rotations (see `ratchet_store::group_commit`): rotations per commit is the
+    // ratio of the two counters.
+    let b = state.store.rotation_batches();
+    text.push_str(&format!(
+        "# HELP ratchet_rotation_commits_total Commits (transactions or statements) that carried refresh-token rotations.\n\
+         # TYPE ratchet_rotation_commits_total counter\nratchet_rotation_commits_total {}\n\
+         # HELP ratchet_rotations_committed_total Refresh-token rotation attempts carried by those commits.\n\
+         # TYPE ratchet_rotations_committed_total counter\nratchet_rotations_committed_total {}\n\
+         # HELP ratchet_rotation_batch_largest Most rotations one commit carried since start.\n\
+         # TYPE ratchet_rotation_batch_largest gauge\nratchet_rotation_batch_largest {}\n",
+        b.commits, b.rotations, b.largest
+    ));
+    let mut res = text.into_response();
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
     res
 }

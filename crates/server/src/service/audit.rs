@@ -4,6 +4,13 @@
 //! response is sent. High-volume successes (`sertft`, `seacft`, `s`, `ssa`, `slo`) go through a
 //! queue that one background task writes in batches, one transaction per batch, so a refresh does
 //! not wait for its own log row; the queue is flushed on shutdown and by [`AppState::flush_audit`].
+//!
+//! This is the same group commit as the rotations' (`ratchet_store::group_commit`): one writer,
+//! one commit in flight, and whatever queued while it was in flight goes in the next commit. Two
+//! differences follow from nobody waiting for an audit row: the writer lingers [`LINGER`] after
+//! the first event of a batch (a rotation cannot: its client waits for the commit), and the
+//! writer is a task of its own (a rotation's group is committed by one of its waiting callers,
+//! which saves the hand-off).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -6,8 +6,18 @@
 //! for the first to commit and then re-evaluates its `WHERE` against the new row version, so
 //! exactly one of them matches. Migrations are embedded and serialised across nodes by the
 //! migrator's advisory lock (`pg_advisory_lock`, held on one connection for the whole run).
+//!
+//! Rotations are committed in groups (issue 14, [`crate::group_commit`]): a node has at most one
+//! rotation statement in flight; the rotations that arrive meanwhile queue, and the next
+//! statement carries them all, as arrays unnested into rows (`UPDATE families … FROM UNNEST(…)
+//! WITH ORDINALITY … RETURNING f.*, position`): one round trip and one commit (one WAL flush)
+//! for the group, each row telling which request it answers. The same per-row conditions and
+//! PostgreSQL's re-check of them against a concurrent writer's committed version keep exactly
+//! one winner across nodes. A rotation that finds nothing in flight runs its own statement at
+//! once, as before, so the uncontended case pays no hand-off.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -46,6 +56,9 @@ pub struct PostgresStore {
     pool: PgPool,
     /// Clients and APIs read recently, kept fresh by `LISTEN ratchet_catalog` ([`crate::catalog`]).
     catalog: std::sync::Arc<catalog::Catalog>,
+    /// Rotations waiting for the statement in flight to finish (see `families`).
+    rotations: Arc<std::sync::Mutex<families::RotationQueue>>,
+    rotation_batches: Arc<crate::group_commit::BatchCounter>,
 }
 
 /// SQLSTATE classes that mean "the server cannot serve us right now": connection exceptions
@@ -99,7 +112,7 @@ impl PostgresStore {
             pool.close().await;
             return Err(map_migrate_err(e));
         }
-        Ok(PostgresStore { pool, catalog: catalog::Catalog::new() })
+        Ok(PostgresStore { pool, catalog: catalog::Catalog::new(), rotations: Default::default(), rotation_batches: Default::default() })
     }
 
     /// The underlying pool (for diagnostics and tests).

@@ -1,5 +1,6 @@
 use super::users::user_from;
 use super::*;
+use crate::group_commit::QueuedRotation;
 
 pub(super) fn family_from(r: &Row) -> rusqlite::Result<Family> {
     let id: String = r.get("family_id")?;
@@ -58,58 +59,38 @@ impl FamilyStore for SqliteStore {
     }
 
     async fn rotate(&self, r: &Rotation<'_>) -> Result<Option<Rotated>> {
-        // Three statements on the connection, held once. (Not one transaction: measured, BEGIN and
-        // COMMIT around them cost more than they save; the reads follow the committed write.)
-        // With a DPoP proof, the update and the replay-cache insert are one transaction: a replayed
-        // proof undoes the rotation.
-        self.run(|c| {
-            let tx = r.dpop.map(|_| c.unchecked_transaction()).transpose()?;
-            let family = c
-                .prepare_cached(
-                    "UPDATE families SET counter = counter + 1, rotated_at = ?4, last_exchanged_at = ?4, last_ip = ?6, last_user_agent = ?7,
-                       idle_expires_at = CASE WHEN ?5 IS NULL OR expires_at IS NULL THEN ?5 ELSE MIN(?5, expires_at) END
-                     WHERE family_id = ?1 AND client_id = ?2 AND counter = ?3 AND rotating = 1 AND revoked_at IS NULL
-                       AND (expires_at IS NULL OR expires_at > ?4) AND (idle_expires_at IS NULL OR idle_expires_at > ?4)
-                       AND (jkt IS NULL OR jkt = ?8)
-                     RETURNING *",
-                )?
-                .query_row(
-                    params![
-                        r.id.to_string(),
-                        r.client_id,
-                        r.from as i64,
-                        r.now,
-                        r.idle_expires_at,
-                        r.seen.ip,
-                        r.seen.user_agent,
-                        r.dpop.map(|p| p.jkt)
-                    ],
-                    family_from,
-                )
-                .optional()?;
-            let Some(family) = family else { return Ok(None) };
-            if let (Some(tx), Some(p)) = (tx, r.dpop) {
-                let spent = tx
-                    .prepare_cached("INSERT INTO dpop_proofs (replay_key, expires_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
-                    .execute(params![p.replay_key, p.replay_expires_at])?;
-                if spent == 0 {
-                    // Dropping the transaction rolls the rotation back.
-                    return Ok(Some(Err(())));
-                }
-                tx.commit()?;
-            }
-            let user = c.prepare_cached("SELECT * FROM users WHERE user_id = ?1")?.query_row([&family.user_id], user_from).optional()?;
-            let api = match &family.audience {
-                Some(a) => c
-                    .prepare_cached("SELECT data FROM apis WHERE identifier = ?1")?
-                    .query_row([a], |r| from_json(&r.get::<_, String>(0)?))
-                    .optional()?,
-                None => None,
-            };
-            Ok(Some(Ok(Rotated { family, user, api })))
-        })?
-        .map(|r| r.map_err(|()| StoreError::Conflict(REPLAYED_PROOF.into())))
-        .transpose()
+        if r.dpop.is_some() {
+            // Never grouped (see `crate::group_commit`): its own transaction, as before.
+            self.db.rotation_batches.record(1);
+            return self.run(|c| rotate_with_proof(c, r))?.map(|r| r.map_err(|()| StoreError::Conflict(REPLAYED_PROOF.into()))).transpose();
+        }
+        // Uncontended: the connection is free, so commit now, with whatever is already queued.
+        let conn = match self.db.conn.try_lock() {
+            Ok(conn) => Some(conn),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        if let Some(conn) = conn {
+            let queued = std::mem::take(&mut *lock(&self.db.rotations));
+            return self.run_locked(conn, |c| self.commit_rotations(c, Some(r), queued)).expect("the caller's own result");
+        }
+        // Contended: queue the rotation, then wait for the connection. Whoever holds it next
+        // commits everything queued by then, perhaps this one.
+        let waiting = Arc::new(Waiting { rotation: QueuedRotation::new(r), outcome: Mutex::new(None) });
+        lock(&self.db.rotations).push(waiting.clone());
+        let conn = lock(&self.db.conn);
+        if let Some(outcome) = lock(&waiting.outcome).take() {
+            return outcome;
+        }
+        // Still unanswered: only a holder of the connection drains the queue and answers it, and
+        // this caller holds it now, so the rotation is still queued; commit the queue.
+        let queued = std::mem::take(&mut *lock(&self.db.rotations));
+        self.run_locked(conn, |c| self.commit_rotations(c, None, queued));
+        lock(&waiting.outcome).take().expect("a queued rotation is answered by the commit that drains it")
+    }
+
+    fn rotation_batches(&self) -> RotationBatches {
+        self.db.rotation_batches.snapshot()
     }
 
     async fn touch_family(&self, id: &FamilyId, now: UnixTime, idle_expires_at: Option<UnixTime>, seen: &Seen) -> Result<()> {
@@ -212,6 +193,125 @@ impl FamilyStore for SqliteStore {
         })?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
+}
+
+/// A rotation waiting in the queue, and where the commit that carries it leaves its outcome.
+pub(super) struct Waiting {
+    rotation: QueuedRotation,
+    outcome: Mutex<Option<Result<Option<Rotated>>>>,
+}
+
+impl SqliteStore {
+    /// Commits `own` (the caller's rotation, if it has not queued it) and every `queued` one
+    /// together, answers the queued ones and returns the outcome of `own`. Runs on the calling
+    /// thread, holding the connection: flat combining, so a batch costs no thread hand-off.
+    fn commit_rotations(
+        &self,
+        c: &mut Connection,
+        own: Option<&Rotation<'_>>,
+        queued: Vec<Arc<Waiting>>,
+    ) -> Option<Result<Option<Rotated>>> {
+        let batch: Vec<Rotation<'_>> = own.cloned().into_iter().chain(queued.iter().map(|w| w.rotation.as_rotation())).collect();
+        let mut outcomes = rotate_together(c, &batch).into_iter();
+        self.db.rotation_batches.record(batch.len());
+        let own_outcome = if own.is_some() { outcomes.next() } else { None };
+        for (w, outcome) in queued.iter().zip(outcomes) {
+            *lock(&w.outcome) = Some(outcome);
+        }
+        own_outcome
+    }
+}
+
+/// Rotates each of `batch` and commits them together; the outcomes are in batch order.
+///
+/// One rotation alone is one autocommit statement (plus the two reads), as it always was: a
+/// transaction around it would only add BEGIN and COMMIT. Several are one `BEGIN IMMEDIATE …
+/// COMMIT`: one WAL append and one lock round for all. Each conditional `UPDATE` sees the ones
+/// before it in the batch, so two presentations of one family in a batch decide as if one came
+/// after the other: exactly one wins. Nothing is answered before the COMMIT succeeds. If the
+/// database is unavailable (another process holds the write lock past the busy timeout), every
+/// rotation of the batch gets that answer; on any other error the batch is rolled back and each
+/// rotation runs alone, so each caller learns its own outcome.
+fn rotate_together(c: &mut Connection, batch: &[Rotation<'_>]) -> Vec<Result<Option<Rotated>>> {
+    if let [r] = batch {
+        return vec![rotate_one(c, r).map_err(map_err)];
+    }
+    let together = (|| {
+        let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let outcomes = batch.iter().map(|r| rotate_one(&tx, r)).collect::<rusqlite::Result<Vec<_>>>()?;
+        tx.commit()?;
+        Ok(outcomes)
+    })();
+    match together.map_err(map_err) {
+        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+        Err(StoreError::Unavailable(m)) => batch.iter().map(|_| Err(StoreError::Unavailable(m.clone()))).collect(),
+        Err(_) => batch.iter().map(|r| rotate_one(c, r).map_err(map_err)).collect(),
+    }
+}
+
+/// The conditional update of one rotation without a proof, then the user and API it needs.
+/// (Alone, not one transaction: measured, BEGIN and COMMIT around them cost more than they save;
+/// the reads follow the committed write.)
+fn rotate_one(c: &Connection, r: &Rotation<'_>) -> rusqlite::Result<Option<Rotated>> {
+    let Some(family) = update_for_rotation(c, r)? else { return Ok(None) };
+    rotated(c, family).map(Some)
+}
+
+/// A rotation with a DPoP proof: the update and the replay-cache insert are one transaction, so
+/// a replayed proof (`Err(())`) undoes the rotation.
+fn rotate_with_proof(c: &mut Connection, r: &Rotation<'_>) -> rusqlite::Result<Option<std::result::Result<Rotated, ()>>> {
+    let tx = c.transaction()?;
+    let Some(family) = update_for_rotation(&tx, r)? else { return Ok(None) };
+    if let Some(p) = r.dpop {
+        let spent = tx
+            .prepare_cached("INSERT INTO dpop_proofs (replay_key, expires_at) VALUES (?1, ?2) ON CONFLICT DO NOTHING")?
+            .execute(params![p.replay_key, p.replay_expires_at])?;
+        if spent == 0 {
+            // Dropping the transaction rolls the rotation back.
+            return Ok(Some(Err(())));
+        }
+    }
+    tx.commit()?;
+    rotated(c, family).map(|r| Some(Ok(r)))
+}
+
+/// The rotation write: moves the counter if the presented one is current and the family live.
+fn update_for_rotation(c: &Connection, r: &Rotation<'_>) -> rusqlite::Result<Option<Family>> {
+    c.prepare_cached(
+        "UPDATE families SET counter = counter + 1, rotated_at = ?4, last_exchanged_at = ?4, last_ip = ?6, last_user_agent = ?7,
+           idle_expires_at = CASE WHEN ?5 IS NULL OR expires_at IS NULL THEN ?5 ELSE MIN(?5, expires_at) END
+         WHERE family_id = ?1 AND client_id = ?2 AND counter = ?3 AND rotating = 1 AND revoked_at IS NULL
+           AND (expires_at IS NULL OR expires_at > ?4) AND (idle_expires_at IS NULL OR idle_expires_at > ?4)
+           AND (jkt IS NULL OR jkt = ?8)
+         RETURNING *",
+    )?
+    .query_row(
+        params![
+            r.id.to_string(),
+            r.client_id,
+            r.from as i64,
+            r.now,
+            r.idle_expires_at,
+            r.seen.ip,
+            r.seen.user_agent,
+            r.dpop.map(|p| p.jkt)
+        ],
+        family_from,
+    )
+    .optional()
+}
+
+/// A rotated family with its user and API.
+fn rotated(c: &Connection, family: Family) -> rusqlite::Result<Rotated> {
+    let user = c.prepare_cached("SELECT * FROM users WHERE user_id = ?1")?.query_row([&family.user_id], user_from).optional()?;
+    let api = match &family.audience {
+        Some(a) => c
+            .prepare_cached("SELECT data FROM apis WHERE identifier = ?1")?
+            .query_row([a], |r| from_json(&r.get::<_, String>(0)?))
+            .optional()?,
+        None => None,
+    };
+    Ok(Rotated { family, user, api })
 }
 
 /// Inserts one family; `seen` is its first (and so far last) device.

@@ -15,6 +15,17 @@
 //! SQLite's file locks and the busy timeout serialise them. Checkpoints, which copy the WAL into
 //! the database file and sync it, run on a background thread instead of inside whichever commit
 //! happens to fill the WAL.
+//!
+//! Rotations are committed in groups (issue 14, [`crate::group_commit`]) by flat combining, which
+//! keeps them on the calling threads: a caller that finds the connection free runs its rotation
+//! at once, as one autocommit statement (the uncontended case costs what it always did); a
+//! caller that finds it busy puts its rotation in a queue and waits for the connection. Whoever
+//! takes the connection next drains the queue and commits every rotation in it in one
+//! `BEGIN IMMEDIATE … COMMIT` (one WAL append and one lock round instead of one per rotation),
+//! leaving each caller its own outcome; a caller that then gets the connection and finds its
+//! outcome there returns without a statement. No thread hand-off: the combining caller is
+//! already on a thread, holding the connection it needs. Durability is unchanged: an outcome is
+//! delivered only after the COMMIT that carries it, with the same `synchronous` setting.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -77,6 +88,9 @@ struct Db {
     /// Clients and APIs read recently ([`crate::catalog`]): this handle's writes invalidate their
     /// entry; another connection's commit (the CLI) changes `PRAGMA data_version` and empties it.
     catalog: CatalogCache,
+    /// Rotations waiting for whoever holds `conn` next to commit them (see `families`).
+    rotations: Mutex<Vec<Arc<families::Waiting>>>,
+    rotation_batches: crate::group_commit::BatchCounter,
     /// Set by the checkpoint thread: the next statement finishes its checkpoint.
     checkpoint_due: AtomicBool,
     /// Dropping it (with the last store handle) stops the checkpoint thread.
@@ -113,7 +127,7 @@ fn path_of(url: &str) -> Result<PathBuf> {
     Ok(PathBuf::from(path))
 }
 
-fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while a connection was held leaves nothing half-done: an open transaction rolled
     // back when it was dropped during unwinding.
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -249,6 +263,8 @@ impl SqliteStore {
         let db = Arc::new(Db {
             conn: Mutex::new(conn),
             catalog: CatalogCache::new(true),
+            rotations: Mutex::new(Vec::new()),
+            rotation_batches: Default::default(),
             checkpoint_due: AtomicBool::new(false),
             _stop_checkpoints: stop,
         });
@@ -267,8 +283,13 @@ impl SqliteStore {
 
     /// Runs `f` on the connection, on this thread (request-path statements: short and few).
     fn run<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
-        let mut conn = lock(&self.db.conn);
-        let result = f(&mut conn).map_err(map_err);
+        self.run_locked(lock(&self.db.conn), |c| f(c).map_err(map_err))
+    }
+
+    /// Runs `f` on the connection already held as `conn`, then releases it (after a checkpoint
+    /// the background thread asked for, if any).
+    fn run_locked<T>(&self, mut conn: MutexGuard<'_, Connection>, f: impl FnOnce(&mut Connection) -> T) -> T {
+        let result = f(&mut conn);
         if self.db.checkpoint_due.swap(false, Ordering::Acquire) {
             report_checkpoint_failure(conn.query_row(PASSIVE_CHECKPOINT, [], |_| Ok(())));
         }
