@@ -207,8 +207,9 @@ impl Store for PostgresStore {
     }
 
     async fn purge(&self, now: UnixTime, grace: i64) -> Result<u64> {
-        // Each table in short steps of at most PURGE_STEP rows, so a large purge (a million dead
-        // families, a month of events) never holds one long statement against the hot path.
+        // Each table in short steps of at most PURGE_STEP rows with a pause after each, so a large
+        // purge (a million dead families, a month of events) never holds one long statement
+        // against the hot path, nor keeps the database busy from one step to the next.
         let cutoff = now - grace;
         let mut n = 0;
         for (table, condition, at) in [
@@ -227,12 +228,14 @@ impl Store for PostgresStore {
         ] {
             let sql = format!("DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {table} WHERE {condition} LIMIT {PURGE_STEP}))");
             loop {
+                let started = std::time::Instant::now();
                 let deleted =
                     sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(at).execute(&self.pool).await.map_err(map_err)?.rows_affected();
                 n += deleted;
                 if deleted < PURGE_STEP {
                     break;
                 }
+                tokio::time::sleep(crate::purge_pause(started.elapsed())).await;
             }
         }
         Ok(n)

@@ -308,7 +308,7 @@ impl SqliteStore {
 
     /// Deletes the rows of `table` that meet `condition` (with `?1` bound to `at`), a window of
     /// rowids at a time: every step holds the database for about [`PURGE_STEP_TARGET`], then
-    /// leaves it free for as long, so requests go on between the steps of a purge of any size (a
+    /// leaves it free for three times as long ([`crate::purge_pause`]), so requests go on between the steps of a purge of any size (a
     /// single `DELETE` of a month of audit rows would stall every request for seconds). The pause
     /// matters when the purge runs in another process (`ratchet purge`): there, nothing else
     /// would let the server's writes in between two steps.
@@ -323,7 +323,7 @@ impl SqliteStore {
             let took = started.elapsed();
             from += step;
             step = next_purge_step(step, took);
-            tokio::time::sleep((took * 3).min(PURGE_STEP_TARGET * 10)).await;
+            tokio::time::sleep(crate::purge_pause(took)).await;
         }
         Ok(deleted as u64)
     }
