@@ -4,33 +4,17 @@
 
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
-    AuthorizationCode, ClientId, CsrfToken, HttpRequest, HttpResponse, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    RedirectUrl, Scope, TokenResponse,
+    AuthorizationCode, ClientId, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
 };
 
 use crate::support::*;
-
-/// `openidconnect`'s HTTP client, backed by reqwest.
-async fn http(req: HttpRequest) -> Result<HttpResponse, reqwest::Error> {
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
-    let mut builder = client.request(req.method().clone(), req.uri().to_string()).body(req.body().clone());
-    for (k, v) in req.headers() {
-        builder = builder.header(k, v);
-    }
-    let res = builder.send().await?;
-    let mut out = openidconnect::http::Response::builder().status(res.status());
-    for (k, v) in res.headers() {
-        out = out.header(k, v);
-    }
-    Ok(out.body(res.bytes().await?.to_vec()).expect("valid response"))
-}
 
 #[tokio::test]
 async fn openidconnect_relying_party_completes_the_code_flow() {
     let app = TestApp::spawn().await;
     let c = app.spa().await;
     let user = app.user("alice@example.com").await;
-    let http_client = |req| http(req);
+    let http_client = |req| openidconnect_http(req);
     let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(app.issuer()).unwrap(), &http_client).await.expect("discovery");
     let rp = CoreClient::from_provider_metadata(metadata, ClientId::new(c.client_id.clone()), None)
         .set_redirect_uri(RedirectUrl::new(CALLBACK.to_string()).unwrap());

@@ -8,9 +8,7 @@
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata};
-use openidconnect::{
-    AuthorizationCode, ClientId, CsrfToken, HttpRequest, HttpResponse, IssuerUrl, Nonce, PkceCodeChallenge, RedirectUrl, TokenResponse,
-};
+use openidconnect::{AuthorizationCode, ClientId, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge, RedirectUrl, TokenResponse};
 use ratchet_core::client::AppType;
 use ratchet_core::jws::SigningAlg;
 use reqwest::Method;
@@ -19,21 +17,6 @@ use serde_json::{Value, json};
 use crate::support::*;
 
 const EMAIL: &str = "algs@example.com";
-
-/// `openidconnect`'s HTTP client, backed by reqwest.
-async fn http(req: HttpRequest) -> Result<HttpResponse, reqwest::Error> {
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
-    let mut builder = client.request(req.method().clone(), req.uri().to_string()).body(req.body().clone());
-    for (k, v) in req.headers() {
-        builder = builder.header(k, v);
-    }
-    let res = builder.send().await?;
-    let mut out = openidconnect::http::Response::builder().status(res.status());
-    for (k, v) in res.headers() {
-        out = out.header(k, v);
-    }
-    Ok(out.body(res.bytes().await?.to_vec()).expect("valid response"))
-}
 
 fn oidc_alg(alg: SigningAlg) -> CoreJwsSigningAlgorithm {
     match alg {
@@ -83,7 +66,7 @@ fn tampered(jwt: &str) -> String {
 async fn openidconnect_verifies_id_tokens_of_every_algorithm() {
     let app = TestApp::spawn().await;
     let user = app.user(EMAIL).await;
-    let http_client = |req| http(req);
+    let http_client = |req| openidconnect_http(req);
     let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(app.issuer()).unwrap(), &http_client).await.expect("discovery");
     let advertised = metadata.id_token_signing_alg_values_supported().clone();
     for alg in SigningAlg::ALL {

@@ -401,3 +401,18 @@ impl TestApp {
         body["access_token"].as_str().unwrap().to_string()
     }
 }
+
+/// `openidconnect`'s HTTP client, backed by reqwest.
+pub async fn openidconnect_http(req: openidconnect::HttpRequest) -> Result<openidconnect::HttpResponse, reqwest::Error> {
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let mut builder = client.request(req.method().clone(), req.uri().to_string()).body(req.body().clone());
+    for (k, v) in req.headers() {
+        builder = builder.header(k, v);
+    }
+    let res = builder.send().await?;
+    let mut out = openidconnect::http::Response::builder().status(res.status());
+    for (k, v) in res.headers() {
+        out = out.header(k, v);
+    }
+    Ok(out.body(res.bytes().await?.to_vec()).expect("valid response"))
+}
