@@ -36,7 +36,8 @@ impl Catalog {
 
     /// Starts the listener unless it runs already (must be called within a tokio runtime).
     pub(crate) fn listen(self: &Arc<Self>, pool: &PgPool) {
-        if self.started.swap(true, Ordering::AcqRel) {
+        // A load first: every catalog read calls this, and only the first one needs the write.
+        if self.started.load(Ordering::Acquire) || self.started.swap(true, Ordering::AcqRel) {
             return;
         }
         let (stop, stopped) = oneshot::channel();
